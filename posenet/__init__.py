@@ -1,0 +1,28 @@
+"""SimpleBaseline pose nets: ResNet + deconvolution head, heatmap codec, batched inference.
+
+Public API: `load_config`, `build_model`, `load_weights`, `PoseEstimator`.
+"""
+from .config import Config, load_config
+from .errors import CheckpointError, ConfigError, DataError, UserError
+
+__all__ = [
+    "Config", "load_config", "build_model", "load_weights", "PoseEstimator",
+    "UserError", "ConfigError", "CheckpointError", "DataError",
+]  # fmt: skip
+
+
+def __getattr__(name: str):
+    # Imported lazily so that `import posenet` stays light (no torch import for config work).
+    if name == "build_model":
+        from .models.pose_resnet import build_model
+
+        return build_model
+    if name == "load_weights":
+        from .checkpoint import load_weights
+
+        return load_weights
+    if name == "PoseEstimator":
+        from .inference import PoseEstimator
+
+        return PoseEstimator
+    raise AttributeError(f"module 'posenet' has no attribute {name!r}")

@@ -1,0 +1,267 @@
+"""Typed configuration: dataclasses filled from YAML files and `--set key=value` overrides.
+
+There is no global config object: tools load a `Config` and pass it (or the part a function
+needs) down. An unknown or misspelt key is an error naming the key and the file.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import yaml
+
+from .errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass
+class ModelConfig:
+    """PoseResNet: a ResNet backbone and a deconvolution head producing one heatmap per joint."""
+
+    depth: int = 50  # 18, 34, 50, 101 or 152
+    style: str = "pytorch"  # 'pytorch': stride on the bottleneck's 3x3 conv; 'caffe': on its first 1x1
+    num_joints: int = 17
+    image_size: list[int] = field(default_factory=lambda: [192, 256])  # width, height
+    heatmap_size: list[int] = field(default_factory=lambda: [48, 64])  # width, height (image / 4)
+    sigma: float = 2.0  # Gaussian target sigma, in heatmap pixels
+    num_deconv_layers: int = 3
+    num_deconv_filters: list[int] = field(default_factory=lambda: [256, 256, 256])
+    num_deconv_kernels: list[int] = field(default_factory=lambda: [4, 4, 4])
+    deconv_with_bias: bool = False
+    final_conv_kernel: int = 1  # 1 or 3
+    pretrained: str = ""  # backbone initialisation: '', 'imagenet', or a path to a ResNet state dict
+
+
+@dataclass
+class DataConfig:
+    """Where a dataset lives and how its samples are augmented."""
+
+    dataset: str = "coco"  # coco, mpii or posetrack
+    root: str = "data/coco"
+    train_set: str = "train2017"
+    val_set: str = "val2017"
+    # Augmentation (training only).
+    flip: bool = True
+    scale_factor: float = 0.3  # random scale in [1 - s, 1 + s]
+    rot_factor: float = 40.0  # random rotation in [-r, r] degrees ...
+    rot_prob: float = 0.6  # ... applied with this probability
+    half_body_prob: float = 0.0
+    num_joints_half_body: int = 8
+    # Person boxes at validation time.
+    use_gt_bbox: bool = False  # the seed validated COCO on GT boxes by default; we use detections
+    det_file: str = ""  # COCO-results person detections, e.g. COCO_val2017_detections_AP_H_56_person.json
+    image_thre: float = 0.0  # minimum detection score
+    in_vis_thre: float = 0.2  # joint score counted as visible when rescoring
+    oks_thre: float = 0.9  # OKS-NMS threshold
+    pixel_std: float = 200.0  # the seed's unit for `scale`
+    box_padding: float = 1.25  # boxes are enlarged by this factor before cropping
+
+
+@dataclass
+class TrainConfig:
+    """The seed's recipe by default: Adam 1e-3, x0.1 at epochs 90 and 120, 140 epochs."""
+
+    batch_size: int = 32  # per GPU
+    epochs: int = 140
+    optimizer: str = "adam"  # adam, adamw or sgd
+    lr: float = 1e-3
+    lr_steps: list[int] = field(default_factory=lambda: [90, 120])
+    lr_factor: float = 0.1
+    weight_decay: float = 0.0  # used by adamw and sgd; the seed's 1e-4 with plain Adam did nothing useful
+    momentum: float = 0.9
+    nesterov: bool = False
+    warmup_epochs: float = 0.0
+    warmup_factor: float = 0.001
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    channels_last: bool = True
+    workers: int = 4
+    seed: int = 0
+    print_freq: int = 50
+    use_target_weight: bool = True  # heatmap loss = MSE x per-joint target weight
+
+
+@dataclass
+class TestConfig:
+    """Validation and inference settings."""
+
+    batch_size: int = 64
+    flip_test: bool = True
+    shift_heatmap: bool = True  # shift flipped heatmaps by one pixel, as the seed does
+    post_process: bool = True  # quarter-pixel shift toward the higher neighbour
+    dark: bool = False  # distribution-aware sub-pixel refinement
+    max_batch_size: int = 256  # crops per forward pass at inference
+
+
+@dataclass
+class Config:
+    """A pose-net experiment: model, data, training and test settings."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test: TestConfig = field(default_factory=TestConfig)
+    output_dir: str = "output"
+
+
+# --------------------------------------------------------------------------------------
+# Generic loading, usable for any dataclass tree (the tracker's config uses it too).
+
+
+def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
+    """Turn ["a.b=1", "c=[1, 2]"] into a nested dict; values are parsed as YAML scalars/lists."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: cannot parse value: {exc}") from None
+        node = nested
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return _build(annotation, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        inner = args[0] if args else Any
+        return [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {(where + '.' if where else '') + unknown[0]!r}"
+            f" (known keys here: {', '.join(sorted(names))})"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(value, hints[name], f"{where}.{name}" if where else name)
+    return cls(**kwargs)
+
+
+def build_dataclass(cls: type[T], data: dict[str, Any] | None, source: str = "<config>") -> T:
+    """Build dataclass `cls` from a nested dict; unknown keys and wrong types raise ConfigError."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    try:
+        return _build(cls, data, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    return data
+
+
+def load_dataclass(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
+    """Load `cls` from an optional YAML file plus `key=value` overrides (overrides win)."""
+    data = read_yaml(path) if path else {}
+    extra = parse_overrides(overrides)
+    if extra:  # check the overrides alone first, so their errors name --set, not the file
+        build_dataclass(cls, _merge(dataclasses.asdict(cls()), extra), "--set")
+    source = str(path) if path else "--set"
+    return build_dataclass(cls, _merge(data, extra), source)
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load a pose-net `Config` from YAML and `--set` overrides."""
+    cfg = load_dataclass(Config, path, overrides)
+    validate_config(cfg)
+    return cfg
+
+
+def validate_config(cfg: Config) -> None:
+    """Check values that types alone cannot (choices, matching lengths)."""
+    m = cfg.model
+    if m.depth not in (18, 34, 50, 101, 152):
+        raise ConfigError(f"model.depth must be one of 18, 34, 50, 101, 152, got {m.depth}")
+    if m.style not in ("pytorch", "caffe"):
+        raise ConfigError(f"model.style must be 'pytorch' or 'caffe', got {m.style!r}")
+    if len(m.image_size) != 2 or len(m.heatmap_size) != 2:
+        raise ConfigError("model.image_size and model.heatmap_size are [width, height]")
+    if not (len(m.num_deconv_filters) == len(m.num_deconv_kernels) == m.num_deconv_layers):
+        raise ConfigError(
+            "model.num_deconv_filters and model.num_deconv_kernels need one entry per deconv layer"
+        )
+    if m.final_conv_kernel not in (1, 3):
+        raise ConfigError(f"model.final_conv_kernel must be 1 or 3, got {m.final_conv_kernel}")
+    if cfg.data.dataset not in ("coco", "mpii", "posetrack"):
+        raise ConfigError(f"data.dataset must be coco, mpii or posetrack, got {cfg.data.dataset!r}")
+    if cfg.train.optimizer not in ("adam", "adamw", "sgd"):
+        raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {cfg.train.optimizer!r}")
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain dict of a config dataclass, e.g. to store inside a checkpoint."""
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,1 @@
+"""Video pose tracking: detect, propagate along optical flow, estimate poses, match into tracks."""
