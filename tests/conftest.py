@@ -25,3 +25,17 @@ def shared_file(relative: str) -> Path:
 def shared_data():
     """The shared_file() helper as a fixture: shared_data('coco-mini/annotations/...')."""
     return shared_file
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str):
+    """Import tools/<name>.py as a module so tests call its main(argv) directly."""
+    import importlib.util
+
+    path = REPO_ROOT / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
