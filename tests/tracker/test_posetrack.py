@@ -1,0 +1,130 @@
+"""PoseTrack JSON reading (both layouts, real files) and the streaming writers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from posenet.errors import DataError
+from tests.conftest import shared_file
+from tracker.posetrack import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
+
+
+def _people(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    kp = np.concatenate([rng.uniform(10, 500, (n, 17, 2)), rng.uniform(0.1, 1, (n, 17, 1))], axis=2)
+    kp[:, 3:5] = 0.0  # ears: not in PoseTrack
+    boxes = np.tile(np.array([[10.0, 20.0, 110.0, 220.0]]), (n, 1))
+    return kp, np.arange(n) + 5, boxes, np.full(n, 0.9)
+
+
+def test_bonn_2017_and_2018_files_read_the_same():
+    a = read_posetrack(shared_file("bonn-posetrack/posetrack17/000001.json"))
+    b = read_posetrack(shared_file("bonn-posetrack/posetrack18/000001.json"))
+    assert (a.layout, b.layout) == ("posetrack17", "posetrack18")
+    assert len(a) == len(b) == 76  # README: 000001 has 76 frames, 152 poses, 2 tracks
+    assert sum(len(f) for f in a) == sum(len(f) for f in b) == 152
+    for fa, fb in zip(a, b):
+        np.testing.assert_array_equal(fa.labelled, fb.labelled)
+        np.testing.assert_allclose(fa.keypoints[..., :2], fb.keypoints[..., :2])
+        np.testing.assert_allclose(fa.head_boxes, fb.head_boxes)
+        np.testing.assert_array_equal(fa.track_ids, fb.track_ids)
+    assert {int(t) for f in b for t in f.track_ids} == {0, 1}
+    # nose and ears never labelled in this dataset
+    assert not any(f.labelled[:, [0, 3, 4]].any() for f in b)
+    assert b.frames[0].frame_index == 0 and a.frames[0].frame_index == 0
+
+
+def test_mmpose_posetrack18_file_with_ignore_regions():
+    seq = read_posetrack(shared_file("mmpose/posetrack18/annotations/val/003418_mpii_test.json"))
+    labelled = [f for f in seq if len(f)]
+    assert len(labelled) == 1 and len(labelled[0].ignore_regions) == 9
+    frame = labelled[0]
+    # first person: head box [346, 337, 296, 237] xywh, nose at (621, 471)
+    np.testing.assert_allclose(frame.head_boxes[0], [346, 337, 642, 574])
+    np.testing.assert_allclose(frame.keypoints[0, 0], [621, 471, 1])
+    assert frame.image_id == 10034180000
+
+
+def test_writer_2018_round_trip_and_image_ids(tmp_path):
+    kp, ids, boxes, scores = _people(3)
+    out = tmp_path / "000342_mpii_test.json"
+    with PoseTrack18Writer(out, "000342_mpii_test") as w:
+        w.add_frame("images/val/000342_mpii_test/000000.jpg", 0, kp, ids, boxes, scores)
+        w.add_frame("images/val/000342_mpii_test/000001.jpg", 1, kp[:0], ids[:0], boxes[:0], scores[:0])
+        w.add_frame("images/val/000342_mpii_test/000002.jpg", 2, kp[:2], ids[:2], boxes[:2], scores[:2])
+    data = json.loads(out.read_text())
+    assert [im["id"] for im in data["images"]] == [10003420000, 10003420001, 10003420002]
+    assert all(im["nframes"] == 3 for im in data["images"])
+    assert data["annotations"][0]["bbox"] == [10.0, 20.0, 100.0, 200.0]
+    seq = read_posetrack(out)
+    assert [len(f) for f in seq] == [3, 0, 2]
+    np.testing.assert_allclose(seq.frames[0].keypoints, kp, atol=1e-3)
+    np.testing.assert_allclose(seq.frames[0].joint_scores, kp[..., 2], atol=1e-3)
+    np.testing.assert_array_equal(seq.frames[2].track_ids, [5, 6])
+    assert not seq.frames[0].labelled[:, 3:5].any() and seq.frames[0].labelled[:, 5:].all()
+    assert list(tmp_path.iterdir()) == [out]  # temp parts removed
+
+
+def test_writer_2018_sequential_ids_without_video_number(tmp_path):
+    kp, ids, boxes, scores = _people(1)
+    with PoseTrack18Writer(tmp_path / "clip.json", "clip") as w:
+        for i in (4, 9):
+            w.add_frame(f"clip/{i:06d}.jpg", i, kp, ids, boxes, scores)
+    assert [im["id"] for im in json.loads((tmp_path / "clip.json").read_text())["images"]] == [1, 2]
+
+
+def test_writer_2017_round_trip(tmp_path):
+    kp, ids, boxes, scores = _people(2, seed=1)
+    kp[1, 7] = 0.0  # an unlabelled joint is left out
+    with PoseTrack17Writer(tmp_path / "v.json", "v") as w:
+        w.add_frame("images/v/00001.jpg", 0, kp, ids, boxes, scores)
+    seq = read_posetrack(tmp_path / "v.json")
+    assert seq.layout == "posetrack17" and len(seq.frames[0]) == 2
+    frame = seq.frames[0]
+    assert frame.labelled[1].sum() == 14 and not frame.labelled[1, 7]
+    np.testing.assert_allclose(frame.keypoints[0, 5:], kp[0, 5:], atol=1e-3)
+    np.testing.assert_array_equal(frame.track_ids, ids)
+
+
+def test_writer_interrupted_run_still_closes_to_valid_json(tmp_path):
+    kp, ids, boxes, scores = _people(2)
+    out = tmp_path / "001_mpii.json"
+    with pytest.raises(KeyboardInterrupt):
+        with PoseTrack18Writer(out, "001_mpii") as w:
+            w.add_frame("a/000000.jpg", 0, kp, ids, boxes, scores)
+            raise KeyboardInterrupt
+    data = json.loads(out.read_text())
+    assert len(data["images"]) == 1 and len(data["annotations"]) == 2
+
+
+def test_writer_rejects_duplicate_track_ids_and_use_after_close(tmp_path):
+    kp, _, boxes, scores = _people(2)
+    w = PoseTrack18Writer(tmp_path / "x.json", "x")
+    with pytest.raises(ValueError, match="duplicate track ids"):
+        w.add_frame("x/0.jpg", 0, kp, np.array([1, 1]), boxes, scores)
+    w.close()
+    with pytest.raises(ValueError, match="closed"):
+        w.add_frame("x/0.jpg", 0, kp, np.array([1, 2]), boxes, scores)
+
+
+@pytest.mark.parametrize(
+    "content, field",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"foo": 1}', "neither 'annolist'"),
+        ('{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": [{"image_id": 1, "keypoints": [1, 2]}]}',
+         "annotations[0].keypoints"),
+        ('{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": '
+         '[{"image_id": 1, "keypoints": ' + str([0] * 51) + ', "track_id": "x"}]}', "annotations[0].track_id"),
+        ('{"annolist": [{"image": [{"name": "a.jpg"}], "annorect": [{"annopoints": [{"point": '
+         '[{"id": [0], "x": ["a"], "y": [1]}]}]}]}]}', "annolist[0].annorect[0].annopoints[0].point[0].x"),
+    ],
+)
+def test_malformed_files_name_the_file_and_field(tmp_path, content, field):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_posetrack(path)
+    assert str(path) in str(err.value) and field in str(err.value)

@@ -1,0 +1,490 @@
+"""PoseTrack 2017 (annolist) and 2018 (COCO-like) JSON: one reader, two streaming writers.
+
+Both layouts are read into the PoseTrack-2018 17-slot order (posenet.keypoints). A joint counts
+as labelled by the rule of the official evaluation code (poseval): in 2018 files every slot
+except those stored as exactly [0, 0, 0]; in 2017 files every point listed with an id 0-14.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from posenet.errors import DataError
+from posenet.keypoints import POSETRACK17_NAMES, POSETRACK18_NAMES
+
+NUM_JOINTS = 17
+NO_TRACK_ID = -1
+# PoseTrack 2018 image ids: 1 (MPII video source) * 10^10 + video number * 10^4 + frame index.
+IMAGE_ID_BASE = 10_000_000_000
+IMAGE_ID_VIDEO_STRIDE = 10_000
+# PoseTrack-2017 joint id (0-14) -> PoseTrack-2018 slot.
+PT17_TO_PT18 = np.array([POSETRACK18_NAMES.index(n) for n in POSETRACK17_NAMES], dtype=np.int64)
+POSETRACK18_CATEGORY = {
+    "supercategory": "person",
+    "id": 1,
+    "name": "person",
+    "keypoints": list(POSETRACK18_NAMES),
+    "skeleton": [
+        [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
+        [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
+    ],
+}  # fmt: skip
+
+
+@dataclass
+class PoseTrackFrame:
+    """One image of a sequence with its people; arrays are (n, ...) in PoseTrack-2018 slots."""
+
+    file_name: str
+    frame_index: int
+    keypoints: np.ndarray  # (n, 17, 3) x, y, visibility (ground truth) or score
+    labelled: np.ndarray  # (n, 17) bool: the joint is present (official rule)
+    joint_scores: np.ndarray  # (n, 17) per-joint scores; nan where the file gives none
+    track_ids: np.ndarray  # (n,) int64; NO_TRACK_ID where missing
+    head_boxes: np.ndarray  # (n, 4) xyxy; nan where missing
+    boxes: np.ndarray  # (n, 4) xyxy person boxes; nan where missing
+    scores: np.ndarray  # (n,) person scores; nan where missing
+    image_id: int | None = None
+    is_labeled: bool = True
+    ignore_regions: list[np.ndarray] = field(default_factory=list)  # polygons (m, 2)
+    num_annotations: int = 0  # people listed in the file, including any without points
+
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+
+@dataclass
+class PoseTrackSequence:
+    """A video's frames in file order, read from one PoseTrack JSON file."""
+
+    path: Path
+    name: str
+    layout: str  # "posetrack17" or "posetrack18"
+    frames: list[PoseTrackFrame]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[PoseTrackFrame]:
+        return iter(self.frames)
+
+
+def empty_people(n: int = 0) -> dict[str, np.ndarray]:
+    """Arrays for n people with nothing known (all joints unlabelled, boxes nan)."""
+    return {
+        "keypoints": np.zeros((n, NUM_JOINTS, 3)),
+        "labelled": np.zeros((n, NUM_JOINTS), dtype=bool),
+        "joint_scores": np.full((n, NUM_JOINTS), np.nan),
+        "track_ids": np.full(n, NO_TRACK_ID, dtype=np.int64),
+        "head_boxes": np.full((n, 4), np.nan),
+        "boxes": np.full((n, 4), np.nan),
+        "scores": np.full(n, np.nan),
+    }
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _fail(path: Path, where: str, problem: str) -> DataError:
+    return DataError(f"{path}: {where}: {problem}")
+
+
+def _number(value: Any, path: Path, where: str) -> float:
+    """A JSON number (or a one-element list of one, as 2017 files store scalars)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(path, where, f"expected a number, got {value!r}"[:200])
+    return float(value)
+
+
+def _track_id(value: Any, path: Path, where: str) -> int:
+    number = _number(value, path, where)
+    if number != int(number) or number < 0:
+        raise _fail(path, where, f"expected a non-negative integer track id, got {number}")
+    return int(number)
+
+
+def _frame_index(file_name: str, position: int) -> int:
+    """The frame number in the file name's stem (PoseTrack names frames by it) or the position."""
+    stem = os.path.splitext(os.path.basename(file_name))[0].split("_")[0]
+    return int(stem) if stem.isdigit() else position
+
+
+def _polygons_2018(image: dict, path: Path, where: str) -> list[np.ndarray]:
+    xs, ys = image.get("ignore_regions_x") or [], image.get("ignore_regions_y") or []
+    if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+        raise _fail(path, f"{where}.ignore_regions_x/_y", "expected two lists of equal length")
+    polygons = []
+    for r, (px, py) in enumerate(zip(xs, ys)):
+        try:
+            poly = np.array([px, py], dtype=np.float64).T
+        except (TypeError, ValueError):
+            raise _fail(path, f"{where}.ignore_regions_x[{r}]", "expected lists of numbers") from None
+        if poly.ndim != 2 or poly.shape[1] != 2:
+            raise _fail(path, f"{where}.ignore_regions_x[{r}]", "x and y lists differ in length")
+        polygons.append(poly)
+    return polygons
+
+
+def _slot_map_2018(data: dict, path: Path) -> np.ndarray:
+    """For each keypoint triple of an annotation, its PoseTrack-2018 slot (-1: not evaluated)."""
+    categories = data.get("categories")
+    if not categories:
+        return np.arange(NUM_JOINTS)
+    names = categories[0].get("keypoints") if isinstance(categories[0], dict) else None
+    if not isinstance(names, list) or len(names) not in (15, 17):
+        raise _fail(path, "categories[0].keypoints", "expected a list of 15 or 17 joint names")
+    return np.array([POSETRACK18_NAMES.index(n) if n in POSETRACK18_NAMES else -1 for n in names])
+
+
+def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
+    images, annotations = data.get("images"), data.get("annotations", [])
+    if not isinstance(images, list) or not isinstance(annotations, list):
+        raise _fail(path, "images/annotations", "expected two lists")
+    slots = _slot_map_2018(data, path)
+    width = len(slots)
+    by_image: dict[Any, list[tuple[int, dict]]] = {}
+    for a, ann in enumerate(annotations):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise _fail(path, f"annotations[{a}].image_id", "missing")
+        by_image.setdefault(ann["image_id"], []).append((a, ann))
+    frames = []
+    for i, image in enumerate(images):
+        where = f"images[{i}]"
+        if not isinstance(image, dict) or "id" not in image:
+            raise _fail(path, f"{where}.id", "missing")
+        file_name = image.get("file_name")
+        if not isinstance(file_name, str):
+            raise _fail(path, f"{where}.file_name", f"expected a string, got {file_name!r}")
+        people = by_image.get(image["id"], [])
+        arrays = empty_people(len(people))
+        for p, (a, ann) in enumerate(people):
+            _person_2018(ann, p, arrays, slots, width, path, f"annotations[{a}]")
+        frames.append(
+            PoseTrackFrame(
+                file_name=file_name,
+                frame_index=_frame_index(file_name, i),
+                image_id=image["id"] if isinstance(image["id"], int) else None,
+                is_labeled=bool(image.get("is_labeled", True)),
+                ignore_regions=_polygons_2018(image, path, where),
+                num_annotations=len(people),
+                **arrays,
+            )
+        )
+    return frames
+
+
+def _person_2018(ann: dict, p: int, arrays: dict, slots: np.ndarray, width: int, path: Path, where: str) -> None:
+    kps = ann.get("keypoints")
+    try:
+        flat = np.asarray(kps, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _fail(path, f"{where}.keypoints", "expected a list of numbers") from None
+    if flat.shape != (width * 3,):
+        raise _fail(path, f"{where}.keypoints", f"expected {width * 3} numbers, got shape {flat.shape}")
+    kp = flat.reshape(width, 3)
+    keep = slots >= 0
+    arrays["keypoints"][p, slots[keep]] = kp[keep]
+    # poseval converts 2018 to 2017 and drops only points stored as exactly (0, 0, 0).
+    arrays["labelled"][p, slots[keep]] = ~np.all(kp[keep] == 0, axis=1)
+    scores = ann.get("scores")
+    if scores:  # poseval treats an empty list as "no scores"
+        try:
+            s = np.asarray(scores, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise _fail(path, f"{where}.scores", "expected a list of numbers") from None
+        if s.shape != (width,):
+            raise _fail(path, f"{where}.scores", f"expected {width} numbers, got shape {s.shape}")
+        arrays["joint_scores"][p, slots[keep]] = s[keep]
+    if "track_id" in ann:
+        arrays["track_ids"][p] = _track_id(ann["track_id"], path, f"{where}.track_id")
+    for key, out in (("bbox_head", "head_boxes"), ("bbox", "boxes")):
+        if ann.get(key) is not None:
+            box = [_number(v, path, f"{where}.{key}") for v in _list(ann[key], 4, path, f"{where}.{key}")]
+            arrays[out][p] = [box[0], box[1], box[0] + box[2], box[1] + box[3]]
+    if ann.get("score") is not None:
+        arrays["scores"][p] = _number(ann["score"], path, f"{where}.score")
+
+
+def _list(value: Any, n: int, path: Path, where: str) -> list:
+    if not isinstance(value, list) or len(value) != n:
+        raise _fail(path, where, f"expected a list of {n} numbers, got {value!r}"[:200])
+    return value
+
+
+def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:
+    annolist = data["annolist"]
+    if not isinstance(annolist, list):
+        raise _fail(path, "annolist", "expected a list")
+    frames = []
+    for i, entry in enumerate(annolist):
+        where = f"annolist[{i}]"
+        try:
+            file_name = entry["image"][0]["name"]
+        except (KeyError, IndexError, TypeError):
+            raise _fail(path, f"{where}.image[0].name", "missing") from None
+        rects = entry.get("annorect") or []
+        if not isinstance(rects, list):
+            raise _fail(path, f"{where}.annorect", "expected a list")
+        # poseval drops people without an "annopoints" entry holding a "point" list.
+        posed = [(r, rect) for r, rect in enumerate(rects) if _has_points(rect)]
+        arrays = empty_people(len(posed))
+        for p, (r, rect) in enumerate(posed):
+            _person_2017(rect, p, arrays, path, f"{where}.annorect[{r}]")
+        imgnum = entry.get("imgnum")
+        index = int(_number(imgnum, path, f"{where}.imgnum")) - 1 if imgnum is not None else None
+        frames.append(
+            PoseTrackFrame(
+                file_name=file_name,
+                frame_index=index if index is not None else _frame_index(file_name, i),
+                is_labeled=_is_labeled_2017(entry.get("is_labeled")),
+                ignore_regions=_polygons_2017(entry, path, where),
+                num_annotations=len(rects),
+                **arrays,
+            )
+        )
+    return frames
+
+
+def _is_labeled_2017(value: Any) -> bool:
+    if isinstance(value, list):
+        return bool(value[0]) if value else True
+    return True if value is None else bool(value)
+
+
+def _has_points(rect: Any) -> bool:
+    ap = rect.get("annopoints") if isinstance(rect, dict) else None
+    return isinstance(ap, list) and len(ap) > 0 and isinstance(ap[0], dict) and len(ap[0]) > 0 and "point" in ap[0]
+
+
+def _person_2017(rect: dict, p: int, arrays: dict, path: Path, where: str) -> None:
+    points = rect["annopoints"][0]["point"] or []
+    if not isinstance(points, list):
+        raise _fail(path, f"{where}.annopoints[0].point", "expected a list")
+    for k, point in enumerate(points):
+        pwhere = f"{where}.annopoints[0].point[{k}]"
+        if not isinstance(point, dict):
+            raise _fail(path, pwhere, "expected an object")
+        if point.get("id") is None:
+            continue  # poseval skips points without an id
+        jid = _number(point["id"], path, f"{pwhere}.id")
+        if jid not in range(15):
+            continue
+        slot = PT17_TO_PT18[int(jid)]
+        if arrays["labelled"][p, slot]:
+            continue  # poseval uses the first point with a given id
+        x, y = _number(point.get("x"), path, f"{pwhere}.x"), _number(point.get("y"), path, f"{pwhere}.y")
+        vis = _number(point["is_visible"], path, f"{pwhere}.is_visible") if point.get("is_visible") is not None else 1.0
+        score = _number(point["score"], path, f"{pwhere}.score") if point.get("score") is not None else np.nan
+        arrays["keypoints"][p, slot] = (x, y, score if score == score else vis)
+        arrays["labelled"][p, slot] = True
+        arrays["joint_scores"][p, slot] = score
+    if "track_id" in rect:
+        arrays["track_ids"][p] = _track_id(rect["track_id"], path, f"{where}.track_id")
+    if all(rect.get(k) is not None for k in ("x1", "y1", "x2", "y2")):
+        arrays["head_boxes"][p] = [_number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")]
+    if rect.get("score") is not None:
+        arrays["scores"][p] = _number(rect["score"], path, f"{where}.score")
+
+
+def _polygons_2017(entry: dict, path: Path, where: str) -> list[np.ndarray]:
+    regions = entry.get("ignore_regions") or []
+    polygons = []
+    for r, region in enumerate(regions):
+        rwhere = f"{where}.ignore_regions[{r}].point"
+        points = region.get("point") if isinstance(region, dict) else None
+        if not isinstance(points, list):
+            raise _fail(path, rwhere, "expected a list of points")
+        polygons.append(
+            np.array(
+                [[_number(q.get("x"), path, f"{rwhere}[{k}].x"), _number(q.get("y"), path, f"{rwhere}[{k}].y")]
+                 for k, q in enumerate(points)],
+                dtype=np.float64,
+            ).reshape(-1, 2)
+        )  # fmt: skip
+    return polygons
+
+
+def read_posetrack(path: str | Path) -> PoseTrackSequence:
+    """Read a PoseTrack 2017 or 2018 JSON file (layout detected from its keys)."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _fail(path, "top level", "expected a JSON object")
+    if "annolist" in data:
+        layout, frames = "posetrack17", _read_2017(data, path)
+    elif "images" in data:
+        layout, frames = "posetrack18", _read_2018(data, path)
+    else:
+        raise _fail(path, "top level", "neither 'annolist' (PoseTrack 2017) nor 'images' (PoseTrack 2018)")
+    return PoseTrackSequence(path=path, name=path.stem, layout=layout, frames=frames)
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def _video_number(video_name: str) -> int | None:
+    match = re.match(r"\d+", video_name)
+    return int(match.group()) if match else None
+
+
+def _as_people(keypoints, track_ids, boxes, scores) -> tuple[np.ndarray, ...]:
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+    n = len(kp)
+    ids = np.asarray(track_ids, dtype=np.int64).reshape(n)
+    bx = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
+    sc = np.asarray(scores, dtype=np.float64).reshape(n)
+    return kp, ids, bx, sc
+
+
+def _r(value: float) -> float:
+    return round(float(value), 3)
+
+
+class _StreamingJsonWriter:
+    """Appends entries to temp files next to `path`; close() joins them and renames atomically."""
+
+    def __init__(self, path: str | Path, video_name: str) -> None:
+        self.path = Path(path)
+        self.video_name = video_name
+        self.video_number = _video_number(video_name)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._parts = [self.path.with_name(f".{self.path.name}.{k}.part") for k in ("frames", "people")]
+        self._files = [open(p, "w", encoding="utf-8") for p in self._parts]
+        self.num_frames = 0
+        self.num_people = 0
+        self.closed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # also after an exception: what was written so far becomes a valid file
+
+    def close(self) -> None:
+        """Join the parts into `path` (temp file + os.replace) and remove them."""
+        if self.closed:
+            return
+        self.closed = True
+        for f in self._files:
+            f.close()
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            self._join(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, self.path)
+        for p in self._parts:
+            p.unlink(missing_ok=True)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"{self.path}: writer is closed")
+
+    def _lines(self, k: int) -> Iterator[str]:
+        with open(self._parts[k], encoding="utf-8") as f:
+            for line in f:
+                yield line.rstrip("\n")
+
+    def _join(self, out) -> None:
+        raise NotImplementedError
+
+
+class PoseTrack18Writer(_StreamingJsonWriter):
+    """Writes one video's tracks as PoseTrack 2018 JSON, streamed frame by frame.
+
+    Image ids are 10000000000 + video_number * 10000 + frame_index when the video name starts
+    with a number (PoseTrack's rule), otherwise 1, 2, 3, ... in the order frames are added.
+    """
+
+    def add_frame(self, file_name: str, frame_index: int, keypoints: np.ndarray, track_ids: np.ndarray,
+                  boxes: np.ndarray, scores: np.ndarray) -> None:
+        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes (n, 4) xyxy."""
+        self._check_open()
+        kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}")
+        self.num_frames += 1
+        if self.video_number is not None:
+            image_id = IMAGE_ID_BASE + self.video_number * IMAGE_ID_VIDEO_STRIDE + int(frame_index)
+        else:
+            image_id = self.num_frames
+        image = {
+            "file_name": file_name, "id": image_id, "frame_id": image_id, "frame_index": int(frame_index),
+            "vid_id": self.video_name, "is_labeled": True, "has_no_densepose": True,
+        }  # fmt: skip
+        self._files[0].write(json.dumps(image) + "\n")
+        for k in range(len(kp)):
+            self.num_people += 1
+            x1, y1, x2, y2 = bx[k]
+            ann = {
+                "id": self.num_people, "image_id": image_id, "category_id": 1, "track_id": int(ids[k]),
+                "keypoints": [_r(v) for v in kp[k].ravel()], "scores": [_r(v) for v in kp[k, :, 2]],
+                "bbox": [_r(x1), _r(y1), _r(x2 - x1), _r(y2 - y1)], "score": _r(sc[k]),
+            }  # fmt: skip
+            self._files[1].write(json.dumps(ann) + "\n")
+        for f in self._files:
+            f.flush()
+
+    def _join(self, out) -> None:
+        out.write('{"images": [')
+        for i, line in enumerate(self._lines(0)):
+            image = json.loads(line)
+            image["nframes"] = self.num_frames
+            out.write((",\n" if i else "\n") + json.dumps(image))
+        out.write('\n], "annotations": [')
+        for i, line in enumerate(self._lines(1)):
+            out.write((",\n" if i else "\n") + line)
+        out.write('\n], "categories": [' + json.dumps(POSETRACK18_CATEGORY) + "]}\n")
+
+
+class PoseTrack17Writer(_StreamingJsonWriter):
+    """Writes one video's tracks as PoseTrack 2017 annolist JSON (joint ids 0-14), streamed.
+
+    x1/y1/x2/y2 of each annorect hold the person box, as in poseval's prediction example; joints
+    stored as (0, 0, score 0) are left out (unlabelled).
+    """
+
+    def add_frame(self, file_name: str, frame_index: int, keypoints: np.ndarray, track_ids: np.ndarray,
+                  boxes: np.ndarray, scores: np.ndarray) -> None:
+        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes (n, 4) xyxy."""
+        self._check_open()
+        kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}")
+        self.num_frames += 1
+        kp17 = kp[:, PT17_TO_PT18]
+        rects = []
+        for k in range(len(kp)):
+            points = [
+                {"id": [j], "x": [_r(x)], "y": [_r(y)], "score": [_r(s)]}
+                for j, (x, y, s) in enumerate(kp17[k])
+                if not (x == 0 and y == 0 and s == 0)
+            ]
+            x1, y1, x2, y2 = bx[k]
+            rects.append({
+                "x1": [_r(x1)], "y1": [_r(y1)], "x2": [_r(x2)], "y2": [_r(y2)], "score": [_r(sc[k])],
+                "track_id": [int(ids[k])], "annopoints": [{"point": points}],
+            })  # fmt: skip
+        entry = {"image": [{"name": file_name}], "imgnum": [int(frame_index) + 1], "annorect": rects}
+        self._files[0].write(json.dumps(entry) + "\n")
+        self._files[0].flush()
+
+    def _join(self, out) -> None:
+        out.write('{"annolist": [')
+        for i, line in enumerate(self._lines(0)):
+            out.write((",\n" if i else "\n") + line)
+        out.write("\n]}\n")
