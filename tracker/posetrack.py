@@ -148,13 +148,10 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
     images, annotations = data.get("images"), data.get("annotations", [])
     if not isinstance(images, list) or not isinstance(annotations, list):
         raise _fail(path, "images/annotations", "expected two lists")
-    slots = _slot_map_2018(data, path)
-    width = len(slots)
-    by_image: dict[Any, list[tuple[int, dict]]] = {}
+    people = _people_2018(annotations, _slot_map_2018(data, path), path)
+    by_image: dict[Any, list[int]] = {}
     for a, ann in enumerate(annotations):
-        if not isinstance(ann, dict) or "image_id" not in ann:
-            raise _fail(path, f"annotations[{a}].image_id", "missing")
-        by_image.setdefault(ann["image_id"], []).append((a, ann))
+        by_image.setdefault(ann["image_id"], []).append(a)
     frames = []
     for i, image in enumerate(images):
         where = f"images[{i}]"
@@ -163,10 +160,7 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
         file_name = image.get("file_name")
         if not isinstance(file_name, str):
             raise _fail(path, f"{where}.file_name", f"expected a string, got {file_name!r}")
-        people = by_image.get(image["id"], [])
-        arrays = empty_people(len(people))
-        for p, (a, ann) in enumerate(people):
-            _person_2018(ann, p, arrays, slots, width, path, f"annotations[{a}]")
+        index = by_image.get(image["id"], [])
         frames.append(
             PoseTrackFrame(
                 file_name=file_name,
@@ -174,49 +168,63 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
                 image_id=image["id"] if isinstance(image["id"], int) else None,
                 is_labeled=bool(image.get("is_labeled", True)),
                 ignore_regions=_polygons_2018(image, path, where),
-                num_annotations=len(people),
-                **arrays,
+                num_annotations=len(index),
+                **{key: value[index] for key, value in people.items()},
             )
         )
     return frames
 
 
-def _person_2018(ann: dict, p: int, arrays: dict, slots: np.ndarray, width: int, path: Path, where: str) -> None:
-    kps = ann.get("keypoints")
+def _rows(values: list, width: int, path: Path, field_name: str, fill: float = np.nan) -> np.ndarray:
+    """(N, width) float array from per-annotation lists (None -> fill); names the bad entry."""
+    rows = [[fill] * width if v is None else v for v in values]
     try:
-        flat = np.asarray(kps, dtype=np.float64)
+        out = np.array(rows, dtype=np.float64)
+        if out.shape == (len(rows), width):
+            return out
     except (TypeError, ValueError):
-        raise _fail(path, f"{where}.keypoints", "expected a list of numbers") from None
-    if flat.shape != (width * 3,):
-        raise _fail(path, f"{where}.keypoints", f"expected {width * 3} numbers, got shape {flat.shape}")
-    kp = flat.reshape(width, 3)
-    keep = slots >= 0
-    arrays["keypoints"][p, slots[keep]] = kp[keep]
-    # poseval converts 2018 to 2017 and drops only points stored as exactly (0, 0, 0).
-    arrays["labelled"][p, slots[keep]] = ~np.all(kp[keep] == 0, axis=1)
-    scores = ann.get("scores")
-    if scores:  # poseval treats an empty list as "no scores"
+        pass
+    for a, row in enumerate(rows):
         try:
-            s = np.asarray(scores, dtype=np.float64)
+            ok = np.array(row, dtype=np.float64).shape == (width,)
         except (TypeError, ValueError):
-            raise _fail(path, f"{where}.scores", "expected a list of numbers") from None
-        if s.shape != (width,):
-            raise _fail(path, f"{where}.scores", f"expected {width} numbers, got shape {s.shape}")
-        arrays["joint_scores"][p, slots[keep]] = s[keep]
-    if "track_id" in ann:
-        arrays["track_ids"][p] = _track_id(ann["track_id"], path, f"{where}.track_id")
-    for key, out in (("bbox_head", "head_boxes"), ("bbox", "boxes")):
-        if ann.get(key) is not None:
-            box = [_number(v, path, f"{where}.{key}") for v in _list(ann[key], 4, path, f"{where}.{key}")]
-            arrays[out][p] = [box[0], box[1], box[0] + box[2], box[1] + box[3]]
-    if ann.get("score") is not None:
-        arrays["scores"][p] = _number(ann["score"], path, f"{where}.score")
+            ok = False
+        if not ok:
+            raise _fail(path, f"annotations[{a}].{field_name}", f"expected {width} numbers, got {row!r}"[:200])
+    raise _fail(path, f"annotations[*].{field_name}", "malformed")  # unreachable in practice
 
 
-def _list(value: Any, n: int, path: Path, where: str) -> list:
-    if not isinstance(value, list) or len(value) != n:
-        raise _fail(path, where, f"expected a list of {n} numbers, got {value!r}"[:200])
-    return value
+def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, np.ndarray]:
+    """All annotations of a file as PoseTrackFrame arrays, converted in one go."""
+    n, width = len(annotations), len(slots)
+    out = empty_people(n)
+    kps, scores, heads, boxes = [], [], [], []
+    for a, ann in enumerate(annotations):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise _fail(path, f"annotations[{a}].image_id", "missing")
+        kps.append(ann.get("keypoints"))
+        scores.append(ann.get("scores") or None)  # poseval treats an empty list as "no scores"
+        heads.append(ann.get("bbox_head"))
+        boxes.append(ann.get("bbox"))
+        if "track_id" in ann:
+            out["track_ids"][a] = _track_id(ann["track_id"], path, f"annotations[{a}].track_id")
+        if ann.get("score") is not None:
+            out["scores"][a] = _number(ann["score"], path, f"annotations[{a}].score")
+    if not n:
+        return out
+    for a, kp in enumerate(kps):
+        if not isinstance(kp, list):
+            raise _fail(path, f"annotations[{a}].keypoints", f"expected a list of {width * 3} numbers, got {kp!r}"[:200])
+    kp = _rows(kps, width * 3, path, "keypoints").reshape(n, width, 3)
+    keep = slots >= 0
+    out["keypoints"][:, slots[keep]] = kp[:, keep]
+    # poseval converts 2018 to 2017 and drops only points stored as exactly (0, 0, 0).
+    out["labelled"][:, slots[keep]] = ~np.all(kp[:, keep] == 0, axis=2)
+    out["joint_scores"][:, slots[keep]] = _rows(scores, width, path, "scores")[:, keep]
+    for values, key, name in ((heads, "head_boxes", "bbox_head"), (boxes, "boxes", "bbox")):
+        xywh = _rows(values, 4, path, name)
+        out[key] = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    return out
 
 
 def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:

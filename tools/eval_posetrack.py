@@ -1,0 +1,44 @@
+"""Score PoseTrack predictions against ground truth: per-joint AP and MOTA, as poseval prints.
+
+    python tools/eval_posetrack.py --gt DIR --pred DIR [--mode pose|track|both] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from posenet.cli import run_cli
+from tracker.evaluation import MODES, evaluate_posetrack
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Evaluate, print the official tables (and notes on stderr), optionally write JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gt", required=True, help="folder of ground-truth JSON files, one per sequence")
+    parser.add_argument("--pred", required=True, help="folder of prediction JSON files with the same names")
+    parser.add_argument("--mode", choices=MODES, default="both", help="pose: AP; track: MOTA; both (default)")
+    parser.add_argument("--json", dest="json_out", help="also write the numbers to this JSON file")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    result = evaluate_posetrack(args.gt, args.pred, args.mode)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(result.tables())
+    elapsed = time.perf_counter() - start
+    print(f"{result.num_sequences} sequences, {result.num_frames} scored frames, {elapsed:.2f} s", file=sys.stderr)
+    if args.json_out:
+        out = Path(args.json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        os.replace(tmp, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,151 @@
+"""Folder loading and the frame clean-up the official PoseTrack evaluation (poseval) applies.
+
+Scoring works in the 15 PoseTrack-2017 joint ids (0-14) poseval uses, whatever the file layout.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from posenet.errors import DataError
+from tracker.posetrack import NO_TRACK_ID, PT17_TO_PT18, PoseTrackFrame, PoseTrackSequence, read_posetrack
+
+from .polygon import points_in_any_polygon
+
+NUM_JOINTS = 15
+# poseval's score for a predicted joint given without one.
+MIN_SCORE = -9999.0
+# poseval's head size: 0.6 x the head box diagonal.
+HEAD_SIZE_FACTOR = 0.6
+# PCKh threshold: a predicted joint is correct within half the head size.
+PCKH_THRESHOLD = 0.5
+
+
+@dataclass
+class EvalFrame:
+    """One scored frame: ground truth (G people) and predictions (P people), joints 0-14."""
+
+    gt_xy: np.ndarray  # (G, 15, 2)
+    gt_has: np.ndarray  # (G, 15) bool
+    head_size: np.ndarray  # (G,)
+    gt_ids: np.ndarray  # (G,) int64
+    pr_xy: np.ndarray  # (P, 15, 2)
+    pr_has: np.ndarray  # (P, 15) bool
+    pr_score: np.ndarray  # (P, 15)
+    pr_ids: np.ndarray  # (P,) int64
+
+
+@dataclass
+class EvalSequence:
+    """A sequence's scored frames (GT frames with people, in file order) and its name."""
+
+    name: str
+    frames: list[EvalFrame]
+
+
+@dataclass
+class LoadedData:
+    """Everything read from the two folders, plus messages for the user."""
+
+    sequences: list[EvalSequence]
+    notes: list[str] = field(default_factory=list)
+
+
+def _to_pt17(frame: PoseTrackFrame) -> tuple[np.ndarray, np.ndarray]:
+    kp = frame.keypoints[:, PT17_TO_PT18]
+    return kp[..., :2], frame.labelled[:, PT17_TO_PT18]
+
+
+def prepare_frames(gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_ids: bool) -> list[EvalFrame]:
+    """Pair GT and prediction frames by position and clean them up as poseval does.
+
+    poseval quirks kept here: a GT frame counts when its file lists at least one person (the
+    is_labeled flag is not read), and predictions on other frames are dropped unseen; inside
+    ignore regions joints are removed from GT and predictions, and a person left without joints
+    is removed in such frames only (elsewhere people without joints stay and count as present).
+    """
+    if len(gt) != len(pred):
+        raise DataError(
+            f"{pred.path}: {len(pred)} frames but the ground truth {gt.path} has {len(gt)} "
+            "(predictions must list every frame of the ground-truth file, in the same order)"
+        )
+    frames = []
+    for k, (g, p) in enumerate(zip(gt.frames, pred.frames)):
+        if g.num_annotations == 0:
+            continue
+        gt_xy, gt_has = _to_pt17(g)
+        pr_xy, pr_has = _to_pt17(p)
+        scores = p.joint_scores[:, PT17_TO_PT18]
+        gt_keep = np.ones(len(g), dtype=bool)
+        pr_keep = np.ones(len(p), dtype=bool)
+        if g.ignore_regions:
+            gt_has = gt_has & ~points_in_any_polygon(gt_xy.reshape(-1, 2), g.ignore_regions).reshape(gt_has.shape)
+            pr_has = pr_has & ~points_in_any_polygon(pr_xy.reshape(-1, 2), g.ignore_regions).reshape(pr_has.shape)
+            gt_keep, pr_keep = gt_has.any(axis=1), pr_has.any(axis=1)
+        head = g.head_boxes[gt_keep]
+        if pr_keep.any() and np.isnan(head).any():
+            person = int(np.flatnonzero(np.isnan(g.head_boxes).any(axis=1) & gt_keep)[0])
+            raise DataError(f"{gt.path}: frame {k} ({g.file_name}), person {person}: no head box (bbox_head / x1,y1,x2,y2)")
+        if need_track_ids:
+            _check_track_ids(gt, g, k, "ground truth")
+            _check_track_ids(pred, p, k, "prediction")
+        frames.append(
+            EvalFrame(
+                gt_xy=gt_xy[gt_keep],
+                gt_has=gt_has[gt_keep],
+                head_size=HEAD_SIZE_FACTOR * np.hypot(head[:, 2] - head[:, 0], head[:, 3] - head[:, 1]),
+                gt_ids=g.track_ids[gt_keep],
+                pr_xy=pr_xy[pr_keep],
+                pr_has=pr_has[pr_keep],
+                pr_score=np.where(np.isnan(scores), MIN_SCORE, scores)[pr_keep],
+                pr_ids=p.track_ids[pr_keep],
+            )
+        )
+    return frames
+
+
+def _check_track_ids(seq: PoseTrackSequence, frame: PoseTrackFrame, k: int, what: str) -> None:
+    ids = frame.track_ids
+    if (ids == NO_TRACK_ID).any():
+        raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): {what} person without track_id")
+    if len(np.unique(ids)) != len(ids):
+        raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): duplicate track_id in {ids.tolist()}")
+
+
+def load_folders(gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool = True) -> LoadedData:
+    """Read per-sequence JSON files from two folders (matched by file name) into EvalSequences."""
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    for d, what in ((gt_dir, "ground-truth"), (pred_dir, "prediction")):
+        if not d.is_dir():
+            raise DataError(f"{d}: {what} folder not found")
+    gt_files = sorted(gt_dir.glob("*.json"))
+    if not gt_files:
+        raise DataError(f"{gt_dir}: no ground-truth .json files")
+    pred_names = {p.name for p in pred_dir.glob("*.json")}
+    missing = [f.name for f in gt_files if f.name not in pred_names]
+    if missing:
+        raise DataError(
+            f"{pred_dir}: no predictions for {len(missing)} of {len(gt_files)} sequences: "
+            + ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        )
+    notes = []
+    extra = sorted(pred_names - {f.name for f in gt_files})
+    if extra:
+        notes.append(f"ignored {len(extra)} prediction files without ground truth: " + ", ".join(extra[:10]))
+    sequences, empty_frames, total_frames = [], 0, 0
+    for f in gt_files:
+        gt, pred = read_posetrack(f), read_posetrack(pred_dir / f.name)
+        frames = prepare_frames(gt, pred, need_track_ids)
+        total_frames += len(gt)
+        empty_frames += len(gt) - len(frames)
+        if not frames:
+            notes.append(f"{f.name}: no ground-truth frame with people; sequence not scored")
+        sequences.append(EvalSequence(name=f.stem, frames=frames))
+    if empty_frames:
+        notes.append(
+            f"{empty_frames} of {total_frames} ground-truth frames list no people and are not scored "
+            "(predictions on them are ignored)"
+        )
+    return LoadedData(sequences=sequences, notes=notes)

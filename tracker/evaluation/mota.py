@@ -1,0 +1,199 @@
+"""CLEAR MOT per joint, counted the way poseval counts it with py-motmetrics (>= 1.2).
+
+Each joint has its own accumulator per sequence. Per frame the objects are GT people that have
+the joint, the hypotheses predicted people that have it, and a pair may match when its PCKh
+distance is <= 0.5. As in motmetrics: pairs matched in the previous frame are kept if still
+within reach, the rest are assigned by minimum total distance (scipy's linear_sum_assignment
+on the same cost matrix motmetrics builds), and a GT person matched to a new id is a switch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .frames import NUM_JOINTS, PCKH_THRESHOLD
+
+
+def _motmetrics_lsa(costs: np.ndarray) -> list[tuple[int, int]]:
+    """Pairs motmetrics' scipy solver returns: nan/inf edges priced out, then dropped."""
+    valid = np.isfinite(costs)
+    if not valid.any():
+        return []
+    rows_with, cols_with = valid.sum(axis=1), valid.sum(axis=0)
+    if rows_with.max() <= 1 and cols_with.max() <= 1:
+        # No two candidate pairs compete: every optimal assignment contains them all.
+        return list(zip(*np.nonzero(valid)))
+    if valid.all():
+        finite = costs.copy()
+    else:
+        c = np.abs(costs[valid]).max() + 1
+        finite = np.where(valid, costs, 2 * min(costs.shape) * c + 1)
+    rows, cols = linear_sum_assignment(finite)
+    return [(i, j) for i, j in zip(rows, cols) if valid[i, j]]
+
+
+class JointAccumulator:
+    """MOT event counts for one joint over one sequence (motmetrics' MOTAccumulator rules)."""
+
+    def __init__(self) -> None:
+        self.last_hyp: dict[int, int] = {}  # object -> hypothesis it was last matched to
+        self.last_obj: dict[int, int] = {}  # hypothesis -> object of its last assignment (step 2)
+        self.matched_objs: set[int] = set()
+        self.matched_hyps: set[int] = set()
+        self.objects = self.matches = self.switches = self.misses = self.false_positives = 0
+        self.sum_d = 0.0
+
+    def add_unmatchable(self) -> None:
+        """poseval's stand-in for a frame without GT or without predictions: one GT id 0 and
+        one predicted id 0 that may not match, i.e. one miss and one false positive."""
+        self.objects += 1
+        self.misses += 1
+        self.false_positives += 1
+
+    def update(self, oids: list[int], hids: list[int], pairs: list[tuple[int, int, float]]) -> None:
+        """One frame: object and hypothesis ids, and the (object index, hypothesis index,
+        distance) pairs that may match (distance <= threshold), in row-major order."""
+        no, nh = len(oids), len(hids)
+        self.objects += no
+        if not pairs:
+            self.misses += no
+            self.false_positives += nh
+            return
+        # poseval sums the accumulator's whole event table, whose RAW rows hold every
+        # candidate pair's distance: MOTP therefore counts all pairs within reach.
+        self.sum_d += sum(p[2] for p in pairs)
+        reach = {(i, j): d for i, j, d in pairs}
+        o_done, h_done = [False] * no, [False] * nh
+        h_index = {h: j for j, h in enumerate(hids)}
+        for i, o in enumerate(oids):  # 1. carry on last frame's pairs
+            h_prev = self.last_hyp.get(o)
+            j = None if h_prev is None else h_index.get(h_prev)
+            if j is not None and not h_done[j] and (i, j) in reach:
+                o_done[i] = h_done[j] = True
+                self.matches += 1
+                self.sum_d += reach[i, j]
+                self.matched_objs.add(o)
+                self.matched_hyps.add(h_prev)
+        rest = [(i, j, d) for i, j, d in pairs if not o_done[i] and not h_done[j]]
+        for i, j, d in _assign(rest, no, nh):  # 2. assign the rest by total distance
+            o, h = oids[i], hids[j]
+            if o in self.last_hyp and self.last_hyp[o] != h:
+                self.switches += 1
+                if h not in self.matched_hyps:
+                    self.sum_d += d  # motmetrics' ASCEND event carries the distance again
+            else:
+                self.matches += 1
+            if h in self.last_obj and self.last_obj[h] != o:
+                self.sum_d += d  # TRANSFER event
+                if o not in self.matched_objs:
+                    self.sum_d += d  # MIGRATE event
+            self.sum_d += d
+            self.matched_hyps.add(h)
+            self.matched_objs.add(o)
+            o_done[i] = h_done[j] = True
+            self.last_hyp[o] = h
+            self.last_obj[h] = o
+        self.misses += no - sum(o_done)
+        self.false_positives += nh - sum(h_done)
+
+
+def _assign(pairs: list[tuple[int, int, float]], no: int, nh: int) -> list[tuple[int, int, float]]:
+    """Step 2 of motmetrics' update on the remaining candidate pairs."""
+    if not pairs:
+        return []
+    rows, cols = {p[0] for p in pairs}, {p[1] for p in pairs}
+    if len(rows) == len(cols) == len(pairs):
+        # No two candidate pairs compete: every optimal assignment contains them all.
+        return pairs
+    costs = np.full((no, nh), np.nan)
+    for i, j, d in pairs:
+        costs[i, j] = d
+    return [(i, j, costs[i, j]) for i, j in _motmetrics_lsa(costs)]
+
+
+@dataclass
+class MOTResult:
+    """Per-joint MOTA, MOTP, precision, recall (percent; index 15: mean over joints) and counts."""
+
+    mota: np.ndarray  # (16,)
+    motp: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    num_switches: np.ndarray  # (15,) int
+    num_misses: np.ndarray
+    num_false_positives: np.ndarray
+    num_objects: np.ndarray
+
+
+class MOTCollector:
+    """Per-sequence joint accumulators, summed into per-joint counts across sequences."""
+
+    FIELDS = ("objects", "matches", "switches", "misses", "false_positives", "sum_d")
+
+    def __init__(self) -> None:
+        self.totals = {name: np.zeros(NUM_JOINTS) for name in self.FIELDS}
+        self._acc: list[JointAccumulator] = []
+
+    def start_sequence(self) -> None:
+        """Close the running sequence (if any) and start fresh accumulators."""
+        self._flush()
+        self._acc = [JointAccumulator() for _ in range(NUM_JOINTS)]
+
+    def _flush(self) -> None:
+        for j, acc in enumerate(self._acc):
+            for name in self.FIELDS:
+                self.totals[name][j] += getattr(acc, name)
+        self._acc = []
+
+    def add(self, gt_ids: np.ndarray, gt_has: np.ndarray, pr_ids: np.ndarray, pr_has: np.ndarray,
+            dist: np.ndarray | None) -> None:
+        """One frame: dist (P, G, 15) PCKh distances, or None when P or G is 0."""
+        if dist is None:
+            for acc in self._acc:
+                acc.add_unmatchable()
+            return
+        # Per joint, objects are GT people with the joint (in GT order) and hypotheses the
+        # predicted people with it; candidate pairs are those within the threshold.
+        obj_j, obj_g = np.nonzero(gt_has.T)
+        hyp_j, hyp_p = np.nonzero(pr_has.T)
+        pair_j, pair_g, pair_p = np.nonzero((dist <= PCKH_THRESHOLD).transpose(2, 1, 0))
+        pair_d = dist[pair_p, pair_g, pair_j].tolist()
+        obj_bounds = np.searchsorted(obj_j, np.arange(NUM_JOINTS + 1)).tolist()
+        hyp_bounds = np.searchsorted(hyp_j, np.arange(NUM_JOINTS + 1)).tolist()
+        pair_bounds = np.searchsorted(pair_j, np.arange(NUM_JOINTS + 1)).tolist()
+        obj_g, hyp_p, pair_g, pair_p = obj_g.tolist(), hyp_p.tolist(), pair_g.tolist(), pair_p.tolist()
+        gt_ids, pr_ids = gt_ids.tolist(), pr_ids.tolist()
+        for j, acc in enumerate(self._acc):
+            gs = obj_g[obj_bounds[j]:obj_bounds[j + 1]]
+            ps = hyp_p[hyp_bounds[j]:hyp_bounds[j + 1]]
+            row = {g: i for i, g in enumerate(gs)}
+            col = {p: i for i, p in enumerate(ps)}
+            pairs = [
+                (row[pair_g[k]], col[pair_p[k]], pair_d[k]) for k in range(pair_bounds[j], pair_bounds[j + 1])
+            ]
+            acc.update([gt_ids[g] for g in gs], [pr_ids[p] for p in ps], pairs)
+
+    def result(self) -> MOTResult:
+        """poseval's final formulas: nan MOTA/recall without GT, MOTP 0 without detections."""
+        self._flush()
+        t = self.totals
+        det = t["matches"] + t["switches"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            objects = np.where(t["objects"] > 0, t["objects"], np.nan)
+            mota = 100 * (1.0 - (t["misses"] + t["switches"] + t["false_positives"]) / objects)
+            motp = np.where(det == 0, 0.0, 100 * (1.0 - t["sum_d"] / det))
+            shown = t["false_positives"] + det
+            pre = 100 * det / np.where(shown > 0, shown, np.nan)
+            rec = 100 * det / objects
+
+        def with_mean(v: np.ndarray) -> np.ndarray:
+            finite = v[~np.isnan(v)]
+            return np.append(v, finite.mean() if len(finite) else np.nan)
+
+        return MOTResult(
+            mota=with_mean(mota), motp=with_mean(motp), precision=with_mean(pre), recall=with_mean(rec),
+            num_switches=t["switches"].astype(int), num_misses=t["misses"].astype(int),
+            num_false_positives=t["false_positives"].astype(int), num_objects=t["objects"].astype(int),
+        )  # fmt: skip

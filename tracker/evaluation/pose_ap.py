@@ -1,0 +1,116 @@
+"""Per-joint average precision for multi-person pose, with poseval's PCKh matching.
+
+Per frame: normalised joint distances (PCKh: distance / (0.6 x head-box diagonal)), each
+prediction keeps its best ground-truth person by PCKh, each GT person keeps its best remaining
+prediction; matched predictions' joints are true positives where within 0.5, all other
+predicted joints false positives. AP is the VOC area under the precision/recall curve over
+joint scores, pooled over all frames of all sequences.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frames import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame
+
+
+def joint_distances(frame: EvalFrame) -> np.ndarray:
+    """(P, G, 15) distances / GT head size; inf where the prediction or the GT lacks the joint."""
+    diff = frame.pr_xy[:, None] - frame.gt_xy[None]  # (P, G, 15, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dist = np.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1]) / frame.head_size[None, :, None]
+    both = frame.pr_has[:, None] & frame.gt_has[None]
+    return np.where(both, dist, np.inf)
+
+
+def assign_people(match: np.ndarray, gt_has: np.ndarray) -> np.ndarray:
+    """(P,) GT index matched to each prediction or -1, from match (P, G, 15) as poseval does."""
+    num_pr, num_gt = match.shape[:2]
+    n_gt_joints = gt_has.sum(axis=1)
+    pck = match.sum(axis=2).astype(np.float64)
+    pck = np.divide(pck, n_gt_joints[None], out=pck, where=n_gt_joints[None] > 0)
+    best_gt = np.argmax(pck, axis=1)
+    keep = np.zeros_like(pck)
+    keep[np.arange(num_pr), best_gt] = pck[np.arange(num_pr), best_gt]
+    best_pr = np.argmax(keep, axis=0)
+    best_pr[keep.max(axis=0) == 0] = -1
+    pr_to_gt = np.full(num_pr, -1, dtype=np.int64)
+    chosen = np.flatnonzero(best_pr >= 0)
+    pr_to_gt[best_pr[chosen]] = chosen
+    return pr_to_gt
+
+
+def frame_labels(frame: EvalFrame, match: np.ndarray | None) -> np.ndarray:
+    """(P, 15) bool: predicted joint is a true positive (only meaningful where pr_has)."""
+    num_pr = len(frame.pr_has)
+    if match is None or not len(frame.gt_has):
+        return np.zeros((num_pr, NUM_JOINTS), dtype=bool)  # no GT: every prediction is false
+    pr_to_gt = assign_people(match, frame.gt_has)
+    labels = match[np.arange(num_pr), np.maximum(pr_to_gt, 0)]
+    labels[pr_to_gt < 0] = False
+    return labels
+
+
+def precision_recall(scores: np.ndarray, labels: np.ndarray, num_gt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Precision and recall after each prediction in decreasing score order (poseval's sort)."""
+    order = np.asarray(scores).argsort()[::-1]
+    true_pos = np.cumsum(np.asarray(labels)[order] == 1).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = true_pos / np.float64(num_gt)
+    precision = true_pos / np.arange(1, len(order) + 1)
+    return precision, recall
+
+
+def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """Area under the precision envelope (VOC): poseval's VOCap, nan/inf recall included."""
+    mpre = np.concatenate([[0.0], precision, [0.0]])
+    mrec = np.concatenate([[0.0], recall, [1.0]])
+    mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+    i = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
+    with np.errstate(invalid="ignore"):
+        return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
+
+
+@dataclass
+class APResult:
+    """Per-joint AP, precision and recall in percent; index 15 is the mean over joints."""
+
+    ap: np.ndarray  # (16,)
+    precision: np.ndarray  # (16,)
+    recall: np.ndarray  # (16,)
+
+
+class APCollector:
+    """Gathers per-frame scores and labels, then computes AP over everything seen."""
+
+    def __init__(self) -> None:
+        self._scores: list[np.ndarray] = []
+        self._labels: list[np.ndarray] = []
+        self._has: list[np.ndarray] = []
+        self.num_gt = np.zeros(NUM_JOINTS)
+
+    def add(self, frame: EvalFrame, match: np.ndarray | None) -> None:
+        """Add one frame; match is (P, G, 15) dist <= 0.5, or None when P or G is 0."""
+        self.num_gt += frame.gt_has.sum(axis=0)
+        if len(frame.pr_has):
+            self._scores.append(frame.pr_score)
+            self._labels.append(frame_labels(frame, match))
+            self._has.append(frame.pr_has)
+
+    def result(self) -> APResult:
+        """AP per joint (0 for a joint never predicted, as poseval) and their mean."""
+        ap, pre, rec = (np.zeros(NUM_JOINTS + 1) for _ in range(3))
+        if self._has:
+            scores, labels, has = (np.concatenate(x) for x in (self._scores, self._labels, self._has))
+            for j in range(NUM_JOINTS):
+                sel = has[:, j]
+                if not sel.any():
+                    continue
+                precision, recall = precision_recall(scores[sel, j], labels[sel, j], self.num_gt[j])
+                ap[j] = voc_ap(recall, precision) * 100
+                pre[j], rec[j] = precision[-1] * 100, recall[-1] * 100
+        for arr in (ap, pre, rec):
+            finite = arr[:NUM_JOINTS][~np.isnan(arr[:NUM_JOINTS])]
+            arr[NUM_JOINTS] = finite.mean() if len(finite) else np.nan
+        return APResult(ap=ap, precision=pre, recall=rec)

@@ -1,0 +1,45 @@
+"""poseval's result tables: joints grouped into Head, Shoulder, ... Ankle, then Total."""
+from __future__ import annotations
+
+import numpy as np
+
+# PoseTrack-2017 joint ids per group; Head averages head_top, neck and nose as poseval does
+# (a nan for any of them, e.g. nose never labelled, makes Head nan).
+GROUPS = {
+    "Head": (14, 12, 13), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11),
+    "Hip": (2, 3), "Knee": (1, 4), "Ankle": (0, 5),
+}  # fmt: skip
+JOINT_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
+    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
+    "neck", "nose", "head_top",
+)  # fmt: skip
+AP_HEADER = "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"
+MOT_HEADER = (
+    "& MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTP & Prec & Rec  \\\\\n"
+    "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total& Total& Total& Total\\\\"
+)
+
+
+def grouped(per_joint: np.ndarray) -> dict[str, float]:
+    """Group means (nan-propagating, as poseval) plus 'Total' = per_joint[15]."""
+    out = {name: float(np.mean(per_joint[list(ids)])) for name, ids in GROUPS.items()}
+    out["Total"] = float(per_joint[15])
+    return out
+
+
+def format_row(values: list[float]) -> str:
+    """poseval's row: '&' then each value as %1.1f right-aligned in 5, ' &' between, ' \\\\' last."""
+    cells = ["{:>5}".format("%1.1f" % v) for v in values]
+    return "&" + " &".join(cells) + " \\\\"
+
+
+def ap_table(ap: np.ndarray) -> str:
+    """The 'Average Precision (AP) metric' table of the official tool."""
+    return "\n".join(["Average Precision (AP) metric:", AP_HEADER, format_row(list(grouped(ap).values()))])
+
+
+def mot_table(mota: np.ndarray, motp: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> str:
+    """The 'Multiple Object Tracking (MOT) metrics' table of the official tool."""
+    values = list(grouped(mota).values()) + [motp[15], precision[15], recall[15]]
+    return "\n".join(["Multiple Object Tracking (MOT) metrics:", MOT_HEADER, format_row(values)])
