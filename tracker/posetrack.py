@@ -272,10 +272,9 @@ def _has_points(rect: Any) -> bool:
     return isinstance(ap, list) and len(ap) > 0 and isinstance(ap[0], dict) and len(ap[0]) > 0 and "point" in ap[0]
 
 
-def _person_2017(rect: dict, p: int, arrays: dict, path: Path, where: str) -> None:
-    points = rect["annopoints"][0]["point"] or []
-    if not isinstance(points, list):
-        raise _fail(path, f"{where}.annopoints[0].point", "expected a list")
+def _points_2017_checked(points: list, path: Path, where: str) -> list[tuple[float, ...]]:
+    """(id, x, y, score, visibility) per point with an id, validating each value."""
+    rows = []
     for k, point in enumerate(points):
         pwhere = f"{where}.annopoints[0].point[{k}]"
         if not isinstance(point, dict):
@@ -283,17 +282,41 @@ def _person_2017(rect: dict, p: int, arrays: dict, path: Path, where: str) -> No
         if point.get("id") is None:
             continue  # poseval skips points without an id
         jid = _number(point["id"], path, f"{pwhere}.id")
-        if jid not in range(15):
-            continue
-        slot = PT17_TO_PT18[int(jid)]
-        if arrays["labelled"][p, slot]:
-            continue  # poseval uses the first point with a given id
         x, y = _number(point.get("x"), path, f"{pwhere}.x"), _number(point.get("y"), path, f"{pwhere}.y")
-        vis = _number(point["is_visible"], path, f"{pwhere}.is_visible") if point.get("is_visible") is not None else 1.0
         score = _number(point["score"], path, f"{pwhere}.score") if point.get("score") is not None else np.nan
-        arrays["keypoints"][p, slot] = (x, y, score if score == score else vis)
-        arrays["labelled"][p, slot] = True
-        arrays["joint_scores"][p, slot] = score
+        vis = _number(point["is_visible"], path, f"{pwhere}.is_visible") if point.get("is_visible") is not None else 1.0
+        rows.append((jid, x, y, score, vis))
+    return rows
+
+
+def _points_2017(points: list, path: Path, where: str) -> np.ndarray:
+    """(n, 5) id, x, y, score (nan if none), visibility; fast path for well-formed points."""
+    try:
+        rows = [
+            (q["id"][0], q["x"][0], q["y"][0], q["score"][0] if "score" in q else np.nan,
+             q["is_visible"][0] if "is_visible" in q else 1.0)
+            for q in points if q["id"] is not None
+        ]  # fmt: skip
+        return np.array(rows, dtype=np.float64).reshape(-1, 5)
+    except (KeyError, IndexError, TypeError, ValueError):
+        return np.array(_points_2017_checked(points, path, where), dtype=np.float64).reshape(-1, 5)
+
+
+def _person_2017(rect: dict, p: int, arrays: dict, path: Path, where: str) -> None:
+    points = rect["annopoints"][0]["point"] or []
+    if not isinstance(points, list):
+        raise _fail(path, f"{where}.annopoints[0].point", "expected a list")
+    rows = _points_2017(points, path, where)
+    ids = rows[:, 0]
+    ok = (ids >= 0) & (ids <= 14) & (ids == np.floor(ids))
+    # poseval uses the first point with a given id
+    _, first = np.unique(ids[ok], return_index=True)
+    rows = rows[ok][first]
+    slots = PT17_TO_PT18[rows[:, 0].astype(np.int64)]
+    score = rows[:, 3]
+    arrays["keypoints"][p, slots] = np.stack([rows[:, 1], rows[:, 2], np.where(np.isnan(score), rows[:, 4], score)], 1)
+    arrays["labelled"][p, slots] = True
+    arrays["joint_scores"][p, slots] = score
     if "track_id" in rect:
         arrays["track_ids"][p] = _track_id(rect["track_id"], path, f"{where}.track_id")
     if all(rect.get(k) is not None for k in ("x1", "y1", "x2", "y2")):
