@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .frames import NUM_JOINTS, PCKH_THRESHOLD
 
@@ -30,6 +29,8 @@ def _motmetrics_lsa(costs: np.ndarray) -> list[tuple[int, int]]:
     else:
         c = np.abs(costs[valid]).max() + 1
         finite = np.where(valid, costs, 2 * min(costs.shape) * c + 1)
+    from scipy.optimize import linear_sum_assignment  # lazily: importing it costs ~0.3 s
+
     rows, cols = linear_sum_assignment(finite)
     return [(i, j) for i, j in zip(rows, cols) if valid[i, j]]
 
@@ -100,17 +101,82 @@ class JointAccumulator:
 
 
 def _assign(pairs: list[tuple[int, int, float]], no: int, nh: int) -> list[tuple[int, int, float]]:
-    """Step 2 of motmetrics' update on the remaining candidate pairs."""
+    """Step 2 of motmetrics' update on the remaining candidate pairs.
+
+    motmetrics prices forbidden pairs so high that its solver first maximises the number of
+    allowed pairs, then minimises their distance sum; that optimum splits over the connected
+    groups of competing pairs. Small groups with one clear optimum are solved here by
+    enumeration (same answer, no scipy import); anything else goes to scipy on the full matrix
+    exactly as motmetrics calls it, so ties break the same way.
+    """
     if not pairs:
         return []
-    rows, cols = {p[0] for p in pairs}, {p[1] for p in pairs}
-    if len(rows) == len(cols) == len(pairs):
-        # No two candidate pairs compete: every optimal assignment contains them all.
-        return pairs
-    costs = np.full((no, nh), np.nan)
-    for i, j, d in pairs:
-        costs[i, j] = d
-    return [(i, j, costs[i, j]) for i, j in _motmetrics_lsa(costs)]
+    chosen = []
+    for group in _groups(pairs):
+        if len(group) == 1:
+            chosen += group
+            continue
+        best = _unique_best_matching(group)
+        if best is None:
+            costs = np.full((no, nh), np.nan)
+            for i, j, d in pairs:
+                costs[i, j] = d
+            return [(i, j, costs[i, j]) for i, j in _motmetrics_lsa(costs)]
+        chosen += best
+    return chosen
+
+
+def _groups(pairs: list[tuple[int, int, float]]) -> list[list[tuple[int, int, float]]]:
+    """Pairs split into groups connected through shared objects or hypotheses."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for i, j, _ in pairs:
+        parent[find(("o", i))] = find(("h", j))
+    groups: dict = {}
+    for pair in pairs:
+        groups.setdefault(find(("o", pair[0])), []).append(pair)
+    return list(groups.values())
+
+
+MAX_ENUMERATED_PAIRS = 10
+TIE_TOLERANCE = 1e-9
+
+
+def _unique_best_matching(group: list[tuple[int, int, float]]) -> list[tuple[int, int, float]] | None:
+    """The matching with most pairs, then least distance, if it is clearly unique; else None."""
+    if len(group) > MAX_ENUMERATED_PAIRS:
+        return None
+    by_row: dict[int, list[tuple[int, int, float]]] = {}
+    for pair in group:
+        by_row.setdefault(pair[0], []).append(pair)
+    rows = list(by_row)
+    scored: list[tuple[int, float, list]] = []
+
+    def walk(k: int, used: set, picked: list, cost: float) -> None:
+        if k == len(rows):
+            scored.append((len(picked), cost, list(picked)))
+            return
+        walk(k + 1, used, picked, cost)
+        for pair in by_row[rows[k]]:
+            if pair[1] not in used:
+                used.add(pair[1])
+                picked.append(pair)
+                walk(k + 1, used, picked, cost + pair[2])
+                picked.pop()
+                used.discard(pair[1])
+
+    walk(0, set(), [], 0.0)
+    most = max(n for n, _, _ in scored)
+    best = sorted((c, m) for n, c, m in scored if n == most)
+    if len(best) > 1 and best[1][0] - best[0][0] <= TIE_TOLERANCE * max(1.0, abs(best[0][0])):
+        return None
+    return best[0][1]
 
 
 @dataclass

@@ -53,7 +53,13 @@ def frame_labels(frame: EvalFrame, match: np.ndarray | None) -> np.ndarray:
 
 
 def precision_recall(scores: np.ndarray, labels: np.ndarray, num_gt: float) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall after each prediction in decreasing score order (poseval's sort)."""
+    """Precision and recall after each prediction in decreasing score order (poseval's sort).
+
+    poseval quirk: tied scores (e.g. -9999 for every joint given without a score) keep the
+    order numpy's argsort leaves them in, and poseval pools sequences in the order the file
+    system lists them; sequences here are pooled in sorted name order, so with ties the AP can
+    differ slightly from poseval's (without ties it is the same).
+    """
     order = np.asarray(scores).argsort()[::-1]
     true_pos = np.cumsum(np.asarray(labels)[order] == 1).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -99,7 +105,8 @@ class APCollector:
             self._has.append(frame.pr_has)
 
     def result(self) -> APResult:
-        """AP per joint (0 for a joint never predicted, as poseval) and their mean."""
+        """AP per joint and their mean (over non-nan joints), as poseval: a joint never
+        predicted gets 0; a joint predicted but absent from all GT gets nan (recall 0/0)."""
         ap, pre, rec = (np.zeros(NUM_JOINTS + 1) for _ in range(3))
         if self._has:
             scores, labels, has = (np.concatenate(x) for x in (self._scores, self._labels, self._has))

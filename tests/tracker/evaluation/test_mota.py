@@ -33,3 +33,16 @@ def test_frame_without_predictions_counts_one_miss_and_one_false_positive_per_jo
     np.testing.assert_array_equal(result.num_objects, np.ones(15))
     np.testing.assert_array_equal(result.num_false_positives, np.ones(15))
     assert np.allclose(result.mota[:15], -100.0) and np.allclose(result.motp[:15], 0.0)
+
+
+def test_small_competitions_are_solved_like_the_full_solver():
+    from tracker.evaluation.mota import _assign, _motmetrics_lsa
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        no, nh = rng.integers(1, 5, size=2)
+        allowed = rng.random((no, nh)) < 0.6
+        d = np.round(rng.random((no, nh)) * 0.5, 2)  # rounding makes some exact ties
+        pairs = [(i, j, float(d[i, j])) for i in range(no) for j in range(nh) if allowed[i, j]]
+        expected = sorted(_motmetrics_lsa(np.where(allowed, d, np.nan)))
+        assert sorted((i, j) for i, j, _ in _assign(pairs, no, nh)) == expected
