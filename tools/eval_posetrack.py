@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(result.tables())
     elapsed = time.perf_counter() - start
-    print(f"{result.num_sequences} sequences, {result.num_frames} scored frames, {elapsed:.2f} s", file=sys.stderr)
+    summary = f"{result.num_sequences} sequences, {result.num_frames} scored frames, {elapsed:.2f} s"
+    print(summary, file=sys.stderr)
     if args.json_out:
         out = Path(args.json_out)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -190,7 +190,8 @@ def _rows(values: list, width: int, path: Path, field_name: str, fill: float = n
         except (TypeError, ValueError):
             ok = False
         if not ok:
-            raise _fail(path, f"annotations[{a}].{field_name}", f"expected {width} numbers, got {row!r}"[:200])
+            problem = f"expected {width} numbers, got {row!r}"[:200]
+            raise _fail(path, f"annotations[{a}].{field_name}", problem)
     raise _fail(path, f"annotations[*].{field_name}", "malformed")  # unreachable in practice
 
 
@@ -214,7 +215,8 @@ def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, 
         return out
     for a, kp in enumerate(kps):
         if not isinstance(kp, list):
-            raise _fail(path, f"annotations[{a}].keypoints", f"expected a list of {width * 3} numbers, got {kp!r}"[:200])
+            problem = f"expected a list of {width * 3} numbers, got {kp!r}"[:200]
+            raise _fail(path, f"annotations[{a}].keypoints", problem)
     kp = _rows(kps, width * 3, path, "keypoints").reshape(n, width, 3)
     keep = slots >= 0
     out["keypoints"][:, slots[keep]] = kp[:, keep]
@@ -269,7 +271,7 @@ def _is_labeled_2017(value: Any) -> bool:
 
 def _has_points(rect: Any) -> bool:
     ap = rect.get("annopoints") if isinstance(rect, dict) else None
-    return isinstance(ap, list) and len(ap) > 0 and isinstance(ap[0], dict) and len(ap[0]) > 0 and "point" in ap[0]
+    return isinstance(ap, list) and len(ap) > 0 and isinstance(ap[0], dict) and "point" in ap[0]
 
 
 def _points_2017_checked(points: list, path: Path, where: str) -> list[tuple[float, ...]]:
@@ -284,7 +286,8 @@ def _points_2017_checked(points: list, path: Path, where: str) -> list[tuple[flo
         jid = _number(point["id"], path, f"{pwhere}.id")
         x, y = _number(point.get("x"), path, f"{pwhere}.x"), _number(point.get("y"), path, f"{pwhere}.y")
         score = _number(point["score"], path, f"{pwhere}.score") if point.get("score") is not None else np.nan
-        vis = _number(point["is_visible"], path, f"{pwhere}.is_visible") if point.get("is_visible") is not None else 1.0
+        vis = point.get("is_visible")
+        vis = 1.0 if vis is None else _number(vis, path, f"{pwhere}.is_visible")
         rows.append((jid, x, y, score, vis))
     return rows
 
@@ -314,7 +317,8 @@ def _person_2017(rect: dict, p: int, arrays: dict, path: Path, where: str) -> No
     rows = rows[ok][first]
     slots = PT17_TO_PT18[rows[:, 0].astype(np.int64)]
     score = rows[:, 3]
-    arrays["keypoints"][p, slots] = np.stack([rows[:, 1], rows[:, 2], np.where(np.isnan(score), rows[:, 4], score)], 1)
+    third = np.where(np.isnan(score), rows[:, 4], score)  # score for predictions, else visibility
+    arrays["keypoints"][p, slots] = np.stack([rows[:, 1], rows[:, 2], third], axis=1)
     arrays["labelled"][p, slots] = True
     arrays["joint_scores"][p, slots] = score
     if "track_id" in rect:
@@ -333,13 +337,12 @@ def _polygons_2017(entry: dict, path: Path, where: str) -> list[np.ndarray]:
         points = region.get("point") if isinstance(region, dict) else None
         if not isinstance(points, list):
             raise _fail(path, rwhere, "expected a list of points")
-        polygons.append(
-            np.array(
-                [[_number(q.get("x"), path, f"{rwhere}[{k}].x"), _number(q.get("y"), path, f"{rwhere}[{k}].y")]
-                 for k, q in enumerate(points)],
-                dtype=np.float64,
-            ).reshape(-1, 2)
-        )  # fmt: skip
+        xy = []
+        for k, q in enumerate(points):
+            if not isinstance(q, dict):
+                raise _fail(path, f"{rwhere}[{k}]", "expected an object with x and y")
+            xy.append((_number(q.get("x"), path, f"{rwhere}[{k}].x"), _number(q.get("y"), path, f"{rwhere}[{k}].y")))
+        polygons.append(np.array(xy, dtype=np.float64).reshape(-1, 2))
     return polygons
 
 

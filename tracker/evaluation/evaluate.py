@@ -60,7 +60,8 @@ class PoseTrackEvaluation:
                 "motp": clean(m.motp[15]), "precision": clean(m.precision[15]), "recall": clean(m.recall[15]),
                 "mota_per_joint": per_joint(m.mota), "motp_per_joint": per_joint(m.motp),
                 "num_switches": int(m.num_switches.sum()), "num_misses": int(m.num_misses.sum()),
-                "num_false_positives": int(m.num_false_positives.sum()), "num_objects": int(m.num_objects.sum()),
+                "num_false_positives": int(m.num_false_positives.sum()),
+                "num_objects": int(m.num_objects.sum()),
             }  # fmt: skip
         return out
 
@@ -82,7 +83,9 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
         if mot is not None:
             mot.start_sequence()
             if len(seq.frames) == 1:
-                notes.append(f"{seq.name}: one scored frame only; it adds nothing to tracking (poseval fails here)")
+                notes.append(
+                    f"{seq.name}: one scored frame only; it adds nothing to tracking (poseval fails here)"
+                )
         last = len(seq.frames) - 1
         for k, frame in enumerate(seq.frames):
             dist = joint_distances(frame) if len(frame.pr_has) and len(frame.gt_has) else None

@@ -81,13 +81,15 @@ def prepare_frames(gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_id
         gt_keep = np.ones(len(g), dtype=bool)
         pr_keep = np.ones(len(p), dtype=bool)
         if g.ignore_regions:
-            gt_has = gt_has & ~points_in_any_polygon(gt_xy.reshape(-1, 2), g.ignore_regions).reshape(gt_has.shape)
-            pr_has = pr_has & ~points_in_any_polygon(pr_xy.reshape(-1, 2), g.ignore_regions).reshape(pr_has.shape)
+            gt_has = gt_has & ~_inside(gt_xy, g.ignore_regions)
+            pr_has = pr_has & ~_inside(pr_xy, g.ignore_regions)
             gt_keep, pr_keep = gt_has.any(axis=1), pr_has.any(axis=1)
         head = g.head_boxes[gt_keep]
         if pr_keep.any() and np.isnan(head).any():
             person = int(np.flatnonzero(np.isnan(g.head_boxes).any(axis=1) & gt_keep)[0])
-            raise DataError(f"{gt.path}: frame {k} ({g.file_name}), person {person}: no head box (bbox_head / x1,y1,x2,y2)")
+            raise DataError(
+                f"{gt.path}: frame {k} ({g.file_name}), person {person}: no head box (bbox_head / x1,y1,x2,y2)"
+            )
         if need_track_ids:
             _check_track_ids(gt, g, k, "ground truth")
             _check_track_ids(pred, p, k, "prediction")
@@ -104,6 +106,11 @@ def prepare_frames(gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_id
             )
         )
     return frames
+
+
+def _inside(xy: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
+    """(n, 15) bool: joint positions (n, 15, 2) inside any of the polygons."""
+    return points_in_any_polygon(xy.reshape(-1, 2), polygons).reshape(xy.shape[:2])
 
 
 def _check_track_ids(seq: PoseTrackSequence, frame: PoseTrackFrame, k: int, what: str) -> None:

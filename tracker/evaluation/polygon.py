@@ -25,7 +25,8 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     crossings = np.count_nonzero(straddle & (px < x_cross), axis=1)
     # On-boundary points: collinear with an edge and within its extent.
     cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
-    within = (np.minimum(ax, bx) <= px) & (px <= np.maximum(ax, bx)) & (np.minimum(ay, by) <= py) & (py <= np.maximum(ay, by))
+    within_x = (np.minimum(ax, bx) <= px) & (px <= np.maximum(ax, bx))
+    within = within_x & (np.minimum(ay, by) <= py) & (py <= np.maximum(ay, by))
     on_edge = np.any((cross == 0) & within, axis=1)
     return (crossings % 2 == 1) & ~on_edge
 

@@ -19,7 +19,8 @@ def joint_distances(frame: EvalFrame) -> np.ndarray:
     """(P, G, 15) distances / GT head size; inf where the prediction or the GT lacks the joint."""
     diff = frame.pr_xy[:, None] - frame.gt_xy[None]  # (P, G, 15, 2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        dist = np.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1]) / frame.head_size[None, :, None]
+        norm = np.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1])
+        dist = norm / frame.head_size[None, :, None]
     both = frame.pr_has[:, None] & frame.gt_has[None]
     return np.where(both, dist, np.inf)
 
