@@ -1,0 +1,196 @@
+"""FrameReader / VideoWriter on synthetic videos and folders written here, plus the real
+PoseTrack 5-frame sequence (folder of JPEGs and its mp4)."""
+from __future__ import annotations
+
+import os
+import threading
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from posenet.errors import DataError
+from tests.conftest import shared_file
+from tracker.video import FrameReader, VideoWriter
+
+
+def write_test_video(path, num_frames, width=64, height=48, faststart=False, seed=0):
+    """Encode `num_frames` frames whose mean grey level encodes the frame index (mod 25)."""
+    options = {"movflags": "faststart"} if faststart else {}
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 20, (height, width, 3), dtype=np.uint8)
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"preset": "ultrafast"}
+        for i in range(num_frames):
+            image = noise + np.uint8(10 * (i % 25))
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def write_folder(folder, sizes):
+    """JPEG frames 000000.jpg... with the given (w, h) sizes; returns their paths."""
+    folder.mkdir()
+    paths = []
+    for i, (w, h) in enumerate(sizes):
+        path = folder / f"{i:06d}.jpg"
+        cv2.imwrite(str(path), np.full((h, w, 3), 40 * i, np.uint8))
+        paths.append(path)
+    return paths
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("FrameReader(") and t.is_alive()]
+
+
+def test_video_frames_and_metadata(tmp_path):
+    path = tmp_path / "v.mp4"
+    write_test_video(path, 12)
+    with FrameReader(path) as reader:
+        assert (reader.width, reader.height, reader.fps, reader.num_frames) == (64, 48, 25.0, 12)
+        frames = list(reader)
+    assert [f.index for f in frames] == list(range(12))
+    assert frames[3].name == "000003.jpg"
+    assert frames[0].image.shape == (48, 64, 3) and frames[0].image.dtype == np.uint8
+    # Frame i has mean grey ~ 10 * i + 9.5 (noise mean); lossy coding keeps it within a few.
+    assert abs(frames[5].image.mean() - 59.5) < 4
+
+
+def test_video_start_end(tmp_path):
+    path = tmp_path / "v.mp4"
+    write_test_video(path, 12)
+    reader = FrameReader(path, start=4, end=7)
+    assert reader.num_frames == 3
+    frames = list(reader)
+    assert [f.index for f in frames] == [4, 5, 6]
+    assert abs(frames[0].image.mean() - 49.5) < 4
+
+
+def test_memory_flat_over_10000_frames(tmp_path):
+    path = tmp_path / "long.mkv"
+    write_test_video(path, 10_000)
+    samples = {}
+    count = 0
+    with FrameReader(path, queue_size=8) as reader:
+        for frame in reader:
+            count += 1
+            if frame.index in (999, 9_999):
+                samples[frame.index] = rss_bytes()
+    assert count == 10_000
+    # Holding every frame would add 10,000 * 64*48*3 = 92 MB; a bounded queue adds nothing.
+    assert samples[9_999] - samples[999] < 8 * 2**20
+
+
+def test_early_stop_ends_thread(tmp_path):
+    path = tmp_path / "v.mp4"
+    write_test_video(path, 200)
+    reader = FrameReader(path, queue_size=2)
+    for frame in reader:
+        if frame.index == 3:
+            break
+    reader.close()
+    assert reader_threads() == []
+    with FrameReader(path, queue_size=2) as reader:
+        next(iter(reader))
+    assert reader_threads() == []
+
+
+def test_truncated_video_yields_good_frames_then_error(tmp_path):
+    full = tmp_path / "full.mp4"
+    write_test_video(full, 40, faststart=True)
+    data = full.read_bytes()
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(data[: len(data) // 2])
+    got = []
+    with pytest.raises(DataError, match=r"broken\.mp4.*frame (\d+)") as info:
+        for frame in FrameReader(broken):
+            got.append(frame.index)
+    assert 0 < len(got) < 40
+    assert got == list(range(len(got)))
+    assert f"frame {len(got)}" in str(info.value)
+    assert reader_threads() == []
+
+
+def test_folder_frames(tmp_path):
+    write_folder(tmp_path / "seq", [(40, 30)] * 4)
+    (tmp_path / "seq" / "notes.txt").write_text("not a frame")
+    reader = FrameReader(tmp_path / "seq", start=1)
+    assert (reader.width, reader.height, reader.num_frames) == (40, 30, 3)
+    frames = list(reader)
+    assert [(f.index, f.name) for f in frames] == [(1, "000001.jpg"), (2, "000002.jpg"), (3, "000003.jpg")]
+    assert abs(frames[1].image.mean() - 80) < 3
+
+
+def test_folder_changing_size_names_file_and_sizes(tmp_path):
+    write_folder(tmp_path / "seq", [(40, 30), (40, 30), (42, 30)])
+    got = []
+    with pytest.raises(DataError, match=r"000002\.jpg.*42x30.*40x30"):
+        for frame in FrameReader(tmp_path / "seq"):
+            got.append(frame.index)
+    assert got == [0, 1]
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty_folder", "not_video"])
+def test_bad_sources(tmp_path, kind):
+    if kind == "missing":
+        source = tmp_path / "nope.mp4"
+    elif kind == "empty_folder":
+        source = tmp_path / "empty"
+        source.mkdir()
+    else:
+        source = tmp_path / "junk.mp4"
+        source.write_bytes(b"this is not a video" * 20)
+    with pytest.raises(DataError, match=source.name):
+        FrameReader(source)
+
+
+def test_writer_odd_size_round_trip(tmp_path):
+    path = tmp_path / "out.mp4"
+    h, w = 37, 51
+    rng = np.random.default_rng(1)
+    with VideoWriter(path, fps=10, width=w, height=h) as writer:
+        for i in range(7):
+            writer.write(np.full((h, w, 3), 30 * i, np.uint8) + rng.integers(0, 5, (h, w, 3), dtype=np.uint8))
+    assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    assert len(frames) == 7
+    assert frames[0].shape == (h + 1, w + 1, 3)  # padded to even for yuv420p
+    assert abs(frames[4][:h, :w].mean() - 122) < 4
+    # FrameReader reads our own output back too.
+    assert [f.index for f in FrameReader(path)] == list(range(7))
+
+
+def test_writer_is_atomic(tmp_path):
+    path = tmp_path / "out.mp4"
+    writer = VideoWriter(path, fps=25, width=16, height=16)
+    writer.write(np.zeros((16, 16, 3), np.uint8))
+    assert not path.exists()
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DataError, match="16x16x3"):
+        VideoWriter(path, fps=25, width=16, height=16).write(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_posetrack_sequence_folder_and_video_agree():
+    folder = shared_file("mmpose/posetrack18/videos/000001_mpiinew_test")
+    video = folder / "000001_mpiinew_test.mp4"
+    from_folder = list(FrameReader(folder))
+    from_video = list(FrameReader(video))
+    assert [f.name for f in from_folder] == [f"{i:06d}.jpg" for i in range(5)]
+    assert len(from_video) == 5
+    assert from_folder[0].image.shape == from_video[0].image.shape == (720, 1280, 3)
+    # Same content, two lossy codings: mean absolute difference stays small.
+    diff = np.abs(from_folder[2].image.astype(int) - from_video[2].image.astype(int)).mean()
+    assert diff < 12

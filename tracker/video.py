@@ -1,0 +1,332 @@
+"""Streaming frame reader (video file or folder of images) and an atomic H.264 writer.
+
+Frames are decoded on a background thread into a bounded queue, so memory does not grow with
+video length and decoding overlaps with the GPU work of the caller. Errors found while
+decoding (a truncated video, an unreadable image, a frame of another size) are raised from the
+iterator at the frame where they happen, after every good frame before it was delivered.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from posenet.errors import DataError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Frame rate reported for image folders, which carry none (PoseTrack videos are ~25 fps).
+FOLDER_FPS = 25.0
+# How often (seconds) a blocked decoder thread checks whether the consumer has gone away.
+_POLL_S = 0.1
+
+
+@dataclass
+class Frame:
+    """One decoded frame: its index in the source, RGB uint8 pixels and a file-like name."""
+
+    index: int
+    image: np.ndarray
+    name: str
+
+
+def frame_name(index: int) -> str:
+    """Name of frame `index` of a video file: the name it would have in a PoseTrack folder."""
+    return f"{index:06d}.jpg"
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    """Image files in `folder`, sorted by name (PoseTrack sequences are numbered JPEGs)."""
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
+        key=lambda p: p.name,
+    )
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 pixels of an image file; DataError naming the file when it cannot be read."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise DataError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+_END = object()
+
+
+class FrameReader:
+    """Iterate `Frame`s of a video file or image folder, decoded ahead on a background thread.
+
+    `start`/`end` select frames [start, end) by index in the source. Use as a context manager
+    (or call `close()`) so the decoder thread and file are released when stopping early.
+    """
+
+    def __init__(
+        self, source: str | Path, start: int = 0, end: int | None = None, queue_size: int = 8
+    ) -> None:
+        self.source = Path(source)
+        if start < 0 or (end is not None and end < start):
+            raise DataError(f"{self.source}: bad frame range start={start} end={end}")
+        if queue_size < 1:
+            raise DataError(f"queue_size must be >= 1, got {queue_size}")
+        self.start, self.end, self.queue_size = start, end, queue_size
+        self._files: list[Path] | None = None
+        self._container: av.container.InputContainer | None = None
+        self._total: int | None = None
+        if not self.source.exists():
+            raise DataError(f"{self.source}: no such file or folder")
+        if self.source.is_dir():
+            self._open_folder()
+        else:
+            self._open_video()
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _open_folder(self) -> None:
+        """List the folder's images and take the frame size from the first one."""
+        self._files = list_image_files(self.source)
+        if not self._files:
+            raise DataError(f"{self.source}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        first = read_image(self._files[0])
+        self.height, self.width = first.shape[:2]
+        self.fps = FOLDER_FPS
+        self._total = len(self._files)
+
+    def _open_video(self) -> None:
+        """Open the container and read size, rate and frame count from its first video stream."""
+        try:
+            self._container = av.open(str(self.source))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+            raise DataError(f"{self.source}: not a readable video ({err})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise DataError(f"{self.source}: has no video stream")
+        stream = self._container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.width = stream.codec_context.width
+        self.height = stream.codec_context.height
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate else FOLDER_FPS
+        self._total = stream.frames or None
+
+    @property
+    def num_frames(self) -> int | None:
+        """Frames the iteration will yield, or None when the container does not say."""
+        if self._total is None:
+            return None
+        stop = self._total if self.end is None else min(self.end, self._total)
+        return max(0, stop - self.start)
+
+    def __iter__(self) -> Iterator[Frame]:
+        if self._thread is not None:
+            raise DataError(f"{self.source}: a FrameReader can be iterated only once")
+        target = self._produce_folder if self._files is not None else self._produce_video
+        self._thread = threading.Thread(
+            target=self._run, args=(target,), name=f"FrameReader({self.source.name})", daemon=True
+        )
+        self._thread.start()
+        return self._consume()
+
+    def _consume(self) -> Iterator[Frame]:
+        """Hand queued frames to the caller; re-raise decoder errors; always stop the thread."""
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def _put(self, item: object) -> bool:
+        """Queue an item, waiting while full; False once the consumer has stopped."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, produce) -> None:
+        """Thread body: run a producer, then queue the end marker or the error it raised."""
+        try:
+            produce()
+            self._put(_END)
+        except DataError as err:
+            self._put(err)
+        except Exception as err:  # anything else still must reach the consumer, not vanish
+            self._put(DataError(f"{self.source}: decoding failed: {err}"))
+
+    def _produce_folder(self) -> None:
+        """Read the folder's images in name order, checking they all have the first one's size."""
+        stop = len(self._files) if self.end is None else min(self.end, len(self._files))
+        for index in range(self.start, stop):
+            path = self._files[index]
+            image = read_image(path)
+            if image.shape[:2] != (self.height, self.width):
+                raise DataError(
+                    f"{path}: frame size {image.shape[1]}x{image.shape[0]} differs from "
+                    f"{self.width}x{self.height} of {self._files[0].name}"
+                )
+            if not self._put(Frame(index, image, path.name)):
+                return
+
+    def _produce_video(self) -> None:
+        """Decode the video stream; a decode error or a short stream becomes a DataError."""
+        index = 0
+        stream = self._container.streams.video[0]
+        try:
+            for av_frame in self._container.decode(stream):
+                if self.end is not None and index >= self.end:
+                    return
+                if index >= self.start:
+                    image = av_frame.to_ndarray(format="rgb24")
+                    if not self._put(Frame(index, image, frame_name(index))):
+                        return
+                index += 1
+        except (av.FFmpegError, OSError) as err:
+            raise DataError(f"{self.source}: video broken at frame {index}: {err}") from None
+        expected = self._total if self.end is None else min(self.end, self._total or self.end)
+        if self._total is not None and index < expected:
+            raise DataError(
+                f"{self.source}: video broken at frame {index}: stream ended but the "
+                f"container lists {self._total} frames"
+            )
+
+    def close(self) -> None:
+        """Stop the decoder thread and release the file; safe to call more than once."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            while thread.is_alive():
+                try:  # unblock a producer waiting on a full queue
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    pass
+                thread.join(timeout=_POLL_S)
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class VideoWriter:
+    """Write RGB frames to an H.264 (libx264, yuv420p) file, atomically on `close()`.
+
+    yuv420p needs even sizes: odd widths/heights are padded by one replicated pixel column/row,
+    so the file is (width + width % 2) x (height + height % 2). Frames go to a temporary file
+    next to `path`, renamed to `path` when closed; `abort()` discards them.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        width: int,
+        height: int,
+        crf: int = 23,
+        preset: str = "veryfast",
+    ) -> None:
+        self.path = Path(path)
+        if width < 1 or height < 1:
+            raise DataError(f"{self.path}: bad video size {width}x{height}")
+        if not fps or fps <= 0:
+            raise DataError(f"{self.path}: bad frame rate {fps}")
+        if not self.path.parent.is_dir():
+            raise DataError(f"{self.path}: folder {self.path.parent} does not exist")
+        self.width, self.height = width, height
+        suffix = self.path.suffix or ".mp4"
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part{suffix}")
+        self._rate = Fraction(fps).limit_denominator(1001)
+        try:
+            self._container = av.open(str(self._tmp), mode="w")
+        except (av.FFmpegError, OSError, ValueError) as err:
+            raise DataError(f"{self.path}: cannot write a video here ({err})") from None
+        stream = self._container.add_stream("libx264", rate=self._rate)
+        stream.width, stream.height = width + width % 2, height + height % 2
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        self._stream = stream
+        self._count = 0
+
+    def write(self, image: np.ndarray) -> None:
+        """Encode one RGB uint8 frame of the size given at construction."""
+        if self._container is None:
+            raise DataError(f"{self.path}: writer is closed")
+        if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
+            raise DataError(
+                f"{self.path}: frame must be uint8 {self.height}x{self.width}x3, got "
+                f"{image.dtype} {'x'.join(map(str, image.shape))}"
+            )
+        pad_h, pad_w = self.height % 2, self.width % 2
+        if pad_h or pad_w:
+            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame.pts = self._count
+        frame.time_base = 1 / self._rate
+        self._container.mux(self._stream.encode(frame))
+        self._count += 1
+
+    @property
+    def frames_written(self) -> int:
+        """Number of frames written so far."""
+        return self._count
+
+    def close(self) -> None:
+        """Flush the encoder and move the finished file to `path`."""
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            container.mux(self._stream.encode(None))
+            container.close()
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop everything written; `path` is left untouched."""
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        try:
+            container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # Keep what was written even when the caller failed (e.g. a truncated input video):
+        # a partial output video is more useful than none. Abort only if finishing fails too.
+        if exc_type is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except Exception:
+            self.abort()
