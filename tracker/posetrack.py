@@ -233,7 +233,7 @@ def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:
     annolist = data["annolist"]
     if not isinstance(annolist, list):
         raise _fail(path, "annolist", "expected a list")
-    frames = []
+    frames, people, spans = [], [], []
     for i, entry in enumerate(annolist):
         where = f"annolist[{i}]"
         try:
@@ -244,23 +244,25 @@ def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:
         if not isinstance(rects, list):
             raise _fail(path, f"{where}.annorect", "expected a list")
         # poseval drops people without an "annopoints" entry holding a "point" list.
-        posed = [(r, rect) for r, rect in enumerate(rects) if _has_points(rect)]
-        arrays = empty_people(len(posed))
-        for p, (r, rect) in enumerate(posed):
-            _person_2017(rect, p, arrays, path, f"{where}.annorect[{r}]")
+        start = len(people)
+        people += [(f"{where}.annorect[{r}]", rect) for r, rect in enumerate(rects) if _has_points(rect)]
+        spans.append((start, len(people)))
         imgnum = entry.get("imgnum")
         index = int(_number(imgnum, path, f"{where}.imgnum")) - 1 if imgnum is not None else None
         frames.append(
-            PoseTrackFrame(
+            dict(
                 file_name=file_name,
                 frame_index=index if index is not None else _frame_index(file_name, i),
                 is_labeled=_is_labeled_2017(entry.get("is_labeled")),
                 ignore_regions=_polygons_2017(entry, path, where),
                 num_annotations=len(rects),
-                **arrays,
             )
         )
-    return frames
+    arrays = _people_2017(people, path)
+    return [
+        PoseTrackFrame(**meta, **{key: value[start:end] for key, value in arrays.items()})
+        for meta, (start, end) in zip(frames, spans)
+    ]
 
 
 def _is_labeled_2017(value: Any) -> bool:
@@ -274,8 +276,10 @@ def _has_points(rect: Any) -> bool:
     return isinstance(ap, list) and len(ap) > 0 and isinstance(ap[0], dict) and "point" in ap[0]
 
 
-def _points_2017_checked(points: list, path: Path, where: str) -> list[tuple[float, ...]]:
+def _points_2017_checked(points: Any, path: Path, where: str) -> list[tuple[float, ...]]:
     """(id, x, y, score, visibility) per point with an id, validating each value."""
+    if not isinstance(points, list):
+        raise _fail(path, f"{where}.annopoints[0].point", "expected a list")
     rows = []
     for k, point in enumerate(points):
         pwhere = f"{where}.annopoints[0].point[{k}]"
@@ -292,41 +296,44 @@ def _points_2017_checked(points: list, path: Path, where: str) -> list[tuple[flo
     return rows
 
 
-def _points_2017(points: list, path: Path, where: str) -> np.ndarray:
-    """(n, 5) id, x, y, score (nan if none), visibility; fast path for well-formed points."""
+def _people_2017(people: list[tuple[str, dict]], path: Path) -> dict[str, np.ndarray]:
+    """All posed annorects of a file as PoseTrackFrame arrays, points converted in one go."""
+    out = empty_people(len(people))
+    rows: list[tuple] = []
+    for p, (where, rect) in enumerate(people):
+        points = rect["annopoints"][0]["point"] or []
+        try:  # fast path for well-formed points; the checked path names what is wrong
+            rows += [
+                (p, q["id"][0], q["x"][0], q["y"][0], q["score"][0] if "score" in q else np.nan,
+                 q["is_visible"][0] if "is_visible" in q else 1.0)
+                for q in points if q["id"] is not None
+            ]  # fmt: skip
+        except (KeyError, IndexError, TypeError):
+            rows += [(p,) + row for row in _points_2017_checked(points, path, where)]
+        if "track_id" in rect:
+            out["track_ids"][p] = _track_id(rect["track_id"], path, f"{where}.track_id")
+        if all(rect.get(k) is not None for k in ("x1", "y1", "x2", "y2")):
+            out["head_boxes"][p] = [_number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")]
+        if rect.get("score") is not None:
+            out["scores"][p] = _number(rect["score"], path, f"{where}.score")
     try:
-        rows = [
-            (q["id"][0], q["x"][0], q["y"][0], q["score"][0] if "score" in q else np.nan,
-             q["is_visible"][0] if "is_visible" in q else 1.0)
-            for q in points if q["id"] is not None
-        ]  # fmt: skip
-        return np.array(rows, dtype=np.float64).reshape(-1, 5)
-    except (KeyError, IndexError, TypeError, ValueError):
-        return np.array(_points_2017_checked(points, path, where), dtype=np.float64).reshape(-1, 5)
-
-
-def _person_2017(rect: dict, p: int, arrays: dict, path: Path, where: str) -> None:
-    points = rect["annopoints"][0]["point"] or []
-    if not isinstance(points, list):
-        raise _fail(path, f"{where}.annopoints[0].point", "expected a list")
-    rows = _points_2017(points, path, where)
-    ids = rows[:, 0]
-    ok = (ids >= 0) & (ids <= 14) & (ids == np.floor(ids))
+        table = np.array(rows, dtype=np.float64).reshape(-1, 6)
+    except (TypeError, ValueError):
+        for where, rect in people:  # find and name the bad value
+            _points_2017_checked(rect["annopoints"][0]["point"] or [], path, where)
+        raise _fail(path, "annolist", "malformed points") from None
+    ids = table[:, 1]
+    table = table[(ids >= 0) & (ids <= 14) & (ids == np.floor(ids))]  # poseval looks up ids 0-14
     # poseval uses the first point with a given id
-    _, first = np.unique(ids[ok], return_index=True)
-    rows = rows[ok][first]
-    slots = PT17_TO_PT18[rows[:, 0].astype(np.int64)]
-    score = rows[:, 3]
-    third = np.where(np.isnan(score), rows[:, 4], score)  # score for predictions, else visibility
-    arrays["keypoints"][p, slots] = np.stack([rows[:, 1], rows[:, 2], third], axis=1)
-    arrays["labelled"][p, slots] = True
-    arrays["joint_scores"][p, slots] = score
-    if "track_id" in rect:
-        arrays["track_ids"][p] = _track_id(rect["track_id"], path, f"{where}.track_id")
-    if all(rect.get(k) is not None for k in ("x1", "y1", "x2", "y2")):
-        arrays["head_boxes"][p] = [_number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")]
-    if rect.get("score") is not None:
-        arrays["scores"][p] = _number(rect["score"], path, f"{where}.score")
+    _, first = np.unique(table[:, 0] * 15 + table[:, 1], return_index=True)
+    table = table[np.sort(first)]
+    person, slot = table[:, 0].astype(np.int64), PT17_TO_PT18[table[:, 1].astype(np.int64)]
+    score = table[:, 4]
+    third = np.where(np.isnan(score), table[:, 5], score)  # score for predictions, else visibility
+    out["keypoints"][person, slot] = np.stack([table[:, 2], table[:, 3], third], axis=1)
+    out["labelled"][person, slot] = True
+    out["joint_scores"][person, slot] = score
+    return out
 
 
 def _polygons_2017(entry: dict, path: Path, where: str) -> list[np.ndarray]:
@@ -341,7 +348,8 @@ def _polygons_2017(entry: dict, path: Path, where: str) -> list[np.ndarray]:
         for k, q in enumerate(points):
             if not isinstance(q, dict):
                 raise _fail(path, f"{rwhere}[{k}]", "expected an object with x and y")
-            xy.append((_number(q.get("x"), path, f"{rwhere}[{k}].x"), _number(q.get("y"), path, f"{rwhere}[{k}].y")))
+            x = _number(q.get("x"), path, f"{rwhere}[{k}].x")
+            xy.append((x, _number(q.get("y"), path, f"{rwhere}[{k}].y")))
         polygons.append(np.array(xy, dtype=np.float64).reshape(-1, 2))
     return polygons
 

@@ -81,7 +81,10 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
     notes = []
     for seq in sequences:
         if mot is not None:
-            mot.start_sequence()
+            mot.start_sequence(
+                np.concatenate([f.gt_ids for f in seq.frames] or [np.zeros(0, np.int64)]),
+                np.concatenate([f.pr_ids for f in seq.frames] or [np.zeros(0, np.int64)]),
+            )
             if len(seq.frames) == 1:
                 notes.append(
                     f"{seq.name}: one scored frame only; it adds nothing to tracking (poseval fails here)"

@@ -88,7 +88,8 @@ def prepare_frames(gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_id
         if pr_keep.any() and np.isnan(head).any():
             person = int(np.flatnonzero(np.isnan(g.head_boxes).any(axis=1) & gt_keep)[0])
             raise DataError(
-                f"{gt.path}: frame {k} ({g.file_name}), person {person}: no head box (bbox_head / x1,y1,x2,y2)"
+                f"{gt.path}: frame {k} ({g.file_name}), person {person}: "
+                "no head box (bbox_head / x1,y1,x2,y2)"
             )
         if need_track_ids:
             _check_track_ids(gt, g, k, "ground truth")

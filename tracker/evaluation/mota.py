@@ -179,6 +179,11 @@ def _unique_best_matching(group: list[tuple[int, int, float]]) -> list[tuple[int
     return best[0][1]
 
 
+def _max_per_joint(keys: np.ndarray, width: int) -> np.ndarray:
+    """(15,) the most pairs any one object (or hypothesis) of each joint takes part in."""
+    return np.bincount(keys, minlength=NUM_JOINTS * width).reshape(NUM_JOINTS, -1).max(axis=1, initial=0)
+
+
 @dataclass
 class MOTResult:
     """Per-joint MOTA, MOTP, precision, recall (percent; index 15: mean over joints) and counts."""
@@ -194,52 +199,91 @@ class MOTResult:
 
 
 class MOTCollector:
-    """Per-sequence joint accumulators, summed into per-joint counts across sequences."""
+    """Per-sequence joint accumulators, summed into per-joint counts across sequences.
+
+    Track ids are mapped to compact per-sequence indices so that the common case, a joint
+    whose candidate pairs are exactly last frame's pairs with no competition, is counted for
+    all joints at once in numpy; other joints go through JointAccumulator.update.
+    """
 
     FIELDS = ("objects", "matches", "switches", "misses", "false_positives", "sum_d")
 
     def __init__(self) -> None:
         self.totals = {name: np.zeros(NUM_JOINTS) for name in self.FIELDS}
         self._acc: list[JointAccumulator] = []
+        self._fast = {name: np.zeros(NUM_JOINTS) for name in self.FIELDS}
+        self._gt_keys = self._pr_keys = np.zeros(0, dtype=np.int64)
+        self._last_hyp = np.zeros((NUM_JOINTS, 0), dtype=np.int64)
 
-    def start_sequence(self) -> None:
-        """Close the running sequence (if any) and start fresh accumulators."""
+    def start_sequence(self, gt_track_ids: np.ndarray = (), pr_track_ids: np.ndarray = ()) -> None:
+        """Close the running sequence (if any) and start fresh accumulators; the arguments are
+        all GT and predicted track ids that will occur in the sequence."""
         self._flush()
         self._acc = [JointAccumulator() for _ in range(NUM_JOINTS)]
+        self._gt_keys = np.unique(np.asarray(gt_track_ids, dtype=np.int64))
+        self._pr_keys = np.unique(np.asarray(pr_track_ids, dtype=np.int64))
+        self._last_hyp = np.full((NUM_JOINTS, len(self._gt_keys)), -1, dtype=np.int64)
 
     def _flush(self) -> None:
-        for j, acc in enumerate(self._acc):
-            for name in self.FIELDS:
+        for name in self.FIELDS:
+            self.totals[name] += self._fast[name]
+            self._fast[name][:] = 0
+            for j, acc in enumerate(self._acc):
                 self.totals[name][j] += getattr(acc, name)
         self._acc = []
+
+    def _compact(self, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        index = np.searchsorted(keys, ids)
+        if len(ids) and (index.max() >= len(keys) or (keys[np.minimum(index, len(keys) - 1)] != ids).any()):
+            raise ValueError("track id not announced in start_sequence()")
+        return index
 
     def add(self, gt_ids: np.ndarray, gt_has: np.ndarray, pr_ids: np.ndarray, pr_has: np.ndarray,
             dist: np.ndarray | None) -> None:
         """One frame: dist (P, G, 15) PCKh distances, or None when P or G is 0."""
+        fast = self._fast
         if dist is None:
-            for acc in self._acc:
-                acc.add_unmatchable()
+            for name in ("objects", "misses", "false_positives"):
+                fast[name] += 1  # poseval's stand-in: one miss and one false positive per joint
             return
+        num_gt, num_pr = len(gt_ids), len(pr_ids)
+        gt_c, pr_c = self._compact(self._gt_keys, gt_ids), self._compact(self._pr_keys, pr_ids)
         # Per joint, objects are GT people with the joint (in GT order) and hypotheses the
         # predicted people with it; candidate pairs are those within the threshold.
-        obj_j, obj_g = np.nonzero(gt_has.T)
-        hyp_j, hyp_p = np.nonzero(pr_has.T)
         pair_j, pair_g, pair_p = np.nonzero((dist <= PCKH_THRESHOLD).transpose(2, 1, 0))
-        pair_d = dist[pair_p, pair_g, pair_j].tolist()
-        obj_bounds = np.searchsorted(obj_j, np.arange(NUM_JOINTS + 1)).tolist()
-        hyp_bounds = np.searchsorted(hyp_j, np.arange(NUM_JOINTS + 1)).tolist()
-        pair_bounds = np.searchsorted(pair_j, np.arange(NUM_JOINTS + 1)).tolist()
-        obj_g, hyp_p, pair_g, pair_p = obj_g.tolist(), hyp_p.tolist(), pair_g.tolist(), pair_p.tolist()
-        gt_ids, pr_ids = gt_ids.tolist(), pr_ids.tolist()
-        for j, acc in enumerate(self._acc):
-            gs = obj_g[obj_bounds[j]:obj_bounds[j + 1]]
-            ps = hyp_p[hyp_bounds[j]:hyp_bounds[j + 1]]
+        pair_d = dist[pair_p, pair_g, pair_j]
+        n_obj, n_hyp = gt_has.sum(axis=0), pr_has.sum(axis=0)
+        n_pairs = np.bincount(pair_j, minlength=NUM_JOINTS)
+        carried = self._last_hyp[pair_j, gt_c[pair_g]] == pr_c[pair_p]
+        row_max = _max_per_joint(pair_j * num_gt + pair_g, num_gt)
+        col_max = _max_per_joint(pair_j * num_pr + pair_p, num_pr)
+        all_carried = np.bincount(pair_j, weights=~carried, minlength=NUM_JOINTS) == 0
+        steady = all_carried & (row_max <= 1) & (col_max <= 1)
+        # Steady joint: step 1 re-matches every pair, nothing is left for step 2, no state changes.
+        # Each matched distance enters the event table twice (RAW row and MATCH row).
+        fast["objects"] += np.where(steady, n_obj, 0)
+        fast["matches"] += np.where(steady, n_pairs, 0)
+        fast["misses"] += np.where(steady, n_obj - n_pairs, 0)
+        fast["false_positives"] += np.where(steady, n_hyp - n_pairs, 0)
+        fast["sum_d"] += np.where(steady, 2 * np.bincount(pair_j, weights=pair_d, minlength=NUM_JOINTS), 0.0)
+        if steady.all():
+            return
+        bounds = np.searchsorted(pair_j, np.arange(NUM_JOINTS + 1)).tolist()
+        gt_c_list, pr_c_list = gt_c.tolist(), pr_c.tolist()
+        for j in np.flatnonzero(~steady).tolist():
+            gs, ps = np.flatnonzero(gt_has[:, j]).tolist(), np.flatnonzero(pr_has[:, j]).tolist()
             row = {g: i for i, g in enumerate(gs)}
             col = {p: i for i, p in enumerate(ps)}
+            span = slice(bounds[j], bounds[j + 1])
             pairs = [
-                (row[pair_g[k]], col[pair_p[k]], pair_d[k]) for k in range(pair_bounds[j], pair_bounds[j + 1])
+                (row[g], col[p], d)
+                for g, p, d in zip(pair_g[span].tolist(), pair_p[span].tolist(), pair_d[span].tolist())
             ]
-            acc.update([gt_ids[g] for g in gs], [pr_ids[p] for p in ps], pairs)
+            oids = [gt_c_list[g] for g in gs]
+            acc = self._acc[j]
+            acc.update(oids, [pr_c_list[p] for p in ps], pairs)
+            for o in oids:
+                self._last_hyp[j, o] = acc.last_hyp.get(o, -1)
 
     def result(self) -> MOTResult:
         """poseval's final formulas: nan MOTA/recall without GT, MOTP 0 without detections."""

@@ -46,3 +46,33 @@ def test_small_competitions_are_solved_like_the_full_solver():
         pairs = [(i, j, float(d[i, j])) for i in range(no) for j in range(nh) if allowed[i, j]]
         expected = sorted(_motmetrics_lsa(np.where(allowed, d, np.nan)))
         assert sorted((i, j) for i, j, _ in _assign(pairs, no, nh)) == expected
+
+
+def test_collector_fast_path_counts_like_the_accumulator():
+    # Random small sequences: MOTCollector (numpy fast path for settled joints) must count
+    # exactly what one JointAccumulator per joint counts frame by frame.
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        gt_tracks, pr_tracks = rng.permutation(50)[:4], rng.permutation(50)[:5]
+        frames = []
+        for _ in range(12):
+            g, p = rng.integers(1, 4), rng.integers(1, 5)
+            dist = np.where(rng.random((p, g, 15)) < 0.5, rng.random((p, g, 15)), np.inf)
+            frames.append((rng.choice(gt_tracks, g, replace=False), rng.random((g, 15)) < 0.8,
+                           rng.choice(pr_tracks, p, replace=False), rng.random((p, 15)) < 0.8, dist))
+        mot = MOTCollector()
+        mot.start_sequence(gt_tracks, pr_tracks)
+        accs = [JointAccumulator() for _ in range(15)]
+        for gt_ids, gt_has, pr_ids, pr_has, dist in frames:
+            dist = np.where(pr_has[:, None] & gt_has[None], dist, np.inf)
+            mot.add(gt_ids, gt_has, pr_ids, pr_has, dist)
+            for j, acc in enumerate(accs):
+                gs, ps = np.flatnonzero(gt_has[:, j]), np.flatnonzero(pr_has[:, j])
+                pairs = [(a, b, dist[p, g, j]) for a, g in enumerate(gs) for b, p in enumerate(ps)
+                         if dist[p, g, j] <= 0.5]  # fmt: skip
+                acc.update(gt_ids[gs].tolist(), pr_ids[ps].tolist(), pairs)
+        result = mot.result()
+        np.testing.assert_array_equal(result.num_switches, [a.switches for a in accs])
+        np.testing.assert_array_equal(result.num_misses, [a.misses for a in accs])
+        np.testing.assert_array_equal(result.num_false_positives, [a.false_positives for a in accs])
+        np.testing.assert_allclose(mot.totals["sum_d"], [a.sum_d for a in accs])
