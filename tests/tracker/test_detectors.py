@@ -1,0 +1,173 @@
+"""Person detectors: torchvision model on CPU with random weights (real forward pass and a
+stubbed output to check filtering/batching), and replay from real mmpose detection files."""
+from __future__ import annotations
+
+import json
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+
+from posenet.errors import CheckpointError, ConfigError, DataError
+from tests.conftest import shared_file
+from tracker.detectors import ReplayDetector, TorchvisionDetector, build_detector
+
+# A small input resolution keeps the random-init Faster R-CNN forward pass fast on CPU.
+TINY = dict(weights=None, weights_backbone=None, min_size=64, max_size=96, rpn_post_nms_top_n_test=16)
+
+
+@pytest.fixture(scope="module")
+def tiny_detector():
+    return TorchvisionDetector(**TINY, score_thr=0.0, batch_size=2)
+
+
+def test_torchvision_forward_types_and_shapes(tiny_detector):
+    images = [np.zeros((48, 64, 3), np.uint8), np.full((40, 30, 3), 120, np.uint8), np.ones((20, 20, 3), np.uint8)]
+    results = tiny_detector.detect(images)
+    assert len(results) == 3
+    for boxes, scores in results:
+        assert boxes.dtype == np.float32 and scores.dtype == np.float32
+        assert boxes.ndim == 2 and boxes.shape[1] == 4 and scores.shape == (len(boxes),)
+    assert tiny_detector.detect([]) == []
+
+
+class StubModel:
+    """Stands in for the network: records batch sizes, returns fixed outputs per image."""
+
+    def __init__(self):
+        self.batches = []
+
+    def __call__(self, batch):
+        self.batches.append(len(batch))
+        for image in batch:
+            assert image.dtype == torch.float32 and image.shape[0] == 3 and float(image.max()) <= 1.0
+        output = {
+            "boxes": torch.tensor([[1.0, 2, 10, 20], [3, 4, 30, 40], [5, 6, 50, 60], [7, 8, 70, 80]]),
+            "scores": torch.tensor([0.9, 0.95, 0.49, 0.7]),
+            "labels": torch.tensor([1, 3, 1, 1]),
+        }
+        return [output for _ in batch]
+
+
+def test_person_filter_threshold_and_batching(tiny_detector):
+    detector = TorchvisionDetector(**TINY, score_thr=0.5, batch_size=2)
+    detector.model = StubModel()
+    results = detector.detect([np.zeros((8, 8, 3), np.uint8)] * 5)
+    assert detector.model.batches == [2, 2, 1]
+    assert len(results) == 5
+    boxes, scores = results[4]
+    # label 3 (car) dropped, person at 0.49 below threshold dropped.
+    np.testing.assert_allclose(boxes, [[1, 2, 10, 20], [7, 8, 70, 80]])
+    np.testing.assert_allclose(scores, [0.9, 0.7], rtol=1e-6)
+
+
+def test_weights_from_file_and_bad_file(tmp_path):
+    source = TorchvisionDetector(**TINY)
+    path = tmp_path / "det.pth"
+    torch.save({"model": source.model.state_dict()}, path)
+    loaded = TorchvisionDetector(weights=path)
+    key = "roi_heads.box_predictor.cls_score.weight"
+    assert torch.equal(loaded.model.state_dict()[key], source.model.state_dict()[key])
+    bad = tmp_path / "bad.pth"
+    torch.save({"something": torch.zeros(3)}, bad)
+    with pytest.raises(CheckpointError, match="bad.pth.*missing keys"):
+        TorchvisionDetector(weights=bad)
+    with pytest.raises(CheckpointError, match="nope.pth"):
+        TorchvisionDetector(weights=tmp_path / "nope.pth")
+
+
+def test_offline_download_names_file_and_place(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(url, dst, *args, **kwargs):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(CheckpointError) as info:
+        TorchvisionDetector(weights="DEFAULT")
+    message = str(info.value)
+    assert "fasterrcnn_resnet50_fpn_v2_coco" in message
+    assert str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_unknown_model_and_weights():
+    with pytest.raises(ConfigError, match="no_such_net"):
+        TorchvisionDetector(model="no_such_net", weights=None)
+    with pytest.raises(ConfigError, match="NOT_A_WEIGHT"):
+        TorchvisionDetector(weights="NOT_A_WEIGHT")
+
+
+def expected_persons(entries, image_id, thr):
+    """Boxes (xyxy) of persons at or above thr for one image, from the raw JSON entries."""
+    rows = [e for e in entries if e["image_id"] == image_id and e["category_id"] == 1 and e["score"] >= thr]
+    return [[x, y, x + w, y + h] for x, y, w, h in (e["bbox"] for e in rows)]
+
+
+def test_replay_coco_results_by_frame_order():
+    path = shared_file("mmpose/coco/test_coco_det_AP_H_56.json")
+    entries = json.loads(path.read_text())
+    ids = sorted({e["image_id"] for e in entries})
+    assert ids == [785, 40083, 196141, 197388]
+    detector = ReplayDetector(path)
+    for k, image_id in enumerate(ids):
+        boxes, scores = detector.detect_frame(k)
+        want = expected_persons(entries, image_id, 0.5)
+        assert len(boxes) == len(want) and len(want) > 0
+        assert (scores >= 0.5).all() and np.all(np.diff(scores) <= 0)
+        assert sorted(map(tuple, np.round(boxes, 2).tolist())) == sorted(
+            map(tuple, np.round(np.array(want, dtype=np.float32), 2).tolist())
+        )
+    assert len(detector.detect_frame(4)[0]) == 0
+    everything = ReplayDetector(path, score_thr=0.0)
+    assert sum(len(everything.detect_frame(k)[0]) for k in range(4)) == len(entries)
+    # detect() walks through the frames in order across calls.
+    first, second = everything.detect([None, None]), everything.detect([None])
+    assert [len(b) for b, _ in first + second] == [len(expected_persons(entries, i, 0)) for i in ids[:3]]
+
+
+def test_replay_posetrack_detections_by_name():
+    det_path = shared_file("mmpose/posetrack18/annotations/test_posetrack18_human_detections.json")
+    ann = json.loads(shared_file("mmpose/posetrack18/annotations/test_posetrack18_val.json").read_text())
+    entries = json.loads(det_path.read_text())
+    names = {im["id"]: im["file_name"] for im in ann["images"]}
+    detector = ReplayDetector(det_path, image_names=names)
+    boxes, scores = detector.detect_frame(0, "009473_mpii_test/000000.jpg")
+    assert len(boxes) == len(expected_persons(entries, 10094730000, 0.5)) > 0
+    boxes, _ = detector.detect_frame(0, "images/val/012834_mpii_test/000000.jpg")
+    assert len(boxes) == len(expected_persons(entries, 10128340000, 0.5))
+    assert len(detector.detect_frame(0, "999999_mpii_test/000000.jpg")[0]) == 0
+    with pytest.raises(DataError, match="000000.jpg.*matches 3 images"):
+        detector.detect_frame(0, "000000.jpg")
+    # Without names, frames follow the sorted image ids.
+    by_order = ReplayDetector(det_path)
+    assert len(by_order.detect_frame(0)[0]) == len(expected_persons(entries, 10034180000, 0.5))
+
+
+def test_replay_filters_category_and_reads_annotations_dict(tmp_path):
+    data = {
+        "images": [{"id": 7, "file_name": "seq/000003.jpg"}],
+        "annotations": [
+            {"image_id": 7, "category_id": 1, "bbox": [10, 20, 5, 6], "score": 0.8},
+            {"image_id": 7, "category_id": 2, "bbox": [0, 0, 5, 5], "score": 0.99},
+            {"image_id": 7, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.2},
+        ],
+    }
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(data))
+    boxes, scores = build_detector(path).detect_frame(3, "000003.jpg")
+    np.testing.assert_allclose(boxes, [[10, 20, 15, 26]])
+    np.testing.assert_allclose(scores, [0.8])
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [(None, "not found"), ("{not json", "not a readable JSON"), ('[{"image_id": 1}]', "bbox"),
+     ('{"x": 1}', "annotations")],
+)
+def test_replay_bad_files(tmp_path, content, match):
+    path = tmp_path / "d.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError, match=match):
+        ReplayDetector(path)

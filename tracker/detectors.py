@@ -1,0 +1,292 @@
+"""Person detectors: a torchvision detection model run batched over frames, or boxes replayed
+from a detection JSON file. Both return, per image, boxes (n, 4) xyxy float32 pixels and
+scores (n,) float32 for persons only, with scores >= score_thr."""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from posenet.errors import CheckpointError, ConfigError, DataError
+
+Detections = tuple[np.ndarray, np.ndarray]
+COCO_PERSON = 1  # category id of "person" in COCO, and its label in torchvision's COCO models
+
+
+class PersonDetector(Protocol):
+    """Anything that finds people: one (boxes xyxy (n, 4), scores (n,)) per image."""
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+
+
+def empty_detections() -> Detections:
+    """No boxes: (0, 4) and (0,) float32 arrays."""
+    return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+
+
+def _weights_file_hint(weights) -> str:
+    """Where an offline user has to put the file of a torchvision weights enum."""
+    filename = os.path.basename(weights.url)
+    return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+
+
+def load_torchvision_model(
+    kind: str, name: str, weights: str | os.PathLike | None, **kwargs
+) -> tuple[torch.nn.Module, list[str] | None]:
+    """A torchvision model by name with weights given as an enum name ("DEFAULT",
+    "COCO_V1"), a local state-dict file, or None (random init); also returns the category
+    names of the weights when known. `kind` names the caller in error messages."""
+    import torchvision.models as tvm
+
+    try:
+        weights_enum = tvm.get_model_weights(name)
+    except (ValueError, KeyError):
+        raise ConfigError(f"unknown torchvision {kind} model {name!r}") from None
+    if weights is None:
+        return tvm.get_model(name, weights=None, **kwargs), None
+    path = Path(weights)
+    if path.suffix in (".pth", ".pt", ".bin", ".tar") or path.exists():
+        model = tvm.get_model(name, weights=None, **kwargs)
+        _load_state_dict_file(model, path)
+        return model, None
+    try:
+        chosen = weights_enum.verify(str(weights))
+    except (ValueError, KeyError):
+        names = ", ".join(["DEFAULT", *weights_enum.__members__])
+        raise ConfigError(f"unknown weights {weights!r} for {name}; use one of: {names}, a file, or None") from None
+    try:
+        model = tvm.get_model(name, weights=chosen, **kwargs)
+    except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
+        raise CheckpointError(
+            f"cannot get {kind} weights {name} {chosen.name} from {chosen.url} ({err}); "
+            f"offline, put the file at {_weights_file_hint(chosen)}"
+        ) from None
+    return model, list(chosen.meta.get("categories") or []) or None
+
+
+def _load_state_dict_file(model: torch.nn.Module, path: Path) -> None:
+    """Load a state dict (plain, or under 'model'/'state_dict') into `model`, strictly."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: weights file not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(f"{path}: not a readable weights file ({err})") from None
+    for key in ("model", "state_dict"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: expected a state dict, got {type(state).__name__}")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    result = model.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"{path}: does not fit the model; missing keys {result.missing_keys[:5]}"
+            f" ({len(result.missing_keys)}), unexpected keys {result.unexpected_keys[:5]}"
+            f" ({len(result.unexpected_keys)})"
+        )
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bf16 on CUDA GPUs that support it, else fp16 on CUDA; None (fp32) elsewhere."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """RGB uint8 HxWx3 array (or CHW tensor) -> float CHW in [0, 1] on `device`."""
+    if isinstance(image, torch.Tensor):
+        tensor = image.to(device)
+        return tensor.float() / 255.0 if tensor.dtype == torch.uint8 else tensor.float()
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DataError(f"expected an RGB image HxWx3, got shape {image.shape}")
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).to(device, non_blocking=True)
+    return tensor.permute(2, 0, 1).float().div_(255.0)
+
+
+class TorchvisionDetector:
+    """Any torchvision detection model by name (default Faster R-CNN R50-FPN v2), persons only.
+
+    Frames are run in batches of `batch_size`, with bf16/fp16 autocast on CUDA and fp32 on CPU.
+    `weights`: a torchvision weights name ("DEFAULT"), a state-dict file, or None (random).
+    """
+
+    def __init__(
+        self,
+        model: str = "fasterrcnn_resnet50_fpn_v2",
+        weights: str | os.PathLike | None = "DEFAULT",
+        device: str | torch.device = "cpu",
+        score_thr: float = 0.5,
+        batch_size: int = 8,
+        **model_kwargs,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"detector batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.score_thr = float(score_thr)
+        self.batch_size = int(batch_size)
+        self.model_name = model
+        if weights is None or Path(weights).suffix or Path(weights).exists():
+            model_kwargs.setdefault("weights_backbone", None)  # no ImageNet download either
+        net, categories = load_torchvision_model("detection", model, weights, **model_kwargs)
+        self.person_label = categories.index("person") if categories and "person" in categories else COCO_PERSON
+        self.model = net.eval().to(self.device)
+
+    @torch.inference_mode()
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Persons in each image: (boxes xyxy (n, 4) float32, scores (n,) float32)."""
+        results: list[Detections] = []
+        dtype = autocast_dtype(self.device)
+        for i in range(0, len(images), self.batch_size):
+            batch = [image_to_tensor(im, self.device) for im in images[i : i + self.batch_size]]
+            with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+                outputs = self.model(batch)
+            results.extend(self._select(out) for out in outputs)
+        return results
+
+    def _select(self, output: Mapping[str, torch.Tensor]) -> Detections:
+        """Keep person boxes at or above the score threshold, as numpy float32."""
+        keep = (output["labels"] == self.person_label) & (output["scores"] >= self.score_thr)
+        boxes = output["boxes"][keep].float().cpu().numpy().reshape(-1, 4)
+        scores = output["scores"][keep].float().cpu().numpy().reshape(-1)
+        return boxes, scores
+
+
+def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
+    """Detection entries and any image-id -> file-name table found in a detection JSON.
+
+    Accepts a COCO-results list ([{image_id, category_id, bbox, score}, ...]) or a COCO-like
+    dict with "annotations" (and optionally "images" with id/file_name), as PoseTrack uses.
+    """
+    if not path.is_file():
+        raise DataError(f"{path}: detection file not found")
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a readable JSON file ({err})") from None
+    names: dict[int, str] = {}
+    if isinstance(data, dict):
+        for image in data.get("images", []):
+            if isinstance(image, dict) and "id" in image and "file_name" in image:
+                names[image["id"]] = image["file_name"]
+        data = data.get("annotations")
+    if not isinstance(data, list):
+        raise DataError(f"{path}: expected a list of detections or a dict with 'annotations'")
+    for i, entry in enumerate(data):
+        if not isinstance(entry, dict):
+            raise DataError(f"{path}: detection [{i}] is not an object")
+        for key in ("image_id", "bbox"):
+            if key not in entry:
+                raise DataError(f"{path}: detection [{i}] has no '{key}'")
+        bbox = entry["bbox"]
+        if not (isinstance(bbox, list) and len(bbox) == 4):
+            raise DataError(f"{path}: detection [{i}].bbox must be [x, y, w, h], got {bbox!r}")
+        name = entry.get("file_name", entry.get("image_name"))
+        if isinstance(name, str):
+            names.setdefault(entry["image_id"], name)
+    return data, names
+
+
+def _name_matches(image_name: str, frame_name: str) -> bool:
+    """True when the image name is the frame name or ends with it as whole path components."""
+    image_name, frame_name = image_name.replace("\\", "/"), frame_name.replace("\\", "/")
+    return image_name == frame_name or image_name.endswith("/" + frame_name.lstrip("/"))
+
+
+class ReplayDetector:
+    """Person boxes read from a detection JSON instead of a network.
+
+    Matching rule: when image names are known (entries with "file_name"/"image_name", an
+    "images" table in the file, or `image_names` {image_id: file name} from an annotation
+    file), a frame is matched by name: an image whose name equals the frame's name or ends
+    with "/<frame name>"; if several do, prefix the frame name with its folder. Otherwise
+    frame index k gets the k-th smallest image id (so every frame must have an entry; ids
+    are the frame order, as in PoseTrack where id = 1VVVVVVFFFF). Only category 1 (person, or
+    entries without a category) with score >= score_thr are kept.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        score_thr: float = 0.5,
+        image_names: Mapping[int, str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.score_thr = float(score_thr)
+        entries, names = _read_detection_json(self.path)
+        if image_names:
+            names = {**names, **dict(image_names)}
+        self.image_ids = sorted({e["image_id"] for e in entries}, key=_sort_key)
+        self.image_names = names
+        self._by_image: dict = {}
+        for e in entries:
+            if e.get("category_id", COCO_PERSON) != COCO_PERSON or e.get("score", 1.0) < self.score_thr:
+                continue
+            self._by_image.setdefault(e["image_id"], []).append(e)
+        self._cursor = 0
+
+    @property
+    def matches_by_name(self) -> bool:
+        """Whether frames are matched to image ids by name rather than by order."""
+        return bool(self.image_names)
+
+    def image_id(self, frame_index: int, name: str | None = None):
+        """The image id that frame `frame_index` (named `name`) is matched to, or None."""
+        if self.matches_by_name and name is not None:
+            hits = [i for i, n in self.image_names.items() if _name_matches(n, name)]
+            if len(hits) > 1:
+                raise DataError(
+                    f"{self.path}: frame name {name!r} matches {len(hits)} images "
+                    f"({', '.join(sorted(self.image_names[h] for h in hits)[:3])}, ...); "
+                    "give the frame name with its folder"
+                )
+            return hits[0] if hits else None
+        if 0 <= frame_index < len(self.image_ids):
+            return self.image_ids[frame_index]
+        return None
+
+    def detect_frame(self, frame_index: int, name: str | None = None) -> Detections:
+        """Person boxes (xyxy) and scores of one frame; empty when the file has none for it."""
+        entries = self._by_image.get(self.image_id(frame_index, name), [])
+        if not entries:
+            return empty_detections()
+        xywh = np.array([e["bbox"] for e in entries], dtype=np.float32)
+        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        scores = np.array([e.get("score", 1.0) for e in entries], dtype=np.float32)
+        order = np.argsort(-scores, kind="stable")
+        return boxes[order], scores[order]
+
+    def detect(
+        self,
+        images: Sequence[np.ndarray],
+        indices: Sequence[int] | None = None,
+        names: Sequence[str] | None = None,
+    ) -> list[Detections]:
+        """Detections for the given frames; without `indices`, for the next len(images)
+        frames in order (counting from frame 0 across calls)."""
+        if indices is None:
+            indices = range(self._cursor, self._cursor + len(images))
+        self._cursor = (max(indices) + 1) if len(indices) else self._cursor
+        names = names if names is not None else [None] * len(indices)
+        return [self.detect_frame(i, n) for i, n in zip(indices, names)]
+
+
+def _sort_key(image_id):
+    """Order numeric ids numerically and anything else as text."""
+    return (0, image_id, "") if isinstance(image_id, (int, float)) else (1, 0, str(image_id))
+
+
+def build_detector(name_or_file: str | os.PathLike, **kwargs) -> PersonDetector:
+    """A ReplayDetector for a .json file, else a TorchvisionDetector for a model name."""
+    text = str(name_or_file)
+    if text.lower().endswith(".json") or Path(text).is_file():
+        replay_keys = {"score_thr", "image_names"}
+        return ReplayDetector(text, **{k: v for k, v in kwargs.items() if k in replay_keys})
+    return TorchvisionDetector(model=text, **kwargs)
