@@ -115,11 +115,11 @@ def _inside(xy: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
 
 
 def _check_track_ids(seq: PoseTrackSequence, frame: PoseTrackFrame, k: int, what: str) -> None:
-    ids = frame.track_ids
-    if (ids == NO_TRACK_ID).any():
+    ids = frame.track_ids.tolist()
+    if NO_TRACK_ID in ids:
         raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): {what} person without track_id")
-    if len(np.unique(ids)) != len(ids):
-        raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): duplicate track_id in {ids.tolist()}")
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): duplicate track_id in {ids}")
 
 
 def load_folders(gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool = True) -> LoadedData:
