@@ -92,11 +92,21 @@ def _load_state_dict_file(model: torch.nn.Module, path: Path) -> None:
         )
 
 
-def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA GPUs that support it, else fp16 on CUDA; None (fp32) elsewhere."""
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
+    """Autocast dtype for a detector: None (fp32) off CUDA; on CUDA fp16 for "auto".
+
+    fp16 rather than bf16 by default: torchvision decodes boxes in the dtype of the
+    regression output, and bf16's 8-bit mantissa would round coordinates of a 1920-px frame
+    to 8 px steps (fp16: 1 px).
+    """
+    if precision != "auto" and precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}")
     if device.type != "cuda":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float16 if precision == "auto" else PRECISIONS[precision]
 
 
 def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -113,7 +123,8 @@ def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> t
 class TorchvisionDetector:
     """Any torchvision detection model by name (default Faster R-CNN R50-FPN v2), persons only.
 
-    Frames are run in batches of `batch_size`, with bf16/fp16 autocast on CUDA and fp32 on CPU.
+    Frames are run in batches of `batch_size`, with fp16 (or `precision="bf16"`) autocast on
+    CUDA and fp32 on CPU.
     `weights`: a torchvision weights name ("DEFAULT"), a state-dict file, or None (random).
     """
 
@@ -124,6 +135,7 @@ class TorchvisionDetector:
         device: str | torch.device = "cpu",
         score_thr: float = 0.5,
         batch_size: int = 8,
+        precision: str = "auto",
         **model_kwargs,
     ) -> None:
         if batch_size < 1:
@@ -131,6 +143,7 @@ class TorchvisionDetector:
         self.device = torch.device(device)
         self.score_thr = float(score_thr)
         self.batch_size = int(batch_size)
+        self.dtype = autocast_dtype(self.device, precision)
         self.model_name = model
         if weights is None or Path(weights).suffix or Path(weights).exists():
             model_kwargs.setdefault("weights_backbone", None)  # no ImageNet download either
@@ -142,7 +155,7 @@ class TorchvisionDetector:
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Persons in each image: (boxes xyxy (n, 4) float32, scores (n,) float32)."""
         results: list[Detections] = []
-        dtype = autocast_dtype(self.device)
+        dtype = self.dtype
         for i in range(0, len(images), self.batch_size):
             batch = [image_to_tensor(im, self.device) for im in images[i : i + self.batch_size]]
             with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
@@ -194,6 +207,11 @@ def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
     return data, names
 
 
+def _basename(name: str) -> str:
+    """Last path component of a file name written with / or \\ separators."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def _name_matches(image_name: str, frame_name: str) -> bool:
     """True when the image name is the frame name or ends with it as whole path components."""
     image_name, frame_name = image_name.replace("\\", "/"), frame_name.replace("\\", "/")
@@ -225,6 +243,9 @@ class ReplayDetector:
             names = {**names, **dict(image_names)}
         self.image_ids = sorted({e["image_id"] for e in entries}, key=_sort_key)
         self.image_names = names
+        self._by_basename: dict[str, list] = {}
+        for image_id, image_name in names.items():
+            self._by_basename.setdefault(_basename(image_name), []).append(image_id)
         self._by_image: dict = {}
         for e in entries:
             if e.get("category_id", COCO_PERSON) != COCO_PERSON or e.get("score", 1.0) < self.score_thr:
@@ -240,7 +261,8 @@ class ReplayDetector:
     def image_id(self, frame_index: int, name: str | None = None):
         """The image id that frame `frame_index` (named `name`) is matched to, or None."""
         if self.matches_by_name and name is not None:
-            hits = [i for i, n in self.image_names.items() if _name_matches(n, name)]
+            candidates = self._by_basename.get(_basename(name), [])
+            hits = [i for i in candidates if _name_matches(self.image_names[i], name)]
             if len(hits) > 1:
                 raise DataError(
                     f"{self.path}: frame name {name!r} matches {len(hits)} images "

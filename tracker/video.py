@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import cv2
+from av.video.reformatter import VideoReformatter
 import numpy as np
 
 from posenet.errors import DataError
@@ -104,7 +105,7 @@ class FrameReader:
         """Open the container and read size, rate and frame count from its first video stream."""
         try:
             self._container = av.open(str(self.source))
-        except (av.FFmpegError, OSError, UnicodeDecodeError) as err:
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
             raise DataError(f"{self.source}: not a readable video ({err})") from None
         if not self._container.streams.video:
             self._container.close()
@@ -186,16 +187,19 @@ class FrameReader:
         """Decode the video stream; a decode error or a short stream becomes a DataError."""
         index = 0
         stream = self._container.streams.video[0]
+        # One reformatter for all frames: a frame's own reformat() builds a new swscale
+        # context every time, which costs more than decoding small frames.
+        to_rgb = VideoReformatter()
         try:
             for av_frame in self._container.decode(stream):
                 if self.end is not None and index >= self.end:
                     return
                 if index >= self.start:
-                    image = av_frame.to_ndarray(format="rgb24")
+                    image = to_rgb.reformat(av_frame, format="rgb24").to_ndarray()
                     if not self._put(Frame(index, image, frame_name(index))):
                         return
                 index += 1
-        except (av.FFmpegError, OSError) as err:
+        except (av.error.FFmpegError, OSError) as err:
             raise DataError(f"{self.source}: video broken at frame {index}: {err}") from None
         expected = self._total if self.end is None else min(self.end, self._total or self.end)
         if self._total is not None and index < expected:
@@ -260,9 +264,11 @@ class VideoWriter:
         suffix = self.path.suffix or ".mp4"
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part{suffix}")
         self._rate = Fraction(fps).limit_denominator(1001)
+        # faststart puts the index first so players can start before the file is loaded.
+        options = {"movflags": "+faststart"} if suffix.lower() in (".mp4", ".mov") else {}
         try:
-            self._container = av.open(str(self._tmp), mode="w")
-        except (av.FFmpegError, OSError, ValueError) as err:
+            self._container = av.open(str(self._tmp), mode="w", options=options)
+        except (av.error.FFmpegError, OSError, ValueError) as err:
             raise DataError(f"{self.path}: cannot write a video here ({err})") from None
         stream = self._container.add_stream("libx264", rate=self._rate)
         stream.width, stream.height = width + width % 2, height + height % 2

@@ -11,7 +11,7 @@ import torch
 
 from posenet.errors import CheckpointError, ConfigError, DataError
 from tests.conftest import shared_file
-from tracker.detectors import ReplayDetector, TorchvisionDetector, build_detector
+from tracker.detectors import ReplayDetector, TorchvisionDetector, autocast_dtype, build_detector
 
 # A small input resolution keeps the random-init Faster R-CNN forward pass fast on CPU.
 TINY = dict(weights=None, weights_backbone=None, min_size=64, max_size=96, rpn_post_nms_top_n_test=16)
@@ -96,6 +96,16 @@ def test_unknown_model_and_weights():
         TorchvisionDetector(model="no_such_net", weights=None)
     with pytest.raises(ConfigError, match="NOT_A_WEIGHT"):
         TorchvisionDetector(weights="NOT_A_WEIGHT")
+
+
+def test_autocast_precision_per_device():
+    assert autocast_dtype(torch.device("cpu")) is None
+    assert autocast_dtype(torch.device("cpu"), "bf16") is None  # CPU always runs fp32
+    assert autocast_dtype(torch.device("cuda")) is torch.float16
+    assert autocast_dtype(torch.device("cuda"), "bf16") is torch.bfloat16
+    assert autocast_dtype(torch.device("cuda"), "fp32") is None
+    with pytest.raises(ConfigError, match="fp8"):
+        autocast_dtype(torch.device("cuda"), "fp8")
 
 
 def expected_persons(entries, image_id, thr):

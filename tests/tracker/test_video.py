@@ -97,7 +97,7 @@ def test_early_stop_ends_thread(tmp_path):
     for frame in reader:
         if frame.index == 3:
             break
-    reader.close()
+    # Leaving the loop finalises the iterator, which stops the decoder (no close() needed).
     assert reader_threads() == []
     with FrameReader(path, queue_size=2) as reader:
         next(iter(reader))
