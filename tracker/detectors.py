@@ -58,7 +58,9 @@ def load_torchvision_model(
         chosen = weights_enum.verify(str(weights))
     except (ValueError, KeyError):
         names = ", ".join(["DEFAULT", *weights_enum.__members__])
-        raise ConfigError(f"unknown weights {weights!r} for {name}; use one of: {names}, a file, or None") from None
+        raise ConfigError(
+            f"unknown weights {weights!r} for {name}; use one of: {names}, a file, or None"
+        ) from None
     try:
         model = tvm.get_model(name, weights=chosen, **kwargs)
     except (OSError, RuntimeError) as err:  # URLError is an OSError; a bad hash a RuntimeError
@@ -148,7 +150,8 @@ class TorchvisionDetector:
         if weights is None or Path(weights).suffix or Path(weights).exists():
             model_kwargs.setdefault("weights_backbone", None)  # no ImageNet download either
         net, categories = load_torchvision_model("detection", model, weights, **model_kwargs)
-        self.person_label = categories.index("person") if categories and "person" in categories else COCO_PERSON
+        known = categories and "person" in categories
+        self.person_label = categories.index("person") if known else COCO_PERSON
         self.model = net.eval().to(self.device)
 
     @torch.inference_mode()
@@ -248,7 +251,8 @@ class ReplayDetector:
             self._by_basename.setdefault(_basename(image_name), []).append(image_id)
         self._by_image: dict = {}
         for e in entries:
-            if e.get("category_id", COCO_PERSON) != COCO_PERSON or e.get("score", 1.0) < self.score_thr:
+            person = e.get("category_id", COCO_PERSON) == COCO_PERSON
+            if not person or e.get("score", 1.0) < self.score_thr:
                 continue
             self._by_image.setdefault(e["image_id"], []).append(e)
         self._cursor = 0

@@ -156,7 +156,8 @@ def build_flow(name: str, **kwargs) -> FlowEstimator:
     if key in ("raft_small", "raft_large"):
         return RAFTFlow(size=key.split("_")[1], **kwargs)
     if key not in FLOWS:
-        raise ConfigError(f"unknown flow {name!r}; use one of dis, farneback, raft_small, raft_large")
+        choices = "dis, farneback, raft_small, raft_large"
+        raise ConfigError(f"unknown flow {name!r}; use one of {choices}")
     try:
         return FLOWS[key](**kwargs)
     except TypeError as err:

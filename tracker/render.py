@@ -56,7 +56,8 @@ def draw_poses(
         shown = (pose[:, 2] >= score_thr) & np.isfinite(pose[:, :2]).all(axis=1)
         for a, b in skeleton:
             if shown[a] and shown[b]:
-                cv2.line(canvas, tuple(map(int, xy[a])), tuple(map(int, xy[b])), color, width, cv2.LINE_AA)
+                p, q = tuple(map(int, xy[a])), tuple(map(int, xy[b]))
+                cv2.line(canvas, p, q, color, width, cv2.LINE_AA)
         for j in np.flatnonzero(shown):
             cv2.circle(canvas, tuple(map(int, xy[j])), radius, color, -1, cv2.LINE_AA)
         if boxes is not None:

@@ -95,7 +95,8 @@ class FrameReader:
         """List the folder's images and take the frame size from the first one."""
         self._files = list_image_files(self.source)
         if not self._files:
-            raise DataError(f"{self.source}: folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            kinds = ", ".join(IMAGE_EXTENSIONS)
+            raise DataError(f"{self.source}: folder has no image files ({kinds})")
         first = read_image(self._files[0])
         self.height, self.width = first.shape[:2]
         self.fps = FOLDER_FPS

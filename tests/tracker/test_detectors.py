@@ -14,7 +14,9 @@ from tests.conftest import shared_file
 from tracker.detectors import ReplayDetector, TorchvisionDetector, autocast_dtype, build_detector
 
 # A small input resolution keeps the random-init Faster R-CNN forward pass fast on CPU.
-TINY = dict(weights=None, weights_backbone=None, min_size=64, max_size=96, rpn_post_nms_top_n_test=16)
+TINY = dict(
+    weights=None, weights_backbone=None, min_size=64, max_size=96, rpn_post_nms_top_n_test=16
+)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +25,8 @@ def tiny_detector():
 
 
 def test_torchvision_forward_types_and_shapes(tiny_detector):
-    images = [np.zeros((48, 64, 3), np.uint8), np.full((40, 30, 3), 120, np.uint8), np.ones((20, 20, 3), np.uint8)]
+    images = [np.zeros((48, 64, 3), np.uint8), np.full((40, 30, 3), 120, np.uint8)]
+    images.append(np.ones((20, 20, 3), np.uint8))
     results = tiny_detector.detect(images)
     assert len(results) == 3
     for boxes, scores in results:
@@ -41,9 +44,12 @@ class StubModel:
     def __call__(self, batch):
         self.batches.append(len(batch))
         for image in batch:
-            assert image.dtype == torch.float32 and image.shape[0] == 3 and float(image.max()) <= 1.0
+            assert image.dtype == torch.float32 and image.shape[0] == 3
+            assert float(image.max()) <= 1.0
         output = {
-            "boxes": torch.tensor([[1.0, 2, 10, 20], [3, 4, 30, 40], [5, 6, 50, 60], [7, 8, 70, 80]]),
+            "boxes": torch.tensor(
+                [[1.0, 2, 10, 20], [3, 4, 30, 40], [5, 6, 50, 60], [7, 8, 70, 80]]
+            ),
             "scores": torch.tensor([0.9, 0.95, 0.49, 0.7]),
             "labels": torch.tensor([1, 3, 1, 1]),
         }
@@ -110,7 +116,10 @@ def test_autocast_precision_per_device():
 
 def expected_persons(entries, image_id, thr):
     """Boxes (xyxy) of persons at or above thr for one image, from the raw JSON entries."""
-    rows = [e for e in entries if e["image_id"] == image_id and e["category_id"] == 1 and e["score"] >= thr]
+    rows = [
+        e for e in entries
+        if e["image_id"] == image_id and e["category_id"] == 1 and e["score"] >= thr
+    ]
     return [[x, y, x + w, y + h] for x, y, w, h in (e["bbox"] for e in rows)]
 
 
@@ -133,12 +142,14 @@ def test_replay_coco_results_by_frame_order():
     assert sum(len(everything.detect_frame(k)[0]) for k in range(4)) == len(entries)
     # detect() walks through the frames in order across calls.
     first, second = everything.detect([None, None]), everything.detect([None])
-    assert [len(b) for b, _ in first + second] == [len(expected_persons(entries, i, 0)) for i in ids[:3]]
+    want = [len(expected_persons(entries, i, 0)) for i in ids[:3]]
+    assert [len(b) for b, _ in first + second] == want
 
 
 def test_replay_posetrack_detections_by_name():
     det_path = shared_file("mmpose/posetrack18/annotations/test_posetrack18_human_detections.json")
-    ann = json.loads(shared_file("mmpose/posetrack18/annotations/test_posetrack18_val.json").read_text())
+    ann_path = shared_file("mmpose/posetrack18/annotations/test_posetrack18_val.json")
+    ann = json.loads(ann_path.read_text())
     entries = json.loads(det_path.read_text())
     names = {im["id"]: im["file_name"] for im in ann["images"]}
     detector = ReplayDetector(det_path, image_names=names)

@@ -62,7 +62,7 @@ def test_track_colors_distinct_for_neighbours():
 
 
 def test_track_color_stable_across_processes():
-    code = "from tracker.render import track_color; print([track_color(i) for i in (0, 1, 41, 1234)])"
+    code = "from tracker.render import track_color as c; print([c(i) for i in (0, 1, 41, 1234)])"
     runs = [
         subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -126,7 +126,7 @@ def test_folder_frames(tmp_path):
     reader = FrameReader(tmp_path / "seq", start=1)
     assert (reader.width, reader.height, reader.num_frames) == (40, 30, 3)
     frames = list(reader)
-    assert [(f.index, f.name) for f in frames] == [(1, "000001.jpg"), (2, "000002.jpg"), (3, "000003.jpg")]
+    assert [(f.index, f.name) for f in frames] == [(i, f"00000{i}.jpg") for i in (1, 2, 3)]
     assert abs(frames[1].image.mean() - 80) < 3
 
 
@@ -159,7 +159,8 @@ def test_writer_odd_size_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     with VideoWriter(path, fps=10, width=w, height=h) as writer:
         for i in range(7):
-            writer.write(np.full((h, w, 3), 30 * i, np.uint8) + rng.integers(0, 5, (h, w, 3), dtype=np.uint8))
+            noise = rng.integers(0, 5, (h, w, 3), dtype=np.uint8)
+            writer.write(np.full((h, w, 3), 30 * i, np.uint8) + noise)
     assert path.exists() and [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
