@@ -35,6 +35,17 @@ def _weights_file_hint(weights) -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", filename)
 
 
+WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".tar")
+
+
+def is_weights_file(weights) -> bool:
+    """True when `weights` names a local file rather than a torchvision weights enum."""
+    if not isinstance(weights, (str, os.PathLike)):
+        return False
+    path = Path(weights)
+    return path.suffix in WEIGHT_FILE_SUFFIXES or path.exists()
+
+
 def load_torchvision_model(
     kind: str, name: str, weights: str | os.PathLike | None, **kwargs
 ) -> tuple[torch.nn.Module, list[str] | None]:
@@ -49,13 +60,12 @@ def load_torchvision_model(
         raise ConfigError(f"unknown torchvision {kind} model {name!r}") from None
     if weights is None:
         return tvm.get_model(name, weights=None, **kwargs), None
-    path = Path(weights)
-    if path.suffix in (".pth", ".pt", ".bin", ".tar") or path.exists():
+    if is_weights_file(weights):
         model = tvm.get_model(name, weights=None, **kwargs)
-        _load_state_dict_file(model, path)
+        _load_state_dict_file(model, Path(weights))
         return model, None
-    try:
-        chosen = weights_enum.verify(str(weights))
+    try:  # an enum member, or its name ("DEFAULT", "COCO_V1", "<EnumClass>.COCO_V1")
+        chosen = weights_enum.verify(weights if isinstance(weights, weights_enum) else str(weights))
     except (ValueError, KeyError):
         names = ", ".join(["DEFAULT", *weights_enum.__members__])
         raise ConfigError(
@@ -147,7 +157,7 @@ class TorchvisionDetector:
         self.batch_size = int(batch_size)
         self.dtype = autocast_dtype(self.device, precision)
         self.model_name = model
-        if weights is None or Path(weights).suffix or Path(weights).exists():
+        if weights is None or is_weights_file(weights):
             model_kwargs.setdefault("weights_backbone", None)  # no ImageNet download either
         net, categories = load_torchvision_model("detection", model, weights, **model_kwargs)
         known = categories and "person" in categories
