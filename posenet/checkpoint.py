@@ -1,0 +1,339 @@
+"""Load and save pose-net weights: the seed's .pth.tar files, mmpose checkpoints, torchvision
+ImageNet ResNets (backbone initialisation) and weights by name (downloaded to the torch hub cache).
+
+Loading is strict by default and says exactly which keys did not fit. Files are read with
+`torch.load(weights_only=True)`, so a checkpoint cannot run code when it is opened.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.hub import download_url_to_file
+
+from .errors import CheckpointError
+from .models.pose_resnet import HEAD_PREFIXES
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/resnet/"
+SHOW_KEYS = 10  # keys listed per kind of mismatch in an error message
+IMAGENET = "imagenet"
+
+
+@dataclass(frozen=True)
+class NamedWeights:
+    """Released weights: where to download them and the config YAML (under the repo) they fit."""
+
+    url: str
+    config: str
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+# mmpose's SimpleBaseline models (RGB input, ImageNet mean/std, COCO-17 / MPII-16 / PoseTrack18
+# slots); AP on COCO val2017 with the 56.4 AP detector as mmpose reports it in the comment.
+NAMED_WEIGHTS: dict[str, NamedWeights] = {
+    "simplebaseline_res50_coco_256x192": NamedWeights(  # AP 71.8
+        MMPOSE_URL + "res50_coco_256x192-ec54d7f3_20200709.pth", "configs/coco/res50_256x192.yaml"),
+    "simplebaseline_res50_coco_384x288": NamedWeights(  # AP 73.1
+        MMPOSE_URL + "res50_coco_384x288-e6f795e9_20200709.pth", "configs/coco/res50_384x288.yaml"),
+    "simplebaseline_res101_coco_256x192": NamedWeights(  # AP 72.6
+        MMPOSE_URL + "res101_coco_256x192-6e6babf0_20200708.pth", "configs/coco/res101_256x192.yaml"),
+    "simplebaseline_res101_coco_384x288": NamedWeights(  # AP 74.8
+        MMPOSE_URL + "res101_coco_384x288-8c71bdc9_20200709.pth", "configs/coco/res101_384x288.yaml"),
+    "simplebaseline_res152_coco_256x192": NamedWeights(  # AP 73.5
+        MMPOSE_URL + "res152_coco_256x192-f6e307c2_20200709.pth", "configs/coco/res152_256x192.yaml"),
+    "simplebaseline_res152_coco_384x288": NamedWeights(  # AP 75.0
+        MMPOSE_URL + "res152_coco_384x288-3860d4c9_20200709.pth", "configs/coco/res152_384x288.yaml"),
+    "simplebaseline_res50_mpii_256x256": NamedWeights(  # PCKh 88.2
+        MMPOSE_URL + "res50_mpii_256x256-418ffc88_20200812.pth", "configs/mpii/res50_256x256.yaml"),
+    "simplebaseline_res101_mpii_256x256": NamedWeights(  # PCKh 88.7
+        MMPOSE_URL + "res101_mpii_256x256-416f5d71_20200812.pth", "configs/mpii/res101_256x256.yaml"),
+    "simplebaseline_res152_mpii_256x256": NamedWeights(  # PCKh 89.0
+        MMPOSE_URL + "res152_mpii_256x256-3ecba29d_20200812.pth", "configs/mpii/res152_256x256.yaml"),
+    "simplebaseline_res50_posetrack18_256x192": NamedWeights(  # val mAP 81.0 with GT boxes
+        MMPOSE_URL + "res50_posetrack18_256x192-a62807c7_20201028.pth",
+        "configs/posetrack/res50_256x192.yaml"),
+}
+
+# Released file names carry the first hex digits of their SHA-256 ("name-<hash>[_date].pth").
+_HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,})(?:_\d+)?\.pth")
+
+# Besides tensors, old checkpoints hold numpy scalars/arrays (e.g. the seed's 'perf', mmpose
+# dataset metadata). These globals only rebuild plain numbers and arrays; numpy 1.x pickles
+# name them numpy.core.*, numpy 2.x numpy._core.*.
+_multiarray = (getattr(np, "_core", None) or np.core).multiarray
+_NUMPY_SAFE_GLOBALS: list[Any] = [
+    np.dtype,
+    np.ndarray,
+    _multiarray.scalar,
+    _multiarray._reconstruct,
+    (_multiarray.scalar, "numpy.core.multiarray.scalar"),
+    (_multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+    *[cls for cls in vars(np.dtypes).values() if isinstance(cls, type)],
+]
+
+
+@dataclass
+class LoadReport:
+    """What `load_weights` did: which file, in which layout, and what did not fit (strict=False)."""
+
+    source: str
+    layout: str  # 'seed', 'training', 'mmpose', 'torchvision'
+    loaded: int  # tensors copied into the model
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)  # "key: checkpoint shape vs model shape"
+    meta: dict[str, Any] = field(default_factory=dict)  # e.g. the epoch of a training checkpoint
+
+
+# --------------------------------------------------------------------------------------
+# Files
+
+
+def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> None:
+    """torch.save `state` atomically: a temp file in the same folder, then os.replace, so an
+    interrupted save never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(dict(state), f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
+                    trusted: bool = False) -> dict[str, Any]:
+    """Read a checkpoint file into a dict with weights_only=True (tensors, numbers, strings,
+    numpy scalars/arrays); trusted=True allows any pickle, for files whose source you trust."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: weights file not found")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: is not a file (expected a weights file)")
+    try:
+        if trusted:
+            obj = torch.load(path, map_location=map_location, weights_only=False)
+        else:
+            with torch.serialization.safe_globals(_NUMPY_SAFE_GLOBALS):
+                obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        culprit = re.search(r"GLOBAL (\S+)", str(err))
+        if culprit:
+            raise CheckpointError(
+                f"{path}: holds Python objects other than tensors ({culprit.group(1)}), which "
+                "could run code when loaded; if you trust the file, pass trusted=True and "
+                "re-save its state dict"
+            ) from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", str(err), re.S)
+        reason = detail.group(1) if detail else str(err)
+        raise CheckpointError(f"{path}: not a readable torch weights file ({reason})") from None
+    except Exception as err:  # zip/pickle/EOF errors: not a torch file or a truncated one
+        raise CheckpointError(f"{path}: not a readable torch weights file ({err})") from None
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: expected a dict of weights, got {type(obj).__name__}")
+    return dict(obj)
+
+
+def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop the 'module.' that DataParallel/DistributedDataParallel put before every key."""
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
+
+
+def hub_checkpoint_dir() -> Path:
+    """The torch hub cache folder for weight files (shared with torchvision)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def download_weights(url: str) -> Path:
+    """The cached file for `url`, downloaded once into the hub cache; CheckpointError offline."""
+    filename = url.rsplit("/", 1)[-1]
+    dst = hub_checkpoint_dir() / filename
+    if dst.is_file():
+        return dst
+    match = _HASH_IN_NAME.search(filename)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        print(f"Downloading {url} to {dst}", file=sys.stderr)
+        download_url_to_file(url, str(dst), hash_prefix=match.group(1) if match else None,
+                             progress=sys.stderr.isatty())
+    except OSError as err:  # URLError, HTTPError, timeouts, no space, read-only cache
+        raise CheckpointError(
+            f"cannot download {url} ({err}); offline, put the file {filename} at {dst}"
+        ) from None
+    except RuntimeError as err:  # a SHA-256 that does not match the name
+        raise CheckpointError(f"downloaded {url} is corrupt ({err}); try again") from None
+    return dst
+
+
+def named_weights_config(name: str) -> Path:
+    """The config YAML that goes with named weights, e.g. configs/coco/res50_256x192.yaml."""
+    if name not in NAMED_WEIGHTS:
+        raise CheckpointError(f"unknown weights name {name!r} (known: {', '.join(NAMED_WEIGHTS)})")
+    return REPO_ROOT / NAMED_WEIGHTS[name].config
+
+
+def resolve_weights(name_or_path: str | os.PathLike) -> Path:
+    """A local file for a weights name (downloaded if needed) or a path (which must exist)."""
+    key = os.fspath(name_or_path)
+    if key in NAMED_WEIGHTS:
+        return download_weights(NAMED_WEIGHTS[key].url)
+    path = Path(key).expanduser()
+    if not path.exists():
+        raise CheckpointError(
+            f"{path}: weights file not found (and not a known weights name: "
+            f"{', '.join(NAMED_WEIGHTS)})"
+        )
+    return path
+
+
+def imagenet_url(depth: int) -> str:
+    """torchvision's original ImageNet weights (IMAGENET1K_V1, as the seed used) for a depth."""
+    import torchvision.models as tvm
+
+    try:
+        return getattr(tvm, f"ResNet{depth}_Weights").IMAGENET1K_V1.url
+    except AttributeError:
+        raise CheckpointError(f"no torchvision ImageNet weights for ResNet-{depth}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Layouts
+
+
+def _as_state_dict(obj: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The tensors of a checkpoint dict (plain, or under 'state_dict' / 'model') and its meta
+    (the other entries that are not optimizer or scheduler state)."""
+    meta: dict[str, Any] = {}
+    state = obj
+    for key in ("state_dict", "model"):
+        inner = obj.get(key)
+        if isinstance(inner, Mapping) and inner:
+            state = inner
+            meta = {k: v for k, v in obj.items() if k in ("epoch", "perf", "meta", "best_perf")}
+            meta["wrapped_in"] = key
+            break
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad or not state:
+        raise CheckpointError(
+            f"{source}: does not look like a state dict (no 'state_dict' or 'model' entry, and "
+            f"{len(bad)} non-tensor entries, e.g. {', '.join(map(str, bad[:SHOW_KEYS]))})"
+        )
+    return dict(state), meta
+
+
+def convert_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """Rename keys to ours: drop 'module.'; mmpose 'backbone.', 'keypoint_head.' (0.x) and
+    'head.' (1.x) prefixes. Returns the renamed dict and the layout that was recognised."""
+    state = strip_module_prefix(state)
+    if any(k.startswith("backbone.") for k in state):
+        renamed = {}
+        for key, value in state.items():
+            for prefix in ("backbone.", "keypoint_head.", "head."):
+                if key.startswith(prefix):
+                    key = key[len(prefix):]
+                    break
+            renamed[key] = value
+        return renamed, "mmpose"
+    has_head = any(k.startswith(HEAD_PREFIXES) for k in state)
+    if not has_head and "fc.weight" in state:  # an ImageNet classifier
+        return state, "torchvision"
+    return state, "seed"
+
+
+def _is_old_bn_counter(key: str) -> bool:
+    # Files from PyTorch < 0.4.1 have no BatchNorm counters; the counter never affects outputs.
+    return key.endswith(".num_batches_tracked")
+
+
+def _fit(model: nn.Module, state: dict[str, Any], source: str, layout: str, strict: bool,
+         backbone_only: bool, meta: dict[str, Any]) -> LoadReport:
+    """Copy matching tensors into `model`; strict: any missing/unexpected/mis-shaped key fails."""
+    own = model.state_dict()
+    if backbone_only:
+        own = {k: v for k, v in own.items() if not k.startswith(HEAD_PREFIXES)}
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing = [k for k in own if k not in state and not _is_old_bn_counter(k)]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state.items() if k in own and v.shape != own[k].shape
+    ]
+    if strict and (missing or unexpected or mismatched):
+        raise CheckpointError(_mismatch_message(model, source, layout, missing, unexpected,
+                                                mismatched))
+    fitting = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+    model.load_state_dict(fitting, strict=False)
+    return LoadReport(source, layout, len(fitting), missing, unexpected, mismatched, meta)
+
+
+def _listing(what: str, keys: list[str]) -> str:
+    more = f", ... ({len(keys) - SHOW_KEYS} more)" if len(keys) > SHOW_KEYS else ""
+    return f"{len(keys)} {what}: {', '.join(keys[:SHOW_KEYS])}{more}"
+
+
+def _mismatch_message(model: nn.Module, source: str, layout: str, missing: list[str],
+                      unexpected: list[str], mismatched: list[str]) -> str:
+    name = type(model).__name__
+    if hasattr(model, "depth"):
+        name += f"-{model.depth}"
+    parts = [f"{source} ({layout} layout) does not fit {name}"]
+    for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
+                       ("shape mismatches", mismatched)):
+        if keys:
+            parts.append(_listing(what, keys))
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Public entry points
+
+
+def init_backbone(model: nn.Module, name_or_path: str | os.PathLike, *,
+                  trusted: bool = False) -> LoadReport:
+    """Initialise the ResNet backbone from ImageNet weights ('imagenet': torchvision's file for
+    the model's depth) or a ResNet state-dict file; 'fc.*' is dropped, the head is untouched and
+    every backbone key must fit."""
+    key = os.fspath(name_or_path)
+    if key == IMAGENET:
+        depth = getattr(model, "depth", None)
+        if depth is None:
+            raise CheckpointError("'imagenet' initialisation needs a model with a .depth")
+        path = download_weights(imagenet_url(depth))
+    else:
+        path = resolve_weights(key)
+    state, meta = _as_state_dict(load_checkpoint(path, trusted=trusted), str(path))
+    state, layout = convert_state_dict(state)
+    return _fit(model, state, str(path), layout, True, True, meta)
+
+
+def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool = True, *,
+                 trusted: bool = False) -> LoadReport:
+    """Load a seed .pth.tar (plain, 'module.'-prefixed or a training dict), an mmpose checkpoint
+    or named weights into `model`; a torchvision ResNet file (or 'imagenet') fills the backbone
+    only. strict=False loads what fits and reports the rest."""
+    if os.fspath(name_or_path) == IMAGENET:
+        return init_backbone(model, IMAGENET, trusted=trusted)
+    path = resolve_weights(name_or_path)
+    state, meta = _as_state_dict(load_checkpoint(path, trusted=trusted), str(path))
+    state, layout = convert_state_dict(state)
+    if layout == "seed" and "wrapped_in" in meta:
+        layout = "training"
+    return _fit(model, state, str(path), layout, strict, layout == "torchvision", meta)
