@@ -27,6 +27,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/resnet/"
 SHOW_KEYS = 10  # keys listed per kind of mismatch in an error message
 IMAGENET = "imagenet"
+# The normalisation every network here expects (RGB order).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
@@ -41,30 +44,34 @@ class NamedWeights:
         return self.url.rsplit("/", 1)[-1]
 
 
-# mmpose's SimpleBaseline models (RGB input, ImageNet mean/std, COCO-17 / MPII-16 / PoseTrack18
-# slots); AP on COCO val2017 with the 56.4 AP detector as mmpose reports it in the comment.
+def _mmpose(filename: str, config: str) -> NamedWeights:
+    return NamedWeights(MMPOSE_URL + filename, "configs/" + config)
+
+
+# mmpose's SimpleBaseline models (RGB input, ImageNet mean/std; COCO-17, MPII-16 or PoseTrack18
+# slots). Comments: mmpose's COCO val2017 AP (56.4 AP detector boxes), MPII val PCKh@0.5, or
+# PoseTrack18 val mAP (annotated boxes).
 NAMED_WEIGHTS: dict[str, NamedWeights] = {
-    "simplebaseline_res50_coco_256x192": NamedWeights(  # AP 71.8
-        MMPOSE_URL + "res50_coco_256x192-ec54d7f3_20200709.pth", "configs/coco/res50_256x192.yaml"),
-    "simplebaseline_res50_coco_384x288": NamedWeights(  # AP 73.1
-        MMPOSE_URL + "res50_coco_384x288-e6f795e9_20200709.pth", "configs/coco/res50_384x288.yaml"),
-    "simplebaseline_res101_coco_256x192": NamedWeights(  # AP 72.6
-        MMPOSE_URL + "res101_coco_256x192-6e6babf0_20200708.pth", "configs/coco/res101_256x192.yaml"),
-    "simplebaseline_res101_coco_384x288": NamedWeights(  # AP 74.8
-        MMPOSE_URL + "res101_coco_384x288-8c71bdc9_20200709.pth", "configs/coco/res101_384x288.yaml"),
-    "simplebaseline_res152_coco_256x192": NamedWeights(  # AP 73.5
-        MMPOSE_URL + "res152_coco_256x192-f6e307c2_20200709.pth", "configs/coco/res152_256x192.yaml"),
-    "simplebaseline_res152_coco_384x288": NamedWeights(  # AP 75.0
-        MMPOSE_URL + "res152_coco_384x288-3860d4c9_20200709.pth", "configs/coco/res152_384x288.yaml"),
-    "simplebaseline_res50_mpii_256x256": NamedWeights(  # PCKh 88.2
-        MMPOSE_URL + "res50_mpii_256x256-418ffc88_20200812.pth", "configs/mpii/res50_256x256.yaml"),
-    "simplebaseline_res101_mpii_256x256": NamedWeights(  # PCKh 88.7
-        MMPOSE_URL + "res101_mpii_256x256-416f5d71_20200812.pth", "configs/mpii/res101_256x256.yaml"),
-    "simplebaseline_res152_mpii_256x256": NamedWeights(  # PCKh 89.0
-        MMPOSE_URL + "res152_mpii_256x256-3ecba29d_20200812.pth", "configs/mpii/res152_256x256.yaml"),
-    "simplebaseline_res50_posetrack18_256x192": NamedWeights(  # val mAP 81.0 with GT boxes
-        MMPOSE_URL + "res50_posetrack18_256x192-a62807c7_20201028.pth",
-        "configs/posetrack/res50_256x192.yaml"),
+    "simplebaseline_res50_coco_256x192":  # 71.8
+        _mmpose("res50_coco_256x192-ec54d7f3_20200709.pth", "coco/res50_256x192.yaml"),
+    "simplebaseline_res50_coco_384x288":  # 73.1
+        _mmpose("res50_coco_384x288-e6f795e9_20200709.pth", "coco/res50_384x288.yaml"),
+    "simplebaseline_res101_coco_256x192":  # 72.6
+        _mmpose("res101_coco_256x192-6e6babf0_20200708.pth", "coco/res101_256x192.yaml"),
+    "simplebaseline_res101_coco_384x288":  # 74.8
+        _mmpose("res101_coco_384x288-8c71bdc9_20200709.pth", "coco/res101_384x288.yaml"),
+    "simplebaseline_res152_coco_256x192":  # 73.5
+        _mmpose("res152_coco_256x192-f6e307c2_20200709.pth", "coco/res152_256x192.yaml"),
+    "simplebaseline_res152_coco_384x288":  # 75.0
+        _mmpose("res152_coco_384x288-3860d4c9_20200709.pth", "coco/res152_384x288.yaml"),
+    "simplebaseline_res50_mpii_256x256":  # 88.2
+        _mmpose("res50_mpii_256x256-418ffc88_20200812.pth", "mpii/res50_256x256.yaml"),
+    "simplebaseline_res101_mpii_256x256":  # 88.7
+        _mmpose("res101_mpii_256x256-416f5d71_20200812.pth", "mpii/res101_256x256.yaml"),
+    "simplebaseline_res152_mpii_256x256":  # 89.0
+        _mmpose("res152_mpii_256x256-3ecba29d_20200812.pth", "mpii/res152_256x256.yaml"),
+    "simplebaseline_res50_posetrack18_256x192":  # 81.0
+        _mmpose("res50_posetrack18_256x192-a62807c7_20201028.pth", "posetrack/res50_256x192.yaml"),
 }
 
 # Released file names carry the first hex digits of their SHA-256 ("name-<hash>[_date].pth").
@@ -154,7 +161,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
 
 def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     """Drop the 'module.' that DataParallel/DistributedDataParallel put before every key."""
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state_dict.items()}
+    return {k.removeprefix("module."): v for k, v in state_dict.items()}
 
 
 def hub_checkpoint_dir() -> Path:
@@ -258,6 +265,25 @@ def convert_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     return state, "seed"
 
 
+def seed_bgr_to_rgb(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Adapt weights trained on BGR images normalised with RGB mean/std (the seed's defect) to
+    our RGB input: conv1's input channels are swapped and rescaled, and the mean difference is
+    folded into bn1's running mean (exact except where conv1 reads the zero padding)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float64)
+    std = torch.tensor(IMAGENET_STD, dtype=torch.float64)
+    # The seed's input channel c was (BGR_c - m_c) / s_c, and BGR_c = RGB_{2-c}. We feed
+    # x_k = (RGB_k - m_k) / s_k, so its channel c equals scale_c * x_{2-c} + offset_c.
+    scale = std.flip(0) / std
+    offset = (mean.flip(0) - mean) / std
+    out = dict(state)
+    weight = state["conv1.weight"].double()
+    out["conv1.weight"] = (weight * scale.view(1, 3, 1, 1)).flip(1).to(state["conv1.weight"].dtype)
+    shift = (weight * offset.view(1, 3, 1, 1)).sum(dim=(1, 2, 3))
+    mean_key = "bn1.running_mean"
+    out[mean_key] = (state[mean_key].double() - shift).to(state[mean_key].dtype)
+    return out
+
+
 def _is_old_bn_counter(key: str) -> bool:
     # Files from PyTorch < 0.4.1 have no BatchNorm counters; the counter never affects outputs.
     return key.endswith(".num_batches_tracked")
@@ -325,10 +351,11 @@ def init_backbone(model: nn.Module, name_or_path: str | os.PathLike, *,
 
 
 def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool = True, *,
-                 trusted: bool = False) -> LoadReport:
+                 trusted: bool = False, from_bgr: bool = False) -> LoadReport:
     """Load a seed .pth.tar (plain, 'module.'-prefixed or a training dict), an mmpose checkpoint
     or named weights into `model`; a torchvision ResNet file (or 'imagenet') fills the backbone
-    only. strict=False loads what fits and reports the rest."""
+    only. strict=False loads what fits and reports the rest. from_bgr=True adapts the seed's
+    released files (trained on BGR images) to our RGB input, see `seed_bgr_to_rgb`."""
     if os.fspath(name_or_path) == IMAGENET:
         return init_backbone(model, IMAGENET, trusted=trusted)
     path = resolve_weights(name_or_path)
@@ -336,4 +363,8 @@ def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool
     state, layout = convert_state_dict(state)
     if layout == "seed" and "wrapped_in" in meta:
         layout = "training"
+    if from_bgr:
+        if "conv1.weight" not in state or "bn1.running_mean" not in state:
+            raise CheckpointError(f"{path}: from_bgr needs conv1.weight and bn1.running_mean")
+        state = seed_bgr_to_rgb(state)
     return _fit(model, state, str(path), layout, strict, layout == "torchvision", meta)

@@ -193,7 +193,8 @@ class PoseResNet(nn.Module):
         """Backbone: kaiming (fan_out) convs, unit BatchNorm; head: normal(std 0.001), zero bias."""
         for name, module in self.named_modules():
             in_head = name.startswith(tuple(p.rstrip(".") for p in HEAD_PREFIXES))
-            if isinstance(module, nn.ConvTranspose2d) or (in_head and isinstance(module, nn.Conv2d)):
+            is_head_conv = in_head and isinstance(module, nn.Conv2d)
+            if isinstance(module, nn.ConvTranspose2d) or is_head_conv:
                 nn.init.normal_(module.weight, std=HEAD_INIT_STD)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)

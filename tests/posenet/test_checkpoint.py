@@ -27,7 +27,9 @@ def randomised(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for key, value in model.state_dict().items():
-        if value.is_floating_point():
+        if key.endswith("running_var"):  # a valid variance, so the nets can run
+            out[key] = torch.rand(value.shape, generator=gen) + 0.5
+        elif value.is_floating_point():
             out[key] = torch.randn(value.shape, generator=gen)
         else:
             out[key] = torch.randint(0, 1000, value.shape, generator=gen)
@@ -162,7 +164,7 @@ def test_imagenet_by_name_downloads_torchvision_weights(tmp_path, hub, monkeypat
         torch.save(imagenet, dst)
 
     monkeypatch.setattr(ckpt, "download_url_to_file", fake_download)
-    cfg = ModelConfig(depth=18, num_joints=5, num_deconv_filters=[16, 16, 16], pretrained="imagenet")
+    cfg = ModelConfig(depth=18, num_joints=5, num_deconv_filters=[16] * 3, pretrained="imagenet")
     model = build_model(cfg, pretrained=True)
     url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
     assert calls == [(url, url.rsplit("-", 1)[1][:8])]
@@ -318,3 +320,25 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
 def test_strip_module_prefix():
     assert strip_module_prefix({"module.a.b": 1, "c": 2, "x.module.d": 3}) == \
         {"a.b": 1, "c": 2, "x.module.d": 3}
+
+
+def test_seed_bgr_weights_adapted_to_rgb_input(tmp_path, source):
+    seed = tiny().eval()
+    seed.load_state_dict(source)
+    path = tmp_path / "pose_resnet_18_bgr.pth.tar"
+    torch.save(source, path)
+    ours = tiny().eval()
+    load_weights(ours, path, from_bgr=True)
+    mean = torch.tensor(ckpt.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(ckpt.IMAGENET_STD).view(1, 3, 1, 1)
+    rgb = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        want = seed.bn1(seed.conv1((rgb.flip(1) - mean) / std))  # the seed: BGR, RGB mean/std
+        got = ours.bn1(ours.conv1((rgb - mean) / std))
+    # Identical wherever conv1 does not read its zero padding (2 output pixels at each side).
+    torch.testing.assert_close(got[..., 2:-2, 2:-2], want[..., 2:-2, 2:-2], rtol=1e-4, atol=1e-4)
+    with torch.no_grad():  # without the adaptation RGB input gives something else
+        plain = seed.bn1(seed.conv1((rgb - mean) / std))
+    assert not torch.allclose(plain[..., 2:-2, 2:-2], want[..., 2:-2, 2:-2], atol=1e-2)
+    adapted = ("conv1.weight", "bn1.running_mean")
+    assert_holds(ours, {k: v for k, v in source.items() if k not in adapted})

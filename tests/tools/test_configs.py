@@ -64,7 +64,8 @@ def test_seed_training_recipe(rel):
 
 def test_posetrack_fine_tuning_schedule():
     cfg = load_config(REPO_ROOT / "configs/posetrack/res50_256x192.yaml")
-    assert (cfg.data.root, cfg.data.train_set, cfg.data.val_set) == ("data/posetrack18", "train", "val")
+    data = cfg.data
+    assert (data.root, data.train_set, data.val_set) == ("data/posetrack18", "train", "val")
     assert (cfg.train.epochs, cfg.train.lr, cfg.train.lr_steps) == (20, 1e-4, [10, 15])
 
 
