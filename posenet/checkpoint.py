@@ -226,8 +226,8 @@ def imagenet_url(depth: int) -> str:
 
 
 def _as_state_dict(obj: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The tensors of a checkpoint dict (plain, or under 'state_dict' / 'model') and its meta
-    (the other entries that are not optimizer or scheduler state)."""
+    """The tensors of a checkpoint dict (plain, or under 'state_dict' / 'model') and, for a
+    wrapped one, its 'epoch', 'perf', 'best_perf' and 'meta' entries plus 'wrapped_in'."""
     meta: dict[str, Any] = {}
     state = obj
     for key in ("state_dict", "model"):
@@ -336,7 +336,8 @@ def init_backbone(model: nn.Module, name_or_path: str | os.PathLike, *,
                   trusted: bool = False) -> LoadReport:
     """Initialise the ResNet backbone from ImageNet weights ('imagenet': torchvision's file for
     the model's depth) or a ResNet state-dict file; 'fc.*' is dropped, the head is untouched and
-    every backbone key must fit."""
+    every backbone key must fit. torchvision's weights are pytorch-style: for a caffe-style net
+    they are a shape-compatible start, not the MSRA Caffe weights the seed used."""
     key = os.fspath(name_or_path)
     if key == IMAGENET:
         depth = getattr(model, "depth", None)
@@ -347,7 +348,7 @@ def init_backbone(model: nn.Module, name_or_path: str | os.PathLike, *,
         path = resolve_weights(key)
     state, meta = _as_state_dict(load_checkpoint(path, trusted=trusted), str(path))
     state, layout = convert_state_dict(state)
-    return _fit(model, state, str(path), layout, True, True, meta)
+    return _fit(model, state, str(path), layout, strict=True, backbone_only=True, meta=meta)
 
 
 def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool = True, *,
@@ -367,4 +368,5 @@ def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool
         if "conv1.weight" not in state or "bn1.running_mean" not in state:
             raise CheckpointError(f"{path}: from_bgr needs conv1.weight and bn1.running_mean")
         state = seed_bgr_to_rgb(state)
-    return _fit(model, state, str(path), layout, strict, layout == "torchvision", meta)
+    return _fit(model, state, str(path), layout, strict=strict,
+                backbone_only=layout == "torchvision", meta=meta)
