@@ -35,6 +35,7 @@ class ModelConfig:
     deconv_with_bias: bool = False
     final_conv_kernel: int = 1  # 1 or 3
     pretrained: str = ""  # backbone initialisation: '', 'imagenet', or a path to a ResNet state dict
+    init_weights: str = ""  # whole pose net to start training from (name or path), e.g. to fine-tune
 
 
 @dataclass
