@@ -7,6 +7,8 @@ Coordinates are (x, y) in heatmap pixels; `posenet.transforms.heatmap_to_image` 
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Sequence
 
 import cv2
@@ -133,17 +135,22 @@ def refine_quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarra
 
 
 def dark_kernel_size(sigma: float) -> int:
-    """Odd blur kernel whose OpenCV default sigma matches `sigma` (11 for 2, 17 for 3), as mmpose."""
+    """Odd blur kernel whose OpenCV default sigma is `sigma` (11 for 2, 17 for 3), as mmpose."""
     # OpenCV: sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8, solved for ksize and rounded to odd.
     half = int(round((sigma - 0.8) / 0.3 + 1))
     return max(2 * half + 1, 3)
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_1d(kernel: int) -> np.ndarray:
+    return cv2.getGaussianKernel(kernel, 0).astype(np.float32).reshape(-1)
 
 
 def gaussian_kernel_1d(kernel: int) -> np.ndarray:
     """OpenCV's default 1-D Gaussian for an odd `kernel` size (sigma derived from the size)."""
     if kernel < 1 or kernel % 2 == 0:
         raise ValueError(f"DARK blur kernel must be a positive odd size, got {kernel}")
-    return cv2.getGaussianKernel(kernel, 0).astype(np.float32).reshape(-1)
+    return _kernel_1d(int(kernel)).copy()
 
 
 def blur_heatmaps(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
@@ -221,6 +228,20 @@ def fuse_flip(heatmaps: np.ndarray, flipped_back: np.ndarray, shift: bool = True
 # ----------------------------------------------------------------------------- torch decoding
 
 
+@functools.lru_cache(maxsize=32)
+def _device_constant(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Small constant tensors, made once per device (no host-to-device copy per call)."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
+def _no_autocast(device: torch.device):
+    """Autocast off: bf16 convolutions would spoil DARK's logs and derivatives."""
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:  # a device type without autocast support
+        return contextlib.nullcontext()
+
+
 def _check_heatmaps_torch(heatmaps: torch.Tensor) -> torch.Tensor:
     if heatmaps.dim() != 4:
         raise ValueError(f"heatmaps must be (N, K, h, w), got shape {tuple(heatmaps.shape)}")
@@ -264,7 +285,8 @@ def refine_dark_torch(
     """Torch `refine_dark`: blurs only the patch around each maximum, not the whole map."""
     heatmaps = _check_heatmaps_torch(heatmaps)
     n, k, h, w = heatmaps.shape
-    g = torch.from_numpy(gaussian_kernel_1d(kernel)).to(heatmaps.device)
+    g = _device_constant(tuple(gaussian_kernel_1d(kernel).tolist()), torch.float32,
+                         heatmaps.device)
     half = kernel // 2
     reach = half + 2  # the 5x5 stencil of blurred values needs this many raw pixels around it
     x = coords[..., 0].long()
@@ -279,8 +301,9 @@ def refine_dark_torch(
     patch = patch * inside
     p = 2 * reach + 1
     patch = patch.reshape(n * k, 1, p, p)
-    patch = F.conv2d(patch, g.view(1, 1, -1, 1))
-    patch = F.conv2d(patch, g.view(1, 1, 1, -1))  # (NK, 1, 5, 5), centre at [2, 2]
+    with _no_autocast(heatmaps.device):
+        patch = F.conv2d(patch, g.view(1, 1, -1, 1))
+        patch = F.conv2d(patch, g.view(1, 1, 1, -1))  # (NK, 1, 5, 5), centre at [2, 2]
     logp = torch.log(patch.clamp_min(LOG_FLOOR)).reshape(n, k, 5, 5)
 
     def at(dy: int, dx: int) -> torch.Tensor:
@@ -322,7 +345,8 @@ def flip_back_torch(heatmaps: torch.Tensor, flip_pairs: FlipPairs) -> torch.Tens
     """Torch `flip_back`: mirror x and swap left/right maps, on the input's device."""
     if heatmaps.dim() != 4:
         raise ValueError(f"heatmaps must be (N, K, h, w), got shape {tuple(heatmaps.shape)}")
-    perm = torch.from_numpy(flip_permutation(heatmaps.shape[1], flip_pairs)).to(heatmaps.device)
+    perm = flip_permutation(heatmaps.shape[1], flip_pairs)
+    perm = _device_constant(tuple(perm.tolist()), torch.long, heatmaps.device)
     return heatmaps.index_select(1, perm).flip(3)
 
 
@@ -368,7 +392,7 @@ class MSRAHeatmap:
         self.dark_kernel = dark_kernel_size(self.sigma)
 
     def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Joints (K, 2) in crop-input pixels + visibility (K,) -> heatmaps (K, h, w), weights (K,)."""
+        """Joints (K, 2) in input pixels and visibility (K,) -> heatmaps (K, h, w), weights (K,)."""
         keypoints, visible = _check_keypoints(keypoints, visible)
         make = generate_unbiased_gaussian_heatmaps if self.unbiased else generate_gaussian_heatmaps
         return make(self.heatmap_size, keypoints / self.stride, visible, self.sigma)

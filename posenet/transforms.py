@@ -7,6 +7,7 @@ the box is made. Crops run in OpenCV on CPU and with grid_sample on any torch de
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import cv2
@@ -217,6 +218,14 @@ def crop_matrices_torch(
     return torch.stack([torch.stack([cs, -sn, tx], -1), torch.stack([sn, cs, ty], -1)], 1)
 
 
+def no_autocast(device: torch.device):
+    """Context that turns autocast off on `device`: coordinates and sampling need float32."""
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except RuntimeError:  # a device type without autocast support
+        return contextlib.nullcontext()
+
+
 def crop_torch(
     images: torch.Tensor,
     image_index: torch.Tensor,
@@ -227,12 +236,26 @@ def crop_torch(
 ) -> torch.Tensor:
     """Crop N people from B images (B, C, H, W) in one grid_sample -> (N, C, h, w) float32.
 
-    Same pixels as `crop_cv2` up to interpolation rounding, without leaving the device. The
+    Same pixels as `crop_cv2` up to interpolation rounding, without leaving the device; any
+    image dtype (uint8 too); autocast is turned off inside. `image_index` is not range-checked
+    (that would wait for the device): an index past B gives a black crop. The
     images are stacked one above the other with a zero row between neighbours, so bilinear
     sampling near an edge mixes in zeros (as cv2's constant border) and never another image.
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
+    with no_autocast(images.device):
+        return _crop_torch(images, image_index, center, scale, output_size, rot)
+
+
+def _crop_torch(
+    images: torch.Tensor,
+    image_index: torch.Tensor,
+    center: torch.Tensor | np.ndarray,
+    scale: torch.Tensor | np.ndarray,
+    output_size: tuple[int, int],
+    rot: torch.Tensor | np.ndarray | None,
+) -> torch.Tensor:
     device = images.device
     b, c, h_img, w_img = images.shape
     out_w, out_h = int(output_size[0]), int(output_size[1])
@@ -249,20 +272,26 @@ def crop_torch(
     # One tall image: a zero row, then each image followed by a zero row.
     period = h_img + 1
     stack_h = b * period + 1
-    stack = torch.zeros((c, stack_h, w_img), dtype=torch.float32, device=device)
+    stack = torch.empty((c, stack_h, w_img), dtype=torch.float32, device=device)
+    stack[:, ::period] = 0.0
     stack[:, 1:].view(c, b, period, w_img)[:, :, :h_img] = images.permute(1, 0, 2, 3)
 
-    # affine_grid's output coords (align_corners=False) -> crop pixels -> image pixels.
+    # affine_grid's output coords (align_corners=False) -> crop pixels -> image pixels, with
+    # grid_sample's normalisation of x folded in; y is clamped to the zero rows around its
+    # image, then moved to its place in the stack and normalised, in place.
     mats = crop_matrices_torch(center, scale, rot, (out_w, out_h))
-    to_pixels = torch.tensor(
-        [[out_w / 2, 0.0, (out_w - 1) / 2], [0.0, out_h / 2, (out_h - 1) / 2], [0.0, 0.0, 1.0]],
-        dtype=torch.float32, device=device,
-    )
-    theta = mats @ to_pixels
-    grid = F.affine_grid(theta, [n, 1, out_h, out_w], align_corners=False)  # image pixels
-    x = grid[..., 0]
-    y = grid[..., 1].clamp(-1.0, float(h_img)) + (1 + image_index * period).view(n, 1, 1)
-    grid = torch.stack([(2 * x + 1) / w_img - 1, (2 * y + 1) / stack_h - 1], dim=-1)
+    theta = torch.stack([
+        mats[:, :, 0] * (out_w / 2),
+        mats[:, :, 1] * (out_h / 2),
+        mats[:, :, 0] * ((out_w - 1) / 2) + mats[:, :, 1] * ((out_h - 1) / 2) + mats[:, :, 2],
+    ], dim=2)
+    theta[:, 0] = theta[:, 0] * (2.0 / w_img)
+    theta[:, 0, 2] += 1.0 / w_img - 1.0
+    grid = F.affine_grid(theta, [n, 1, out_h, out_w], align_corners=False)
+    y = grid[..., 1]
+    row0 = (1 + image_index * period).to(torch.float32)  # stack row of each image's row 0
+    y.clamp_(-1.0, float(h_img)).mul_(2.0 / stack_h)
+    y.add_(((2 * row0 + 1) / stack_h - 1).view(n, 1, 1))
     out = F.grid_sample(stack[None], grid.view(1, n * out_h, out_w, 2), mode="bilinear",
                         padding_mode="zeros", align_corners=False)
     return out.view(c, n, out_h, out_w).permute(1, 0, 2, 3).contiguous()

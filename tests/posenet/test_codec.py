@@ -197,3 +197,12 @@ def test_torch_flip_matches_numpy(shift):
     fused = codec.fuse_flip(hm, back, shift=shift)
     fused_t = codec.fuse_flip_torch(torch.from_numpy(hm), back_t, shift=shift)
     np.testing.assert_allclose(fused_t.numpy(), fused, rtol=0, atol=1e-6)
+
+
+def test_torch_dark_decode_ignores_autocast_and_low_precision_input():
+    hm = torch.from_numpy(blob_heatmaps(np.random.default_rng(5), 3, 17, noise=0.0))
+    reference, _ = codec.decode_torch(hm, dark=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast, scores = codec.decode_torch(hm, dark=True)
+    assert under_autocast.dtype == torch.float32 and scores.dtype == torch.float32
+    np.testing.assert_allclose(under_autocast.numpy(), reference.numpy(), atol=1e-4)

@@ -186,3 +186,17 @@ def test_half_body_picks_both_halves_and_gives_up_with_too_few_joints():
     visible[:] = 0
     visible[3] = 1
     assert T.half_body(joints, visible, UPPER, LOWER, 0.75, rng) is None
+
+
+def test_crop_torch_takes_uint8_and_ignores_autocast():
+    rng = np.random.default_rng(7)
+    image = smooth_image(rng, 60, 80)
+    images = torch.from_numpy(image).permute(2, 0, 1)[None]
+    args = (torch.tensor([0]), np.array([[40.0, 30.0]]), np.array([[0.3, 0.4]]), (24, 32),
+            torch.tensor([30.0]))
+    reference = T.crop_torch(images.float(), *args)
+    np.testing.assert_array_equal(T.crop_torch(images, *args).numpy(), reference.numpy())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = T.crop_torch(images.float(), *args)
+    assert under_autocast.dtype == torch.float32
+    np.testing.assert_allclose(under_autocast.numpy(), reference.numpy(), atol=1e-3)
