@@ -97,7 +97,7 @@ def generate_unbiased_gaussian_heatmaps(
 
 def _check_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
     heatmaps = np.asarray(heatmaps)
-    if heatmaps.ndim != 4:
+    if heatmaps.ndim != 4 or heatmaps.shape[2] * heatmaps.shape[3] == 0:
         raise ValueError(f"heatmaps must be (N, K, h, w), got shape {heatmaps.shape}")
     return heatmaps
 
@@ -105,8 +105,8 @@ def _check_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
 def get_max_preds(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Argmax of each heatmap: coords (N, K, 2) float32 and maxvals (N, K); coords 0 if max <= 0."""
     heatmaps = _check_heatmaps(heatmaps)
-    n, k, _, w = heatmaps.shape
-    flat = heatmaps.reshape(n, k, -1)
+    n, k, h, w = heatmaps.shape
+    flat = heatmaps.reshape(n, k, h * w)
     idx = np.argmax(flat, axis=2)
     maxvals = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
     coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float32)
@@ -243,7 +243,7 @@ def _no_autocast(device: torch.device):
 
 
 def _check_heatmaps_torch(heatmaps: torch.Tensor) -> torch.Tensor:
-    if heatmaps.dim() != 4:
+    if heatmaps.dim() != 4 or heatmaps.shape[2] * heatmaps.shape[3] == 0:
         raise ValueError(f"heatmaps must be (N, K, h, w), got shape {tuple(heatmaps.shape)}")
     return heatmaps.float()
 
@@ -259,8 +259,9 @@ def get_max_preds_torch(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
 
 
 def _gather(flat: torch.Tensor, y: torch.Tensor, x: torch.Tensor, w: int) -> torch.Tensor:
-    """Values of flat (N, K, h*w) maps at integer (y, x) of shape (N, K) or (N, K, P)."""
-    index = (y * w + x).reshape(flat.shape[0], flat.shape[1], -1)
+    """Values of flat (N, K, h*w) maps at integer (y, x) of shape (N, K, ...)."""
+    points = int(np.prod(y.shape[2:], dtype=np.int64))
+    index = (y * w + x).reshape(flat.shape[0], flat.shape[1], points)
     return torch.gather(flat, 2, index).reshape(y.shape)
 
 

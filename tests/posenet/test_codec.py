@@ -206,3 +206,12 @@ def test_torch_dark_decode_ignores_autocast_and_low_precision_input():
         under_autocast, scores = codec.decode_torch(hm, dark=True)
     assert under_autocast.dtype == torch.float32 and scores.dtype == torch.float32
     np.testing.assert_allclose(under_autocast.numpy(), reference.numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_decoding_no_people_gives_empty_arrays(dark):
+    empty = np.zeros((0, 17, 64, 48), np.float32)
+    coords, scores = MSRAHeatmap(INPUT, HEATMAP, use_dark=dark).decode(empty)
+    assert coords.shape == (0, 17, 2) and scores.shape == (0, 17)
+    coords_t, scores_t = codec.decode_torch(torch.from_numpy(empty), dark=dark)
+    assert coords_t.shape == (0, 17, 2) and scores_t.shape == (0, 17)
