@@ -1,0 +1,140 @@
+"""Typed configuration of the video pose tracker (configs/tracking/*.yaml + `--set key=value`).
+
+Defaults are the paper's settings: Faster R-CNN person boxes with score >= 0.5, the previous
+frame's joints (score >= 0.4) carried along optical flow into boxes enlarged by 15 %, boxes
+unified by NMS, poses from a SimpleBaseline R50 256x192 COCO net, flow-OKS similarity,
+greedy matching over a queue of the last 5 frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from posenet.config import load_dataclass
+from posenet.errors import ConfigError
+
+SIMILARITIES = ("flow_oks", "oks", "iou")
+MATCHERS = ("greedy", "hungarian")
+FLOWS = ("dis", "farneback", "raft", "raft_small", "raft_large")
+LAYOUTS = ("auto", "coco", "posetrack18")
+FORMATS = ("posetrack18", "posetrack17")
+NO_WEIGHTS = ("", "none", "None", "random")  # weights values meaning "random initialisation"
+
+
+@dataclass
+class DetectorConfig:
+    """Person detector: a torchvision model name, or a detection JSON file to replay."""
+
+    name: str = "fasterrcnn_resnet50_fpn_v2"
+    weights: str = "DEFAULT"  # torchvision weights name, a state-dict file, or "none" (random)
+    score_thr: float = 0.5  # the paper keeps boxes with score >= 0.5
+    batch_size: int = 4  # frames per detector forward pass
+    precision: str = "auto"  # CUDA autocast dtype: auto (fp16), fp16, bf16, fp32
+
+
+@dataclass
+class PoseConfig:
+    """Pose net: a pose-net config YAML, its weights and optional overrides of that config."""
+
+    config: str = "configs/coco/res50_256x192.yaml"
+    weights: str = "simplebaseline_res50_coco_256x192"  # name, path, or "none" (random init)
+    overrides: list[str] = field(default_factory=list)  # e.g. ["test.flip_test=false"]
+    layout: str = "auto"  # joints the net predicts: coco, posetrack18, or auto (from data.dataset)
+
+
+@dataclass
+class FlowConfig:
+    """Optical flow prev -> cur, used to carry joints (box propagation and flow-OKS)."""
+
+    name: str = "dis"  # dis (CPU), farneback, raft_small / raft_large (GPU)
+    scale: float = 0.5  # dis/farneback: frames are shrunk by this factor first
+    preset: str = "fast"  # dis: ultrafast, fast, medium
+
+
+@dataclass
+class TrackingConfig:
+    """Box unification, person scores and the matcher."""
+
+    similarity: str = "flow_oks"  # flow_oks | oks (no flow) | iou (boxes, no flow)
+    matcher: str = "greedy"  # greedy (the paper) | hungarian
+    min_similarity: float = 0.2  # pairs below this are never matched
+    queue_length: int = 5  # L_Q: frames a lost track is remembered for re-identification
+    keypoint_thr: float = 0.4  # joints that are propagated and compared
+    propagate_boxes: bool = True  # add boxes from the previous frame's joints moved along flow
+    box_enlarge: float = 0.15  # propagated boxes: joint extent enlarged by this fraction
+    nms_thr: float = 0.5  # IoU above which a propagated box is dropped in favour of a detection
+    person_joint_thr: float = 0.2  # joints above this score count in the person score
+
+
+@dataclass
+class OutputConfig:
+    """What the tools write."""
+
+    format: str = "posetrack18"  # posetrack18 (COCO-like) or posetrack17 (annolist)
+    render: bool = True  # write an MP4 with skeletons and ids
+    render_thr: float = 0.3  # joints drawn at or above this score
+    derive_head: bool = True  # COCO nets: derive PoseTrack head_bottom/head_top (see keypoints.py)
+
+
+@dataclass
+class TrackerConfig:
+    """The whole tracker: device, components, tracking rules and outputs."""
+
+    device: str = "auto"  # auto (cuda if available), cuda, cuda:1, cpu
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
+    """Check choices that types alone cannot; the error names the key and the bad value."""
+    choices = (
+        ("tracking.similarity", cfg.tracking.similarity, SIMILARITIES),
+        ("tracking.matcher", cfg.tracking.matcher, MATCHERS),
+        ("flow.name", cfg.flow.name.lower(), FLOWS),
+        ("pose.layout", cfg.pose.layout, LAYOUTS),
+        ("output.format", cfg.output.format, FORMATS),
+    )
+    for key, value, allowed in choices:
+        if value not in allowed:
+            raise ConfigError(f"{source}: {key} must be one of {', '.join(allowed)}, got {value!r}")
+    positive = (
+        ("detector.batch_size", cfg.detector.batch_size),
+        ("tracking.queue_length", cfg.tracking.queue_length),
+    )
+    for key, value in positive:
+        if value < 1:
+            raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
+    if not 0.0 <= cfg.tracking.nms_thr <= 1.0:
+        raise ConfigError(f"{source}: tracking.nms_thr must be in [0, 1], got {cfg.tracking.nms_thr}")
+
+
+def load_tracker_config(
+    path: str | Path | None = None, overrides: Iterable[str] = ()
+) -> TrackerConfig:
+    """TrackerConfig from an optional YAML file plus `key=value` overrides (overrides win)."""
+    cfg = load_dataclass(TrackerConfig, path, overrides)
+    validate_tracker_config(cfg, str(path) if path else "--set")
+    return cfg
+
+
+def needs_flow(cfg: TrackerConfig) -> bool:
+    """Whether any stage uses optical flow (flow-OKS similarity or box propagation)."""
+    return cfg.tracking.similarity == "flow_oks" or cfg.tracking.propagate_boxes
+
+
+def resolve_device(device: str) -> str:
+    """'auto' -> 'cuda' when a GPU is available, else 'cpu'; anything else unchanged."""
+    if device != "auto":
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is available")
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
