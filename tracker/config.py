@@ -64,6 +64,7 @@ class TrackingConfig:
     propagate_boxes: bool = True  # add boxes from the previous frame's joints moved along flow
     box_enlarge: float = 0.15  # propagated boxes: joint extent enlarged by this fraction
     nms_thr: float = 0.5  # IoU above which a propagated box is dropped in favour of a detection
+    pose_nms_thr: float = 0.7  # OKS above which a propagated pose is a detected person's again
     person_joint_thr: float = 0.2  # joints above this score count in the person score
 
 
@@ -108,8 +109,10 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
     for key, value in positive:
         if value < 1:
             raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
-    if not 0.0 <= cfg.tracking.nms_thr <= 1.0:
-        raise ConfigError(f"{source}: tracking.nms_thr must be in [0, 1], got {cfg.tracking.nms_thr}")
+    for key in ("nms_thr", "pose_nms_thr"):
+        value = getattr(cfg.tracking, key)
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{source}: tracking.{key} must be in [0, 1], got {value}")
 
 
 def load_tracker_config(
@@ -138,3 +141,40 @@ def resolve_device(device: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = "configs/tracking/default.yaml"
+
+
+def resolve_config_path(name: str | Path | None) -> Path | None:
+    """A config path as given, or relative to the repository when it is not found from here."""
+    if not name:
+        return None
+    path = Path(name)
+    if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).exists():
+        return REPO_ROOT / path
+    return path
+
+
+def apply_options(
+    cfg: TrackerConfig,
+    device: str | None = None,
+    format: str | None = None,
+    pose_weights: str | None = None,
+    det_weights: str | None = None,
+    detections: str | None = None,
+) -> TrackerConfig:
+    """Put the tools' dedicated options (those given) over a loaded config and re-validate."""
+    if device:
+        cfg.device = device
+    if format:
+        cfg.output.format = format
+    if pose_weights:
+        cfg.pose.weights = pose_weights
+    if det_weights:
+        cfg.detector.weights = det_weights
+    if detections:
+        cfg.detector.name = detections
+    validate_tracker_config(cfg, "command line")
+    return cfg

@@ -1,0 +1,111 @@
+"""Track every sequence of a PoseTrack-2018-layout dataset split into prediction JSONs.
+
+    python tools/track_posetrack.py --data DIR --split val --out DIR [--detections FILE.json]
+        [--config configs/tracking/default.yaml] [--set key=value] [--device cuda|cpu]
+        [--format posetrack18|posetrack17] [--pose-weights W] [--det-weights W] [--render]
+
+DIR holds annotations/<split>/<seq>.json and images/<split>/<seq>/. Each prediction file has
+the name of its annotation file and lists the same frames in the same order, ready for
+`tools/eval_posetrack.py --gt DIR/annotations/<split> --pred OUT`. --detections: a detection
+JSON (COCO results or PoseTrack) covering the split, matched to frames through the image ids
+and file names of the annotation files.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from posenet.cli import add_config_args, run_cli
+from posenet.errors import DataError
+from tracker.config import (
+    DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config, resolve_config_path,
+)
+from tracker.detectors import ReplayDetector
+from tracker.pipeline import (
+    PoseTracker, SequenceDetections, TrackingOutput, TrackingSummary, write_aligned, write_summary,
+)
+from tracker.posetrack import read_posetrack
+
+
+def sequence_folder(data: Path, split: str, annotation: Path, file_names: list[str]) -> Path:
+    """The image folder of a sequence: where its file names point, else images/<split>/<seq>."""
+    if file_names:
+        folder = (data / file_names[0]).parent
+        if folder.is_dir():
+            return folder
+    folder = data / "images" / split / annotation.stem
+    if not folder.is_dir():
+        raise DataError(f"{annotation}: image folder {folder} not found")
+    return folder
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Track each sequence of the split; print one line per sequence and a total."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_args(parser, default_config=DEFAULT_CONFIG)
+    parser.add_argument("--data", required=True, help="dataset root (annotations/, images/)")
+    parser.add_argument("--split", default="val", help="split folder name (default val)")
+    parser.add_argument("--out", required=True, help="folder for the prediction JSONs")
+    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
+    parser.add_argument("--format", choices=FORMATS, help="JSON layout (default posetrack18)")
+    parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
+    parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
+    parser.add_argument("--detections", help="detection JSON covering the split")
+    parser.add_argument("--render", action="store_true", help="also write <seq>.mp4 renders")
+    args = parser.parse_args(argv)
+    cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
+    apply_options(cfg, args.device, args.format, args.pose_weights, args.det_weights)
+    data = Path(args.data)
+    annotation_dir = data / "annotations" / args.split
+    annotations = sorted(annotation_dir.glob("*.json")) if annotation_dir.is_dir() else []
+    if not annotations:
+        raise DataError(f"{annotation_dir}: no annotation files (*.json)")
+    sequences = [(path, read_posetrack(path)) for path in annotations]
+    replay = None
+    if args.detections:
+        names = {
+            f.image_id: f.file_name for _, seq in sequences for f in seq.frames
+            if f.image_id is not None
+        }  # fmt: skip
+        replay = ReplayDetector(args.detections, score_thr=cfg.detector.score_thr, image_names=names)
+        tracker = PoseTracker(cfg, detector=replay)
+    else:
+        tracker = PoseTracker(cfg)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    total = TrackingSummary(source=str(annotation_dir))
+    for path, seq in sequences:
+        file_names = [f.file_name for f in seq.frames]
+        folder = sequence_folder(data, args.split, path, file_names)
+        if replay is not None:
+            tracker.detector = SequenceDetections(replay, folder.relative_to(data).as_posix())
+        video = out_dir / f"{path.stem}.mp4" if args.render else None
+        with TrackingOutput(
+            out_dir / path.name, path.stem, format=cfg.output.format, video_path=video,
+            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head, source=str(folder),
+        ) as output:  # fmt: skip
+            results = tracker.track(folder, keep_images=args.render)
+            matched = write_aligned(output, results, [(f.file_name, f.frame_index) for f in seq.frames])
+        summary = output.summary
+        print(
+            f"{path.stem}: {len(seq)} annotated frames ({matched} tracked), "
+            f"{len(summary.track_ids)} tracks, {summary.frames / max(summary.wall_seconds, 1e-9):.1f} fps",
+            file=sys.stderr,
+        )
+        total.frames += summary.frames
+        total.people += summary.people
+        total.track_ids.update((path.stem, i) for i in summary.track_ids)
+        total.wall_seconds += summary.wall_seconds
+        for stage, seconds in summary.stage_seconds.items():
+            total.stage_seconds[stage] = total.stage_seconds.get(stage, 0.0) + seconds
+        total.notes = summary.notes
+    total.outputs["predictions"] = str(out_dir)
+    write_summary(total, out_dir / "summary.json")
+    print(total.format())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
