@@ -234,9 +234,9 @@ class PoseTracker:
             if pose_estimator is None:
                 self.pose_estimator = build_pose_estimator_from_config(config, self.device)
         self.layout = pose_layout(config, self.pose_estimator)
-        self.flow = flow
-        if flow is None and needs_flow(config):
-            self.flow = build_flow_from_config(config, self.device)
+        self.flow = None  # skipped entirely when no stage needs it (e.g. IoU similarity)
+        if needs_flow(config):
+            self.flow = flow if flow is not None else build_flow_from_config(config, self.device)
 
     def new_track_set(self) -> TrackSet:
         """Track bookkeeping with the configured similarity, matcher and queue."""
