@@ -1,0 +1,57 @@
+"""tools/track_posetrack.py on the 3-sequence PoseTrack-2018 val sample with replayed
+detections and a random-init ResNet-18 pose net; its output must load in eval_posetrack."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import load_tool, shared_file
+from tracker.posetrack import read_posetrack
+
+ROOT = "mmpose/posetrack18"
+FAST = [
+    "--device", "cpu",
+    "--set", "pose.weights=none",
+    "--set", 'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
+             '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tool():
+    return load_tool("track_posetrack")
+
+
+def test_split_to_prediction_files_that_evaluate(tool, tmp_path, capsys):
+    data = shared_file(ROOT)
+    detections = shared_file(f"{ROOT}/annotations/test_posetrack18_human_detections.json")
+    out = tmp_path / "pred"
+    args = ["--data", str(data), "--split", "val", "--out", str(out), "--detections", str(detections), *FAST]
+    assert tool.main(args) == 0
+    gt_files = sorted((data / "annotations" / "val").glob("*.json"))
+    assert sorted(p.name for p in out.glob("*.json") if p.name != "summary.json") == [p.name for p in gt_files]
+    # People per frame: the replayed boxes with score >= 0.5, after NMS.
+    det = json.loads(detections.read_text())
+    for gt_path in gt_files:
+        gt, pred = read_posetrack(gt_path), read_posetrack(out / gt_path.name)
+        assert [f.file_name for f in pred.frames] == [f.file_name for f in gt.frames]
+        assert [f.image_id for f in pred.frames] == [f.image_id for f in gt.frames]
+        image_id = gt.frames[0].image_id
+        confident = [d for d in det if d["image_id"] == image_id and d["score"] >= 0.5]
+        assert 1 <= len(pred.frames[0]) <= len(confident)
+        assert (pred.frames[0].track_ids >= 0).all()
+        assert np.isfinite(pred.frames[0].keypoints).all()
+    capsys.readouterr()
+    evaluate = load_tool("eval_posetrack")
+    assert evaluate.main(["--gt", str(data / "annotations" / "val"), "--pred", str(out)]) == 0
+    assert "MOTA" in capsys.readouterr().out
+
+
+def test_missing_split_is_one_line_error(tool, tmp_path, capsys):
+    data = shared_file(ROOT)
+    code = tool.run_cli(tool.main, ["--data", str(data), "--split", "test", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1
+    assert "annotations/test" in err
