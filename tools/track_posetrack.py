@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f.image_id: f.file_name for _, seq in sequences for f in seq.frames
             if f.image_id is not None
         }  # fmt: skip
-        replay = ReplayDetector(args.detections, score_thr=cfg.detector.score_thr, image_names=names)
+        replay = ReplayDetector(
+            args.detections, score_thr=cfg.detector.score_thr, image_names=names
+        )
         tracker = PoseTracker(cfg, detector=replay)
     else:
         tracker = PoseTracker(cfg)
@@ -84,14 +86,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         video = out_dir / f"{path.stem}.mp4" if args.render else None
         with TrackingOutput(
             out_dir / path.name, path.stem, format=cfg.output.format, video_path=video,
-            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head, source=str(folder),
+            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head,
+            source=str(folder),
         ) as output:  # fmt: skip
             results = tracker.track(folder, keep_images=args.render)
-            matched = write_aligned(output, results, [(f.file_name, f.frame_index) for f in seq.frames])
+            wanted = [(f.file_name, f.frame_index) for f in seq.frames]
+            matched = write_aligned(output, results, wanted)
         summary = output.summary
+        fps = summary.frames / max(summary.wall_seconds, 1e-9)
         print(
-            f"{path.stem}: {len(seq)} annotated frames ({matched} tracked), "
-            f"{len(summary.track_ids)} tracks, {summary.frames / max(summary.wall_seconds, 1e-9):.1f} fps",
+            f"{path.stem}: {len(seq)} listed frames ({matched} tracked), "
+            f"{len(summary.track_ids)} tracks, {fps:.1f} fps",
             file=sys.stderr,
         )
         total.frames += summary.frames

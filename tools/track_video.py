@@ -75,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         output = TrackingOutput(
             out_dir / f"{name}.json", name, format=cfg.output.format,
             video_path=out_dir / f"{name}.mp4" if render else None, fps=reader.fps,
-            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head, source=str(source),
+            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head,
+            source=str(source),
         )  # fmt: skip
         complete = False
         try:

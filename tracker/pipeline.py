@@ -114,7 +114,7 @@ def clip_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def to_coco(posetrack18: np.ndarray) -> np.ndarray:
-    """PoseTrack-2018 slots -> COCO-17: shared joints kept, eye/ear slots zeroed (no such joints)."""
+    """PoseTrack-2018 slots -> COCO-17: shared joints kept, eye/ear slots zeroed."""
     coco = np.array(posetrack18, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
     coco[:, HEAD_SLOTS] = 0.0
     return coco
@@ -155,7 +155,9 @@ def build_pose_estimator_from_config(cfg: TrackerConfig, device: str) -> PoseEst
     overrides = list(cfg.pose.overrides)
     if weights is None:  # random init: no ImageNet download for the backbone either
         overrides = ["model.pretrained=", *overrides]
-    return PoseEstimator.from_config(config_path, weights=weights, overrides=overrides, device=device)
+    return PoseEstimator.from_config(
+        config_path, weights=weights, overrides=overrides, device=device
+    )
 
 
 def build_flow_from_config(cfg: TrackerConfig, device: str):
@@ -315,7 +317,11 @@ class PoseTracker:
         poses = self.pose_estimator.estimate(images, [np.asarray(b, np.float32) for b in boxes])
         return [np.asarray(p, dtype=np.float64).reshape(-1, NUM_JOINTS, 3) for p in poses]
 
-    def _process_batch(self, batch: list[tuple[Frame, float]], state: _LoopState) -> Iterator[FrameResult]:
+    def _process_batch(
+        self, batch: list[tuple[Frame, float]], state: _LoopState
+    ) -> Iterator[FrameResult]:
+        """Detect and estimate poses for a whole batch, then propagate, unify and match
+        frame by frame."""
         frames = [f for f, _ in batch]
         timings = [{stage: 0.0 for stage in STAGES} for _ in frames]
         for t, (_, decode_s) in zip(timings, batch):
@@ -373,14 +379,18 @@ class PoseTracker:
         prop_boxes, prop_scores = np.zeros((0, 4)), np.zeros(0)
         if t.propagate_boxes and len(state.prev_keypoints):
             moved = propagate_keypoints(state.prev_keypoints, flow)
-            boxes, keep = boxes_from_keypoints(moved, score_thr=t.keypoint_thr, enlarge=t.box_enlarge)
+            boxes, keep = boxes_from_keypoints(
+                moved, score_thr=t.keypoint_thr, enlarge=t.box_enlarge
+            )
             height, width = frame.image.shape[:2]
             prop_boxes = clip_boxes(boxes, width, height)
-            prop_scores = np.asarray(state.prev_scores, dtype=np.float64)[np.asarray(keep, np.int64)]
+            keep = np.asarray(keep, dtype=np.int64)
+            prop_scores = np.asarray(state.prev_scores, dtype=np.float64)[keep]
             valid = (prop_boxes[:, 2] > prop_boxes[:, 0]) & (prop_boxes[:, 3] > prop_boxes[:, 1])
             prop_boxes, prop_scores = prop_boxes[valid], prop_scores[valid]
         keep_det, keep_prop = unify_boxes(det_boxes, det_scores, prop_boxes, prop_scores, t.nms_thr)
-        keypoints, boxes, box_scores = det_poses[keep_det], det_boxes[keep_det], det_scores[keep_det]
+        keypoints, boxes = det_poses[keep_det], det_boxes[keep_det]
+        box_scores = det_scores[keep_det]
         if len(keep_prop):
             t0 = time.perf_counter()
             extra = self._estimate([frame.image], [prop_boxes[keep_prop]])[0]

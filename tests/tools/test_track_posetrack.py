@@ -28,10 +28,12 @@ def test_split_to_prediction_files_that_evaluate(tool, tmp_path, capsys):
     data = shared_file(ROOT)
     detections = shared_file(f"{ROOT}/annotations/test_posetrack18_human_detections.json")
     out = tmp_path / "pred"
-    args = ["--data", str(data), "--split", "val", "--out", str(out), "--detections", str(detections), *FAST]
+    args = ["--data", str(data), "--split", "val", "--out", str(out),
+            "--detections", str(detections), *FAST]  # fmt: skip
     assert tool.main(args) == 0
     gt_files = sorted((data / "annotations" / "val").glob("*.json"))
-    assert sorted(p.name for p in out.glob("*.json") if p.name != "summary.json") == [p.name for p in gt_files]
+    written = sorted(p.name for p in out.glob("*.json") if p.name != "summary.json")
+    assert written == [p.name for p in gt_files]
     # People per frame: the replayed boxes with score >= 0.5, after NMS.
     det = json.loads(detections.read_text())
     for gt_path in gt_files:

@@ -113,7 +113,8 @@ def test_poses_mode_only_tracks_given_people(tool, tmp_path):
     assert tool.main(args) == 0
     seq = read_posetrack(out / f"{NAME}.json")
     assert [len(f) for f in seq.frames] == [3] * 5
-    left_to_right = [f.track_ids[np.argsort(f.keypoints[:, 5:, 0].mean(axis=1))] for f in seq.frames]
+    left_to_right = [f.track_ids[np.argsort(f.keypoints[:, 5:, 0].mean(axis=1))]
+                     for f in seq.frames]  # fmt: skip
     for ids in left_to_right[1:]:  # each person keeps the id it got in the first frame
         np.testing.assert_array_equal(ids, left_to_right[0])
     assert len(set(left_to_right[0].tolist())) == 3
@@ -158,7 +159,8 @@ def test_broken_video_mid_way_keeps_frames_so_far(tool, tmp_path, detections, mo
     monkeypatch.setattr(tool, "FrameReader", BrokenReader)
     video = shared_file(f"{CLIP}/{NAME}.mp4")
     out = tmp_path / "broken"
-    code = tool.run_cli(tool.main, [str(video), "--out", str(out), "--detections", str(detections), *FAST])
+    args = [str(video), "--out", str(out), "--detections", str(detections), *FAST]
+    code = tool.run_cli(tool.main, args)
     assert code == 2
     assert "video broken at frame 3" in capsys.readouterr().err
     seq = read_posetrack(out / f"{NAME}.json")

@@ -54,7 +54,7 @@ class Person:
 
     def pose(self, t: int) -> np.ndarray:
         x0, y0 = self.box(t)[:2]
-        return np.column_stack([x0 + TEMPLATE[:, 0] * self.size[0], y0 + TEMPLATE[:, 1] * self.size[1]])
+        return np.array([x0, y0]) + TEMPLATE * self.size
 
     def on_screen(self, t: int) -> bool:
         x0, y0, x1, y1 = self.box(t)
@@ -129,9 +129,10 @@ class FakeWorld:
         out = []
         for image in images:
             t = self.index_of[id(image)]
+            ids = self.id_maps[t]
             boxes = [
                 p.box(t) for k, p in enumerate(self.people)
-                if p.on_screen(t) and visible_fraction(k, p, self.id_maps[t], t) >= DETECTED_IF_VISIBLE
+                if p.on_screen(t) and visible_fraction(k, p, ids, t) >= DETECTED_IF_VISIBLE
             ]  # fmt: skip
             boxes = np.array(boxes, np.float32).reshape(-1, 4)
             out.append((boxes, np.full(len(boxes), 0.95, np.float32)))
@@ -171,7 +172,8 @@ def run(similarity: str, seed: int = 0):
     cfg.tracking.similarity = similarity
     # Full-resolution flow: these people are 24 px wide (the default half resolution is for
     # frames where people are several times larger).
-    tracker = PoseTracker(cfg, detector=world, pose_estimator=world, flow=DISFlow("fast", scale=1.0))
+    flow = DISFlow("fast", scale=1.0)
+    tracker = PoseTracker(cfg, detector=world, pose_estimator=world, flow=flow)
     assigned = {k: [] for k in range(len(people))}
     for result in tracker.track(frames):
         t = result.index

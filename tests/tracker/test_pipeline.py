@@ -70,12 +70,14 @@ class CountingFlow:
 
 def frames(n: int, size=(H, W)) -> list[Frame]:
     rng = np.random.default_rng(0)
-    return [Frame(t, rng.integers(0, 255, size + (3,), dtype=np.uint8), f"{t:06d}.jpg") for t in range(n)]
+    images = [rng.integers(0, 255, size + (3,), dtype=np.uint8) for _ in range(n)]
+    return [Frame(t, image, f"{t:06d}.jpg") for t, image in enumerate(images)]
 
 
 def moving_boxes(n: int) -> list[list[list[float]]]:
     """Two people walking right by 2 px per frame."""
-    return [[[10 + 2 * t, 10, 50 + 2 * t, 100], [90 + 2 * t, 10, 130 + 2 * t, 100]] for t in range(n)]
+    return [[[10 + 2 * t, 10, 50 + 2 * t, 100], [90 + 2 * t, 10, 130 + 2 * t, 100]]
+            for t in range(n)]  # fmt: skip
 
 
 def cpu_config(**tracking) -> TrackerConfig:
@@ -98,7 +100,8 @@ def test_person_score_is_box_score_times_mean_of_confident_joints():
 def test_unify_keeps_detections_and_only_new_propagated_boxes():
     det = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], float)
     prop = np.array([[1, 0, 11, 10], [50, 50, 60, 60], [51, 50, 61, 60]], float)
-    keep_det, keep_prop = unify_boxes(det, np.array([0.6, 0.7]), prop, np.array([0.99, 0.5, 0.8]), 0.5)
+    det_scores, prop_scores = np.array([0.6, 0.7]), np.array([0.99, 0.5, 0.8])
+    keep_det, keep_prop = unify_boxes(det, det_scores, prop, prop_scores, 0.5)
     np.testing.assert_array_equal(keep_det, [0, 1])  # a detection beats a better-scored propagation
     np.testing.assert_array_equal(keep_prop, [2])  # the missed person, best of its duplicates
     empty = unify_boxes(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4)), np.zeros(0), 0.5)
@@ -160,19 +163,21 @@ def test_propagated_box_without_a_confident_pose_is_dropped():
         def estimate(self, images, boxes):
             out = super().estimate(images, boxes)
             if len(self.calls) > 1:
-                out = [np.concatenate([p[..., :2], np.full(p.shape[:-1] + (1,), 0.1)], -1) for p in out]
+                out = [np.concatenate([p[..., :2], np.full_like(p[..., :1], 0.1)], -1) for p in out]
             return out
 
     cfg = cpu_config()
     cfg.detector.batch_size = 3
-    results = list(PoseTracker(cfg, FakeDetector(boxes), FadingPoses(), CountingFlow()).track(frames(3)))
+    tracker = PoseTracker(cfg, FakeDetector(boxes), FadingPoses(), CountingFlow())
+    results = list(tracker.track(frames(3)))
     assert [len(r) for r in results] == [2, 2, 1]
 
 
 def test_iou_without_propagation_computes_no_flow():
     flow = CountingFlow()
     cfg = cpu_config(similarity="iou", propagate_boxes=False)
-    results = list(PoseTracker(cfg, FakeDetector(moving_boxes(4)), FakePoses(), flow).track(frames(4)))
+    tracker = PoseTracker(cfg, FakeDetector(moving_boxes(4)), FakePoses(), flow)
+    results = list(tracker.track(frames(4)))
     assert flow.calls == 0
     np.testing.assert_array_equal(results[-1].track_ids, [0, 1])
     assert PoseTracker(cfg, FakeDetector([]), FakePoses()).flow is None
@@ -189,7 +194,8 @@ def test_frames_without_people_and_images_dropped_on_request():
 
 def test_low_detection_scores_are_ignored():
     cfg = cpu_config()
-    results = list(PoseTracker(cfg, FakeDetector(moving_boxes(2), score=0.3), FakePoses()).track(frames(2)))
+    tracker = PoseTracker(cfg, FakeDetector(moving_boxes(2), score=0.3), FakePoses())
+    results = list(tracker.track(frames(2)))
     assert [len(r) for r in results] == [0, 0]
 
 
@@ -203,7 +209,8 @@ def test_frames_of_changing_size_raise_data_error():
 def test_posetrack_net_keeps_its_head_joints():
     cfg = cpu_config()
     cfg.pose.layout = "posetrack18"
-    result = next(PoseTracker(cfg, FakeDetector(moving_boxes(1)), FakePoses(), CountingFlow()).track(frames(1)))
+    tracker = PoseTracker(cfg, FakeDetector(moving_boxes(1)), FakePoses(), CountingFlow())
+    result = next(tracker.track(frames(1)))
     assert (result.keypoints[:, 1:5] == 0).all()  # no COCO eyes/ears
     np.testing.assert_allclose(result.posetrack_keypoints[:, 1:3, 2], 0.9)  # head_bottom/top kept
 
@@ -250,7 +257,8 @@ def test_derived_head_joints_are_noted(tmp_path):
     kp = np.zeros((1, 17, 3))
     kp[0, :, :2] = np.arange(34).reshape(17, 2) + 10
     kp[0, :, 2] = 0.8
-    result = FrameResult(0, "a.jpg", kp, np.array([3]), np.array([[0, 0, 50, 50.0]]), np.array([0.7]))
+    box = np.array([[0, 0, 50, 50.0]])
+    result = FrameResult(0, "a.jpg", kp, np.array([3]), box, np.array([0.7]))
     with TrackingOutput(tmp_path / "a.json", "a") as out:
         out.write(result)
     frame = read_posetrack(tmp_path / "a.json").frames[0]
@@ -260,8 +268,8 @@ def test_derived_head_joints_are_noted(tmp_path):
 
 
 def test_write_aligned_follows_the_wanted_frames(tmp_path):
-    made = [FrameResult(t, f"{t:06d}.jpg", np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)),
-                        np.zeros(0)) for t in range(4)]  # fmt: skip
+    nobody = (np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
+    made = [FrameResult(t, f"{t:06d}.jpg", *nobody) for t in range(4)]
     wanted = [("v/000002.jpg", 2), ("v/000000.jpg", 0), ("v/000009.jpg", 9)]
     with TrackingOutput(tmp_path / "v.json", "v") as out:
         matched = write_aligned(out, iter(made), wanted)
