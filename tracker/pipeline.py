@@ -192,7 +192,9 @@ class GivenPoses:
 
     def lookup(self, index: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(PoseTrack-2018 keypoints (n, 17, 3) with scores, boxes (n, 4), scores (n,))."""
-        frame = self.by_name.get(_basename(name)) or self.by_index.get(index)
+        frame = self.by_name.get(_basename(name))
+        if frame is None:
+            frame = self.by_index.get(index)
         if frame is None or len(frame) == 0:
             return empty_people()
         labelled = frame.labelled

@@ -167,3 +167,18 @@ def test_broken_video_mid_way_keeps_frames_so_far(tool, tmp_path, detections, mo
     assert [f.frame_index for f in seq.frames] == [0, 1, 2]
     assert decoded_frames(out / f"{NAME}.mp4") == 3
     assert json.loads((out / "summary.json").read_text())["complete"] is False
+
+
+def test_pose_weights_that_do_not_fit_are_one_line_error(tool, tmp_path, detections, capsys):
+    import torch
+
+    weights = tmp_path / "other_net.pth"
+    torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3)}, weights)
+    video = shared_file(f"{CLIP}/{NAME}.mp4")
+    args = [str(video), "--out", str(tmp_path / "o"), "--detections", str(detections),
+            *FAST, "--pose-weights", str(weights)]  # fmt: skip
+    code = tool.run_cli(tool.main, args)
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "other_net.pth" in err
+    assert not (tmp_path / "o").exists()  # nothing is written before the nets are ready
