@@ -1,0 +1,66 @@
+import math
+
+import numpy as np
+import pytest
+
+from posenet.keypoints import COCO_SIGMAS
+from tracker.similarity import box_area, box_iou, keypoint_areas, nms, oks
+
+
+def test_box_iou_known_values():
+    a = np.array([[0, 0, 10, 10]], float)
+    b = np.array([[5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 10, 10]], float)
+    # Overlap 5x10 = 50, union 150; disjoint 0; identical 1.
+    np.testing.assert_allclose(box_iou(a, b), [[50 / 150, 0.0, 1.0]])
+    assert box_iou(a, np.zeros((0, 4))).shape == (1, 0)
+
+
+def test_box_area_degenerate_is_zero():
+    np.testing.assert_allclose(box_area(np.array([[0, 0, 4, 3], [5, 5, 2, 9]], float)), [12, 0])
+
+
+def _pose(xy, score=1.0):
+    kp = np.zeros((17, 3))
+    kp[:, :2] = xy
+    kp[:, 2] = score
+    return kp
+
+
+def test_oks_identical_is_one_and_shift_follows_formula():
+    rng = np.random.default_rng(0)
+    a = _pose(rng.uniform(0, 100, (17, 2)))
+    b = a.copy()
+    b[:, 0] += 3.0  # every joint moved 3 px
+    area = 400.0
+    got = oks(a[None], np.stack([a, b]), areas=np.array([area, area]))
+    k2 = (2 * COCO_SIGMAS) ** 2
+    expected = np.mean([math.exp(-9.0 / (2 * area * v)) for v in k2])
+    np.testing.assert_allclose(got, [[1.0, expected]], rtol=1e-6)
+
+
+def test_oks_leaves_out_invisible_joints():
+    a = _pose(np.zeros((17, 2)))
+    b = a.copy()
+    b[:8, 0] += 1000.0  # far off, but invisible in b
+    b[:8, 2] = 0.0
+    assert oks(a[None], b[None], areas=np.array([100.0]))[0, 0] == pytest.approx(1.0)
+    b[:, 2] = 0.0  # nothing visible in common
+    assert oks(a[None], b[None], areas=np.array([100.0]))[0, 0] == 0.0
+
+
+def test_oks_without_areas_uses_joint_extent_and_checks_sigmas():
+    b = _pose(np.zeros((17, 2)))
+    b[0, :2] = [10, 0]
+    b[1, :2] = [0, 20]
+    assert keypoint_areas(b[None])[0] == pytest.approx(200.0)
+    with pytest.raises(ValueError, match="sigmas"):
+        oks(b[None, :5], b[None, :5])
+
+
+def test_nms_keeps_best_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60], [0, 0, 10, 5]], float)
+    scores = np.array([0.5, 0.9, 0.8, 0.7])
+    # Box 1 (0.9) suppresses box 0 (IoU 9/11); box 3 overlaps box 1 by 45/105 < 0.5: kept.
+    np.testing.assert_array_equal(nms(boxes, scores, 0.5), [1, 2, 3])
+    np.testing.assert_array_equal(nms(boxes, scores, 0.3), [1, 2])
+    assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
