@@ -1,0 +1,33 @@
+"""Score a saved MPII prediction file (the seed's pred.mat) with PCKh and print the seed's table.
+
+    python tools/eval_mpii.py PRED.mat [--gt data/mpii/annot/gt_valid.mat] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from posenet.cli import run_cli  # noqa: E402
+from posenet.evaluation.mpii import format_table, load_pred_mat, pckh_table  # noqa: E402
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pred", help="pred.mat: key 'preds', (N, 16, 2), 1-based pixels")
+    parser.add_argument("--gt", default="data/mpii/annot/gt_valid.mat", help="gt_valid.mat")
+    parser.add_argument("--json", help="also write the table to this JSON file")
+    args = parser.parse_args(argv)
+    table = pckh_table(load_pred_mat(args.pred), args.gt)
+    print(format_table(table))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
