@@ -9,7 +9,6 @@ threshold sweep 0, 0.01, ..., 0.5, i.e. at 0.11; we keep that so numbers compare
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from scipy.io import loadmat, savemat
 
 from ..errors import DataError
+from .table import format_table  # noqa: F401  (re-exported)
 
 HEAD_SIZE_FACTOR = 0.6
 MEAN_AT_01_STEP = 11  # index into np.arange(0, 0.51, 0.01): the seed's "Mean@0.1"
@@ -109,14 +109,6 @@ def pckh_table(preds: np.ndarray, gt: MPIIGroundTruth | str | os.PathLike) -> di
     table["Mean"] = float(np.sum(at_05 * weight))
     table["Mean@0.1"] = float(np.sum(at_01 * weight))
     return table
-
-
-def format_table(table: Mapping[str, float]) -> str:
-    """Two lines: column names and values, as the seed prints them."""
-    names = list(table)
-    head = "| " + " | ".join(names) + " |"
-    values = "| " + " | ".join(f"{table[n]:.3f}".rjust(len(n)) for n in names) + " |"
-    return f"{head}\n{values}"
 
 
 def save_pred_mat(path: str | os.PathLike, preds: np.ndarray) -> None:
