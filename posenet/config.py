@@ -61,6 +61,7 @@ class DataConfig:
     oks_thre: float = 0.9  # OKS-NMS threshold
     pixel_std: float = 200.0  # the seed's unit for `scale`
     box_padding: float = 1.25  # boxes are enlarged by this factor before cropping
+    max_samples: int = 0  # use only the first N people of each set (quick checks); 0 = all
 
 
 @dataclass
@@ -173,6 +174,11 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if annotation is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if annotation is str:
         if isinstance(value, str):

@@ -249,7 +249,10 @@ class PoseEstimator:
 
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """Heatmaps (n, K, h, w) float32 for crops (n, 3, H, W) in 0-255, flip test included."""
-        x = (crops - self._mean) * self._inv_std
+        return self.heatmaps((crops - self._mean) * self._inv_std)
+
+    def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
+        """Heatmaps (n, K, h, w) float32 for normalised crops, flip test included."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
@@ -259,15 +262,18 @@ class PoseEstimator:
         if self.flip_test:
             back = flip_back_torch(flipped, self.flip_pairs)
             heatmaps = fuse_flip_torch(heatmaps, back, shift=self.cfg.test.shift_heatmap)
-        return heatmaps
-
-    def _keypoints(self, crops: torch.Tensor, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
-        heatmaps = self.forward(crops)
         if heatmaps.shape[1] != self.num_joints:
             raise ConfigError(f"the net predicts {heatmaps.shape[1]} heatmaps, the config says "
                               f"model.num_joints={self.num_joints}")
+        return heatmaps
+
+    def decode(self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        """Keypoints (n, K, 3) in image pixels from heatmaps and each crop's center and scale."""
         coords, scores = decode_torch(heatmaps, post_process=self.cfg.test.post_process,
                                       dark=self.cfg.test.dark, dark_kernel=self.dark_kernel)
         hm_size = (heatmaps.shape[3], heatmaps.shape[2])
         xy = heatmap_to_image(coords.double(), center, scale, hm_size, self.pixel_std)
         return torch.cat([xy.float(), scores.float().unsqueeze(-1)], dim=-1).cpu().numpy()
+
+    def _keypoints(self, crops: torch.Tensor, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        return self.decode(self.forward(crops), center, scale)

@@ -13,15 +13,16 @@ def build_dataset(cfg: Config, train: bool) -> KeypointDataset:
     """The training or validation set named by cfg.data.dataset."""
     name = cfg.data.dataset
     if name == "coco":
-        from .coco import COCODataset
-
-        return COCODataset(cfg, train)
-    if name == "mpii":
-        from .mpii import MPIIDataset
-
-        return MPIIDataset(cfg, train)
-    if name == "posetrack":
-        from .posetrack import PoseTrackDataset
-
-        return PoseTrackDataset(cfg, train)
-    raise ConfigError(f"data.dataset: expected one of {', '.join(DATASETS)}, got {name!r}")
+        from .coco import COCODataset as cls
+    elif name == "mpii":
+        from .mpii import MPIIDataset as cls
+    elif name == "posetrack":
+        from .posetrack import PoseTrackDataset as cls
+    else:
+        raise ConfigError(f"data.dataset: expected one of {', '.join(DATASETS)}, got {name!r}")
+    dataset = cls(cfg, train)
+    if cfg.data.max_samples > 0:  # a subset: its images are the whole evaluation
+        dataset.samples = dataset.samples[: cfg.data.max_samples]
+        if hasattr(dataset, "image_ids"):
+            dataset.image_ids = sorted({s["image_id"] for s in dataset.samples})
+    return dataset

@@ -1,0 +1,139 @@
+"""Training and validation steps, as plain functions: optimizer and schedule from the config,
+one training epoch, predictions over a loader, and evaluation in the dataset's metric.
+
+The schedule is per iteration (linear warm-up, then the seed's step decay by epoch) and is
+stepped after the optimizer. On CUDA the forward pass runs under bf16 autocast in
+channels_last; on CPU everything is float32.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import Config, TrainConfig
+from .datasets.base import KeypointDataset, collate_meta
+from .errors import ConfigError
+from .inference import PoseEstimator
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def build_optimizer(model: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
+    """Adam (the seed's; no weight decay, which did nothing useful there), AdamW or SGD."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr)
+    if t.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum,
+                               weight_decay=t.weight_decay, nesterov=t.nesterov)
+    raise ConfigError(f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
+
+
+def lr_factor(iteration: int, steps_per_epoch: int, t: TrainConfig) -> float:
+    """Learning-rate multiplier at an iteration: warm-up from warmup_factor, then x lr_factor
+    at each epoch of lr_steps."""
+    epoch = iteration / max(steps_per_epoch, 1)
+    factor = t.lr_factor ** sum(epoch >= s for s in t.lr_steps)
+    warmup_iters = t.warmup_epochs * steps_per_epoch
+    if iteration < warmup_iters:
+        alpha = iteration / warmup_iters
+        factor *= t.warmup_factor * (1 - alpha) + alpha
+    return factor
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, t: TrainConfig,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-iteration schedule; call .step() after optimizer.step()."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda it: lr_factor(it, steps_per_epoch, t))
+
+
+def autocast(device: str, enabled: bool):
+    """bf16 autocast on CUDA when enabled, nothing on CPU."""
+    if enabled and device.startswith("cuda"):
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train_one_epoch(
+    model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler, device: str, epoch: int, cfg: Config, progress: bool = True,
+) -> dict[str, float]:
+    """One pass over the loader; returns mean loss, last learning rate, images/s and seconds."""
+    from tqdm import tqdm
+
+    model.train()
+    channels_last = cfg.train.channels_last and device.startswith("cuda")
+    total, count, start = 0.0, 0, time.perf_counter()
+    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=None if progress else True,
+               leave=False)
+    for images, target, weight, _ in bar:
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        target = target.to(device, non_blocking=True)
+        weight = weight.to(device, non_blocking=True)
+        with autocast(device, cfg.train.amp):
+            output = model(images)
+        loss = criterion(output, target, weight)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch}: the loss is {loss.item()}; lower train.lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        n = images.shape[0]
+        total += loss.item() * n
+        count += n
+        bar.set_postfix(loss=f"{total / count:.6f}")
+    seconds = time.perf_counter() - start
+    return {"loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"],
+            "images_per_s": count / seconds if seconds > 0 else math.nan, "seconds": seconds}
+
+
+def predict(model: nn.Module, loader, cfg: Config, device: str,
+            progress: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Keypoints (N, K, 3) in image pixels for every sample of the loader (test settings of
+    `cfg`: flip test, decoding), and the samples' meta as arrays."""
+    from tqdm import tqdm
+
+    precision = "bf16" if cfg.train.amp and device.startswith("cuda") else "fp32"
+    estimator = PoseEstimator(model, cfg, device=device, precision=precision)
+    preds, metas = [], []
+    with torch.inference_mode():
+        for images, _, _, meta in tqdm(loader, desc="predict", unit="batch", leave=False,
+                                       disable=None if progress else True):
+            heatmaps = estimator.heatmaps(images.to(device, non_blocking=True))
+            preds.append(estimator.decode(heatmaps, np.asarray(meta["center"]),
+                                          np.asarray(meta["scale"])))
+            size = images.shape[0]
+            metas += [{k: _item(v, i) for k, v in meta.items()} for i in range(size)]
+    k = cfg.model.num_joints
+    return (np.concatenate(preds) if preds else np.zeros((0, k, 3), np.float32),
+            collate_meta(metas))
+
+
+def _item(value: Any, i: int) -> Any:
+    v = value[i]
+    return v.numpy() if isinstance(v, torch.Tensor) else v
+
+
+def evaluate(model: nn.Module, dataset: KeypointDataset, loader, cfg: Config, device: str,
+             output_dir: str | os.PathLike, progress: bool = True) -> tuple[dict[str, float], float]:
+    """Predict the whole validation set and score it: (table, main metric)."""
+    preds, meta = predict(model, loader, cfg, device, progress)
+    return dataset.evaluate(preds, meta, output_dir)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The bare model inside DistributedDataParallel, so state dicts carry no 'module.'."""
+    return model.module if hasattr(model, "module") else model

@@ -1,0 +1,65 @@
+"""Validate a pose net on the config's validation set: COCO AP/AR, MPII PCKh or PoseTrack AP.
+
+    python tools/valid.py --config configs/coco/res50_256x192.yaml --weights W [--set key=value]
+        [--device cuda|cpu] [--output-dir DIR] [--json out.json]
+
+W is a file (training checkpoint, model_best.pth, the seed's .pth.tar, mmpose) or a released
+name. COCO uses the seed's post-processing (rescoring, OKS-NMS) and flip test by default;
+MPII also writes pred.mat. Results files go to --output-dir (default: the config's output_dir).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from posenet.checkpoint import load_weights  # noqa: E402
+from posenet.cli import add_config_args, run_cli  # noqa: E402
+from posenet.config import load_config  # noqa: E402
+from posenet.datasets import build_dataset  # noqa: E402
+from posenet.engine import evaluate  # noqa: E402
+from posenet.errors import ConfigError  # noqa: E402
+from posenet.evaluation.table import format_table  # noqa: E402
+from posenet.models.pose_resnet import build_model  # noqa: E402
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_args(parser)
+    parser.add_argument("--weights", required=True, help="pose-net weights: a file or a name")
+    parser.add_argument("--from-bgr", action="store_true",
+                        help="the weights are the seed's BGR-trained release files")
+    parser.add_argument("--device", help="cuda or cpu (default: cuda if available)")
+    parser.add_argument("--output-dir", help="where results files go")
+    parser.add_argument("--workers", type=int, default=4, help="data-loading processes")
+    parser.add_argument("--json", help="also write the table to this JSON file")
+    args = parser.parse_args(argv)
+    if not args.config:
+        parser.error("--config is required")
+    cfg = load_config(args.config, args.overrides)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but CUDA is not available; use --device cpu")
+    model = build_model(cfg)
+    load_weights(model, args.weights, from_bgr=args.from_bgr)
+    dataset = build_dataset(cfg, train=False)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.test.batch_size, shuffle=False,
+                                         num_workers=args.workers,
+                                         pin_memory=device.startswith("cuda"))
+    out = Path(args.output_dir or cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table, _ = evaluate(model, dataset, loader, cfg, device, out)
+    print(format_table(table))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
