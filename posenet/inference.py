@@ -231,7 +231,9 @@ class PoseEstimator:
                 hosts[i] = self._host_image(images[i])
             batch[j] = crop_cv2(hosts[i], center[j], scale[j], self.input_size)
         crops = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)
-        return crops.float()
+        # Contiguous NCHW: a channels-last view here would switch the whole CPU net to
+        # channels-last kernels, which are slower there.
+        return crops.float().contiguous()
 
     @staticmethod
     def _host_image(image: ImageLike) -> np.ndarray:

@@ -6,7 +6,8 @@
 
 Writes into `output_dir` (config, or --output-dir): checkpoint.pth (everything needed to
 resume, written atomically after every epoch), model_best.pth (weights only, no 'module.'
-prefixes), final.pth, log.jsonl (one line of metrics per epoch) and config.yaml.
+prefixes), final.pth, log.jsonl (one line of metrics per epoch), config.yaml, and TensorBoard
+scalars under tensorboard/ when tensorboard is installed.
 `--resume` continues from checkpoint.pth (or the file given) where the run stopped.
 """
 from __future__ import annotations
@@ -71,6 +72,25 @@ def make_loader(dataset, batch_size: int, workers: int, train: bool, device: str
         num_workers=workers, pin_memory=device.startswith("cuda"), drop_last=False,
         persistent_workers=workers > 0,
     )  # fmt: skip
+
+
+def tensorboard_writer(out: Path):
+    """A TensorBoard writer under out/tensorboard when tensorboard is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
+def add_scalars(writer, record: dict[str, Any], epoch: int) -> None:
+    if writer is None:
+        return
+    for key in ("loss", "lr", "images_per_s"):
+        writer.add_scalar(f"train/{key}", record[key], epoch)
+    for key, value in record.get("val", {}).items():
+        writer.add_scalar(f"val/{key}", value, epoch)
+    writer.flush()
 
 
 def append_log(path: Path, record: dict[str, Any]) -> None:
@@ -157,6 +177,7 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
         ids = [torch.device(device).index] if device.startswith("cuda") else None
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
+    writer = tensorboard_writer(out) if main_process else None
     for epoch in range(start_epoch, t.epochs):
         if hasattr(train_loader.sampler, "set_epoch"):
             train_loader.sampler.set_epoch(epoch)
@@ -182,12 +203,15 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
                 save_checkpoint(unwrap(model).state_dict(), out / "model_best.pth")
             record["best"] = best
             append_log(out / "log.jsonl", record)
+            add_scalars(writer, record, epoch)
             print(f"epoch {epoch}: loss {stats['loss']:.6f}, lr {stats['lr']:.2e}, "
                   f"{stats['images_per_s']:.1f} img/s" +
                   (f", metric {metric:.4f} (best {best:.4f})" if metric is not None else ""),
                   flush=True)
     if main_process:
         save_checkpoint(unwrap(model).state_dict(), out / "final.pth")
+    if writer is not None:
+        writer.close()
     return 0
 
 

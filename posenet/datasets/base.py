@@ -57,6 +57,7 @@ class KeypointDataset(Dataset):
     lower_body_ids: tuple[int, ...] = ()
 
     def __init__(self, samples: list[dict[str, Any]], cfg: Config, train: bool) -> None:
+        check_images(samples)
         self.samples = samples
         self.cfg = cfg
         self.train = train
@@ -126,6 +127,15 @@ class KeypointDataset(Dataset):
 def collate_meta(meta: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per-sample meta dicts -> arrays (for predictions gathered over a whole loader)."""
     return {k: np.asarray([m[k] for m in meta]) for k in meta[0]} if meta else {}
+
+
+def check_images(samples: list[dict[str, Any]]) -> None:
+    """Fail at start, not hours into training, when image files are missing."""
+    paths = {s["image"] for s in samples}
+    missing = sorted(p for p in paths if not os.path.isfile(p))
+    if missing:
+        more = f" and {len(missing) - 1} more of {len(paths)}" if len(missing) > 1 else ""
+        raise DataError(f"{missing[0]}: image file missing{more}")
 
 
 def check_dir(path: Path, what: str) -> Path:

@@ -116,3 +116,23 @@ def test_bad_input_is_one_line(train_tool, valid_tool, coco_root, tmp_path, caps
     args = ["--config", CONFIG, "--weights", str(bad), "--device", "cpu", *sets(coco_root)]
     assert valid_tool.run_cli(valid_tool.main, args) == 2
     assert "not a readable torch weights file" in capsys.readouterr().err
+
+
+def test_two_processes_through_torchrun(coco_root, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(REPO_ROOT / "tools/train.py"), "--config", CONFIG, "--device", "cpu", "--epochs", "1",
+           "--output-dir", str(out), *sets(coco_root, "data.max_samples=8", "train.batch_size=2")]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    state = load_checkpoint(out / "checkpoint.pth", trusted=True)
+    # 8 people over 2 processes in batches of 2: 2 steps per process and epoch.
+    assert state["epoch"] == 1 and state["scheduler"]["last_epoch"] == 2
+    assert not any(k.startswith("module.") for k in state["state_dict"])
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and "AP" in log[0]["val"]

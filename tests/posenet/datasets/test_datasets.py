@@ -183,8 +183,11 @@ def test_missing_and_malformed_files_name_the_path(tmp_path):
     (tmp_path / "annotations/person_keypoints_train2017.json").write_text(
         json.dumps({"images": [{"id": 1, "file_name": "gone.jpg"}], "annotations": [
             {"image_id": 1, "bbox": [0, 0, 10, 10], "keypoints": [1, 1, 2] * 17, "area": 9}]}))
+    with pytest.raises(DataError, match="gone.jpg: image file missing"):
+        build_dataset(coco_cfg(tmp_path), train=True)
+    (tmp_path / "train2017/gone.jpg").write_bytes(b"not a jpeg")
     ds = build_dataset(coco_cfg(tmp_path), train=True)
-    with pytest.raises(DataError, match="gone.jpg: missing"):
+    with pytest.raises(DataError, match="gone.jpg: not a readable image"):
         ds[0]
     with pytest.raises(ConfigError, match="data.dataset"):
         build_dataset(coco_cfg(tmp_path, "data.dataset=lsp"), train=True)
