@@ -81,7 +81,8 @@ class TrainConfig:
     warmup_factor: float = 0.001
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
     channels_last: bool = True
-    workers: int = 4
+    # Data-loading processes per training process; -1: the CPU cores shared out, at most 16.
+    workers: int = -1
     seed: int = 0
     print_freq: int = 50
     use_target_weight: bool = True  # heatmap loss = MSE x per-joint target weight
