@@ -508,6 +508,10 @@ class TrackingSummary:
         return "\n".join(lines)
 
 
+NO_PEOPLE_NOTE = (
+    "no person was found in any frame: the outputs are valid but empty (check the detector, "
+    "its weights and detector.score_thr)"
+)
 HEAD_NOTE = (
     "the pose net predicts COCO joints: PoseTrack head_bottom is the shoulder midpoint and "
     "head_top is extrapolated from it through the face joints (posenet.keypoints."
@@ -589,6 +593,8 @@ class TrackingOutput:
         """Finish both files (the video first: the JSON close must happen even if it fails)."""
         self.summary.complete = complete
         self.summary.wall_seconds = time.perf_counter() - self._start
+        if self.summary.frames and not self.summary.people:
+            self.summary.notes.append(NO_PEOPLE_NOTE)
         try:
             if self.video is not None:
                 self.video.close()

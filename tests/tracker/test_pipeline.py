@@ -267,6 +267,21 @@ def test_derived_head_joints_are_noted(tmp_path):
     assert any("head_top" in note for note in out.summary.notes)
 
 
+def test_a_video_without_people_says_so(tmp_path):
+    empty = FrameResult(0, "a.jpg", np.zeros((0, 17, 3)), np.zeros(0, np.int64),
+                        np.zeros((0, 4)), np.zeros(0))
+    with TrackingOutput(tmp_path / "a.json", "a") as out:
+        out.write(empty)
+    assert any("no person was found" in note for note in out.summary.notes)
+    assert len(read_posetrack(tmp_path / "a.json").frames) == 1
+    kp = np.zeros((1, 17, 3))
+    kp[0, :, :2], kp[0, :, 2] = 20.0, 0.8
+    one = FrameResult(0, "b.jpg", kp, np.array([1]), np.array([[0, 0, 50, 50.0]]), np.ones(1))
+    with TrackingOutput(tmp_path / "b.json", "b") as out:
+        out.write(one)
+    assert not any("no person was found" in note for note in out.summary.notes)
+
+
 def test_write_aligned_follows_the_wanted_frames(tmp_path):
     nobody = (np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
     made = [FrameResult(t, f"{t:06d}.jpg", *nobody) for t in range(4)]
