@@ -19,6 +19,7 @@ from torch import nn
 from .checkpoint import IMAGENET_MEAN, IMAGENET_STD, NAMED_WEIGHTS, REPO_ROOT, load_weights
 from .codec import dark_kernel_size, decode_torch, flip_back_torch, flip_permutation, fuse_flip_torch
 from .config import Config, load_config
+from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .keypoints import FLIP_PAIRS
 from .models.pose_resnet import build_model
@@ -87,9 +88,7 @@ class PoseEstimator:
         crop: str = "auto",
     ) -> None:
         self.cfg = cfg
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' requested but CUDA is not available; use --device cpu")
+        self.device = torch.device(resolve_device(str(device)))
         self.flip_test = cfg.test.flip_test if flip_test is None else bool(flip_test)
         self.max_batch_size = int(max_batch_size or cfg.test.max_batch_size)
         if self.max_batch_size < 1:

@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posenet.cli import add_config_args, run_cli  # noqa: E402
-from posenet.errors import ConfigError  # noqa: E402
+from posenet.devices import resolve_device  # noqa: E402
 
 POSE_CONFIG = "configs/coco/res50_256x192.yaml"
 TRACK_CONFIG = "configs/tracking/default.yaml"
@@ -45,16 +45,6 @@ def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def pick_device(device: str | None) -> str:
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available; use --device cpu")
-    return device
 
 
 def synchronizer(device: str) -> Callable[[], None]:
@@ -125,7 +115,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
     from posenet.models.pose_resnet import build_model
     from posenet.transforms import box_xyxy_to_center_scale, crop_cv2, heatmap_to_image
 
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
     sync = synchronizer(device)
     from tracker.config import resolve_config_path
 
@@ -271,7 +261,7 @@ def bench_track(args: argparse.Namespace) -> dict:
 
     cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
     cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
-    device = pick_device(cfg.device)
+    device = resolve_device(cfg.device)
     cfg.device = device
     w, h = args.width, args.height
     inner = build_detector_from_config(cfg, device) if not args.no_detector else None

@@ -32,6 +32,7 @@ from posenet.checkpoint import load_checkpoint, load_weights, save_checkpoint  #
 from posenet.cli import add_config_args, run_cli  # noqa: E402
 from posenet.config import config_to_dict, load_config  # noqa: E402
 from posenet.datasets import build_dataset  # noqa: E402
+from posenet.devices import resolve_device  # noqa: E402
 from posenet.engine import (  # noqa: E402
     build_optimizer, build_scheduler, evaluate, train_one_epoch, unwrap,
 )
@@ -131,10 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     cfg = load_config(args.config, overrides)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available; use --device cpu")
-    device = dist.init_from_env(device)
+    device = dist.init_from_env(resolve_device(args.device))
     try:
         return train(cfg, device, args)
     finally:

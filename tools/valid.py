@@ -23,8 +23,8 @@ from posenet.checkpoint import load_weights  # noqa: E402
 from posenet.cli import add_config_args, run_cli  # noqa: E402
 from posenet.config import load_config  # noqa: E402
 from posenet.datasets import build_dataset  # noqa: E402
+from posenet.devices import resolve_device  # noqa: E402
 from posenet.engine import evaluate  # noqa: E402
-from posenet.errors import ConfigError  # noqa: E402
 from posenet.evaluation.table import format_table  # noqa: E402
 from posenet.models.pose_resnet import build_model  # noqa: E402
 
@@ -43,9 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.config:
         parser.error("--config is required")
     cfg = load_config(args.config, args.overrides)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but CUDA is not available; use --device cpu")
+    device = resolve_device(args.device)
     model = build_model(cfg)
     load_weights(model, args.weights, from_bgr=args.from_bgr)
     dataset = build_dataset(cfg, train=False)

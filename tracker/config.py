@@ -129,20 +129,6 @@ def needs_flow(cfg: TrackerConfig) -> bool:
     return cfg.tracking.similarity == "flow_oks" or cfg.tracking.propagate_boxes
 
 
-def resolve_device(device: str) -> str:
-    """'auto' -> 'cuda' when a GPU is available, else 'cpu'; anything else unchanged."""
-    if device != "auto":
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is available")
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = "configs/tracking/default.yaml"
 

@@ -24,9 +24,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from posenet.devices import resolve_device
 from posenet.errors import DataError
 from posenet.keypoints import coco_to_posetrack18
-from tracker.config import NO_WEIGHTS, TrackerConfig, needs_flow, resolve_device
+from tracker.config import NO_WEIGHTS, TrackerConfig, needs_flow
 from tracker.posetrack import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
 from tracker.propagate import boxes_from_keypoints, propagate_keypoints
 from tracker.similarity import box_area, nms, oks
