@@ -23,9 +23,6 @@ from ..errors import DataError
 from ..transforms import FlipPairs, affine_points, flip_joints, get_affine_transform, half_body
 from ..transforms import random_scale_rotation
 
-META_KEYS = ("index", "center", "scale", "rotation", "score", "area", "image_id")
-
-
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3); DataError naming the file when it cannot be read."""
     image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -49,7 +46,7 @@ def read_json(path: Path) -> Any:
 
 class KeypointDataset(Dataset):
     """People as dicts {image, center (2,), scale (2,), joints (K, 3) pixels + visibility,
-    score, area, image_id}. Items: (image (3, H, W), target (K, h, w), target_weight (K, 1),
+    score, image_id}. Items: (image (3, H, W), target (K, h, w), target_weight (K, 1),
     meta dict)."""
 
     flip_pairs: FlipPairs = ()
@@ -63,7 +60,7 @@ class KeypointDataset(Dataset):
         self.train = train
         m = cfg.model
         self.input_size = (int(m.image_size[0]), int(m.image_size[1]))
-        self.aspect_ratio = self.input_size[0] / self.input_size[1]
+        self.aspect_ratio = input_aspect_ratio(cfg)
         self.codec = MSRAHeatmap(self.input_size, tuple(m.heatmap_size), sigma=m.sigma)
         self.mean = np.array(IMAGENET_MEAN, np.float32) * 255
         self.std = np.array(IMAGENET_STD, np.float32) * 255
@@ -91,8 +88,7 @@ class KeypointDataset(Dataset):
         x = (crop.astype(np.float32) - self.mean) / self.std
         meta = {"index": index, "center": center.astype(np.float32),
                 "scale": scale.astype(np.float32), "rotation": float(rotation),
-                "score": float(s.get("score", 1.0)), "area": float(s.get("area", 0.0)),
-                "image_id": s["image_id"], "joints": joints.astype(np.float32)}
+                "score": float(s.get("score", 1.0)), "image_id": s["image_id"], "joints": joints.astype(np.float32)}
         return (torch.from_numpy(x.transpose(2, 0, 1).copy()), torch.from_numpy(target),
                 torch.from_numpy(weight.reshape(-1, 1).astype(np.float32)), meta)
 
@@ -127,6 +123,11 @@ class KeypointDataset(Dataset):
 def collate_meta(meta: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per-sample meta dicts -> arrays (for predictions gathered over a whole loader)."""
     return {k: np.asarray([m[k] for m in meta]) for k in meta[0]} if meta else {}
+
+
+def input_aspect_ratio(cfg: Config) -> float:
+    """The network input's width / height."""
+    return cfg.model.image_size[0] / cfg.model.image_size[1]
 
 
 def check_images(samples: list[dict[str, Any]]) -> None:

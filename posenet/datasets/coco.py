@@ -17,9 +17,7 @@ from ..config import Config
 from ..errors import DataError
 from ..keypoints import COCO_FLIP_PAIRS
 from ..transforms import box_xyxy_to_center_scale
-from .base import KeypointDataset, check_dir, read_json
-
-PIXEL_AREA = 200.0**2
+from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
 class COCODataset(KeypointDataset):
@@ -84,7 +82,6 @@ class COCODataset(KeypointDataset):
             samples.append({
                 "image": self._image_path(int(ann["image_id"])), "center": center[0],
                 "scale": scale[0], "joints": joints, "score": 1.0,
-                "area": float(scale[0, 0] * scale[0, 1] * PIXEL_AREA),
                 "image_id": int(ann["image_id"]),
             })  # fmt: skip
         return samples
@@ -111,8 +108,7 @@ class COCODataset(KeypointDataset):
                 np.array([[x, y, x + w, y + h]]), input_aspect_ratio(cfg), d.box_padding, d.pixel_std)
             samples.append({
                 "image": self._image_path(image_id), "center": center[0], "scale": scale[0],
-                "joints": np.zeros((17, 3)), "score": float(det["score"]),
-                "area": float(scale[0, 0] * scale[0, 1] * PIXEL_AREA), "image_id": image_id,
+                "joints": np.zeros((17, 3)), "score": float(det["score"]), "image_id": image_id,
             })  # fmt: skip
         return samples
 
@@ -128,8 +124,3 @@ class COCODataset(KeypointDataset):
         out = Path(output_dir) / f"keypoints_{self.image_set}_results.json"
         table = evaluate_coco(results, self.ann_file, image_ids=self.image_ids, out_json=out)
         return table, table["AP"]
-
-
-def input_aspect_ratio(cfg: Config) -> float:
-    """The network input's width / height."""
-    return cfg.model.image_size[0] / cfg.model.image_size[1]

@@ -56,7 +56,7 @@ class MPIIDataset(KeypointDataset):
         center -= 1
         kps = np.concatenate([joints - 1, (vis > 0)[:, None]], axis=1)
         return {"image": str(image_dir / image), "center": center, "scale": size, "joints": kps,
-                "score": 1.0, "area": 0.0, "image_id": n}
+                "score": 1.0, "image_id": n}
 
     def evaluate(self, preds: np.ndarray, meta: dict[str, np.ndarray],
                  output_dir: str | os.PathLike) -> tuple[dict[str, float], float]:

@@ -12,9 +12,8 @@ import numpy as np
 from ..config import Config
 from ..errors import DataError
 from ..keypoints import COCO_FLIP_PAIRS
-from ..transforms import box_xyxy_to_center_scale
-from .base import KeypointDataset, check_dir, read_json
-from .coco import PIXEL_AREA, input_aspect_ratio
+from ..transforms import box_xyxy_to_center_scale, center_scale_to_box_xyxy
+from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
 class PoseTrackDataset(KeypointDataset):
@@ -65,8 +64,7 @@ class PoseTrackDataset(KeypointDataset):
             joints[:, 2] = kps[:, 2] > 0
             samples.append({
                 "image": str(self.root / file_name), "center": center[0], "scale": scale[0],
-                "joints": joints, "score": 1.0, "area": float(scale[0].prod() * PIXEL_AREA),
-                "image_id": int(ann["image_id"]), "sequence": path.stem, "file_name": file_name,
+                "joints": joints, "score": 1.0, "image_id": int(ann["image_id"]), "sequence": path.stem, "file_name": file_name,
                 "frame_index": int(image.get("frame_index", image.get("frame_id", 0))),
             })  # fmt: skip
         return samples
@@ -90,14 +88,11 @@ class PoseTrackDataset(KeypointDataset):
                 for key in frames:
                     rows = by_frame[key]
                     kps = preds[rows]
-                    boxes = np.array([_box(self.samples[r]) for r in rows])
+                    boxes = center_scale_to_box_xyxy(
+                        meta["center"][rows], meta["scale"][rows], self.cfg.data.pixel_std,
+                        self.cfg.data.box_padding)
                     writer.add_frame(key[1], self.samples[rows[0]]["frame_index"], kps,
                                      np.arange(len(rows)), boxes, kps[..., 2].mean(axis=1))
         result = evaluate_posetrack(self.ann_dir, pred_dir, mode="pose")
         table = {k: float(v) for k, v in grouped(result.ap.ap).items()}
         return table, table["Total"]
-
-
-def _box(sample: dict[str, Any]) -> list[float]:
-    center, size = sample["center"], np.asarray(sample["scale"]) * 200.0 / 1.25
-    return [*(center - size / 2), *(center + size / 2)]
