@@ -11,14 +11,12 @@ import contextlib
 import math
 import os
 import time
-from typing import Any
-
 import numpy as np
 import torch
 from torch import nn
 
 from .config import Config, TrainConfig
-from .datasets.base import KeypointDataset, collate_meta
+from .datasets.base import KeypointDataset
 from .errors import ConfigError
 from .inference import PoseEstimator
 
@@ -108,23 +106,19 @@ def predict(model: nn.Module, loader, cfg: Config, device: str,
 
     precision = "bf16" if cfg.train.amp and device.startswith("cuda") else "fp32"
     estimator = PoseEstimator(model, cfg, device=device, precision=precision)
-    preds, metas = [], []
+    preds: list[np.ndarray] = []
+    metas: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode():
         for images, _, _, meta in tqdm(loader, desc="predict", unit="batch", leave=False,
                                        disable=None if progress else True):
             heatmaps = estimator.heatmaps(images.to(device, non_blocking=True))
             preds.append(estimator.decode(heatmaps, np.asarray(meta["center"]),
                                           np.asarray(meta["scale"])))
-            size = images.shape[0]
-            metas += [{k: _item(v, i) for k, v in meta.items()} for i in range(size)]
+            for key, value in meta.items():  # already batched by the default collate
+                metas.setdefault(key, []).append(np.asarray(value))
     k = cfg.model.num_joints
     return (np.concatenate(preds) if preds else np.zeros((0, k, 3), np.float32),
-            collate_meta(metas))
-
-
-def _item(value: Any, i: int) -> Any:
-    v = value[i]
-    return v.numpy() if isinstance(v, torch.Tensor) else v
+            {key: np.concatenate(parts) for key, parts in metas.items()})
 
 
 def evaluate(model: nn.Module, dataset: KeypointDataset, loader, cfg: Config, device: str,
