@@ -201,20 +201,20 @@ class PoseEstimator:
         center: np.ndarray, scale: np.ndarray,
     ) -> torch.Tensor:
         """Crops (n, 3, h, w) float 0-255 on the device; one grid_sample per image size."""
-        crops = torch.empty((len(index), 3, self.input_size[1], self.input_size[0]),
-                            dtype=torch.float32, device=self.device)
-        used = np.unique(index)
         by_size: dict[tuple[int, int], list[int]] = {}
-        for i in used:
+        for i in np.unique(index):
             by_size.setdefault(sizes[i], []).append(int(i))
+        crops = None  # only needed when the images come in several sizes
         for group in by_size.values():
             rows = np.flatnonzero(np.isin(index, group))
             local = np.searchsorted(np.asarray(group), index[rows])
             stack = torch.stack([tensors[i] for i in group])
             part = crop_torch(stack, torch.from_numpy(local), center[rows], scale[rows],
                               self.input_size)
-            if len(rows) == len(index):
+            if len(by_size) == 1:
                 return part
+            if crops is None:
+                crops = part.new_empty((len(index), *part.shape[1:]))
             crops[torch.from_numpy(rows).to(self.device)] = part
         return crops
 

@@ -109,6 +109,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
     """crops/s end to end, for the bare net, and for the per-person loop."""
     import torch
 
+    from posenet.checkpoint import IMAGENET_MEAN, IMAGENET_STD
     from posenet.codec import MSRAHeatmap
     from posenet.config import load_config
     from posenet.inference import PoseEstimator
@@ -172,8 +173,8 @@ def bench_pose(args: argparse.Namespace) -> dict:
     codec = MSRAHeatmap(tuple(cfg.model.image_size), tuple(cfg.model.heatmap_size))
     boxes = people_boxes(PEOPLE_PER_FRAME, w, h)
     center, scale = box_xyxy_to_center_scale(boxes, cfg.model.image_size[0] / cfg.model.image_size[1])
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
     model_fp32 = model.to(device).eval().to(memory_format=torch.contiguous_format)
 
     def loop() -> None:

@@ -13,7 +13,8 @@ from typing import Sequence
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posenet.cli import run_cli  # noqa: E402
-from posenet.evaluation.mpii import format_table, load_pred_mat, pckh_table  # noqa: E402
+from posenet.evaluation.mpii import load_pred_mat, pckh_table  # noqa: E402
+from posenet.evaluation.table import format_table  # noqa: E402
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .table import format_table  # noqa: F401  (re-exported)
 from ..keypoints import COCO_SIGMAS
 
 STAT_NAMES = ("AP", "AP .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")

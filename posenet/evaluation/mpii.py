@@ -16,7 +16,6 @@ import numpy as np
 from scipy.io import loadmat, savemat
 
 from ..errors import DataError
-from .table import format_table  # noqa: F401  (re-exported)
 
 HEAD_SIZE_FACTOR = 0.6
 MEAN_AT_01_STEP = 11  # index into np.arange(0, 0.51, 0.01): the seed's "Mean@0.1"

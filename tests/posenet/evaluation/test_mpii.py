@@ -8,8 +8,9 @@ from scipy.io import loadmat, savemat
 
 from posenet.errors import DataError
 from posenet.evaluation.mpii import (
-    COLUMNS, format_table, load_ground_truth, load_pred_mat, pckh_table, save_pred_mat,
+    COLUMNS, load_ground_truth, load_pred_mat, pckh_table, save_pred_mat,
 )
+from posenet.evaluation.table import format_table
 from tests.conftest import load_tool, shared_file
 
 GT = "mpii/gt_valid.mat"
