@@ -7,7 +7,6 @@ Coordinates are (x, y) in heatmap pixels; `posenet.transforms.heatmap_to_image` 
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 from collections.abc import Sequence
 
@@ -15,6 +14,8 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .transforms import no_autocast
 
 QUARTER = 0.25  # the seed's sub-pixel step toward the higher neighbour
 LOG_FLOOR = 1e-10  # DARK takes the log of the blurred heatmap; keep it finite
@@ -234,14 +235,6 @@ def _device_constant(values: tuple, dtype: torch.dtype, device: torch.device) ->
     return torch.tensor(values, dtype=dtype, device=device)
 
 
-def _no_autocast(device: torch.device):
-    """Autocast off: bf16 convolutions would spoil DARK's logs and derivatives."""
-    try:
-        return torch.autocast(device_type=device.type, enabled=False)
-    except RuntimeError:  # a device type without autocast support
-        return contextlib.nullcontext()
-
-
 def _check_heatmaps_torch(heatmaps: torch.Tensor) -> torch.Tensor:
     if heatmaps.dim() != 4 or heatmaps.shape[2] * heatmaps.shape[3] == 0:
         raise ValueError(f"heatmaps must be (N, K, h, w), got shape {tuple(heatmaps.shape)}")
@@ -302,7 +295,7 @@ def refine_dark_torch(
     patch = patch * inside
     p = 2 * reach + 1
     patch = patch.reshape(n * k, 1, p, p)
-    with _no_autocast(heatmaps.device):
+    with no_autocast(heatmaps.device):  # bf16 would spoil DARK's logs and derivatives
         patch = F.conv2d(patch, g.view(1, 1, -1, 1))
         patch = F.conv2d(patch, g.view(1, 1, 1, -1))  # (NK, 1, 5, 5), centre at [2, 2]
     logp = torch.log(patch.clamp_min(LOG_FLOOR)).reshape(n, k, 5, 5)
