@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from posenet.cli import run_cli
-from tracker.evaluation import MODES, evaluate_posetrack
+from posenet.posetrack.evaluation import MODES, evaluate_posetrack
 
 
 def main(argv: Sequence[str] | None = None) -> int:

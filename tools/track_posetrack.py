@@ -26,7 +26,7 @@ from tracker.detectors import ReplayDetector
 from tracker.pipeline import (
     PoseTracker, SequenceDetections, TrackingOutput, TrackingSummary, write_aligned, write_summary,
 )
-from tracker.posetrack import read_posetrack
+from posenet.posetrack.formats import read_posetrack
 
 
 def sequence_folder(data: Path, split: str, annotation: Path, file_names: list[str]) -> Path:

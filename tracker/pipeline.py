@@ -28,7 +28,7 @@ from posenet.devices import resolve_device
 from posenet.errors import DataError
 from posenet.keypoints import coco_to_posetrack18
 from tracker.config import NO_WEIGHTS, TrackerConfig, needs_flow
-from tracker.posetrack import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
+from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
 from tracker.propagate import boxes_from_keypoints, propagate_keypoints
 from tracker.similarity import box_area, nms, oks
 from tracker.tracks import TrackSet

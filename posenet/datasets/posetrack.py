@@ -72,9 +72,9 @@ class PoseTrackDataset(KeypointDataset):
     def evaluate(self, preds: np.ndarray, meta: dict[str, np.ndarray],
                  output_dir: str | os.PathLike) -> tuple[dict[str, float], float]:
         """PoseTrack per-joint AP (poseval's rules) of per-sequence prediction files."""
-        from tracker.evaluation.evaluate import evaluate_posetrack
-        from tracker.evaluation.report import grouped
-        from tracker.posetrack import PoseTrack18Writer
+        from posenet.posetrack.evaluation.evaluate import evaluate_posetrack
+        from posenet.posetrack.evaluation.report import grouped
+        from posenet.posetrack.formats import PoseTrack18Writer
 
         pred_dir = Path(output_dir) / "posetrack_predictions"
         pred_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import load_tool, shared_file
-from tracker.posetrack import read_posetrack
+from posenet.posetrack.formats import read_posetrack
 
 ROOT = "mmpose/posetrack18"
 FAST = [

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import load_tool, shared_file
-from tracker.posetrack import read_posetrack
+from posenet.posetrack.formats import read_posetrack
 
 CLIP = "mmpose/posetrack18/videos/000001_mpiinew_test"
 NAME = "000001_mpiinew_test"

@@ -12,7 +12,7 @@ from tracker.pipeline import (
     FrameResult, GivenPoses, PoseTracker, TrackingOutput, person_scores, unify_boxes,
     write_aligned,
 )  # fmt: skip
-from tracker.posetrack import read_posetrack
+from posenet.posetrack.formats import read_posetrack
 from tracker.video import Frame
 
 H, W = 120, 160

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from posenet.errors import DataError
-from tracker.posetrack import NO_TRACK_ID, PT17_TO_PT18, PoseTrackFrame, PoseTrackSequence, read_posetrack
+from posenet.posetrack.formats import NO_TRACK_ID, PT17_TO_PT18, PoseTrackFrame, PoseTrackSequence, read_posetrack
 
 from .polygon import points_in_any_polygon
 

@@ -1,8 +1,8 @@
 """PCKh distances, poseval's person assignment, precision/recall and VOC AP on tiny inputs."""
 import numpy as np
 
-from tracker.evaluation.frames import EvalFrame
-from tracker.evaluation.pose_ap import APCollector, assign_people, joint_distances, precision_recall, voc_ap
+from posenet.posetrack.evaluation.frames import EvalFrame
+from posenet.posetrack.evaluation.pose_ap import APCollector, assign_people, joint_distances, precision_recall, voc_ap
 
 
 def _frame(gt_xy, pr_xy, head_size=10.0, pr_score=None):

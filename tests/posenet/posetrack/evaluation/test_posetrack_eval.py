@@ -4,7 +4,7 @@ Reference numbers: computed once with the official evaluation code (github
 leonid-pishchulin/poseval @4258a15, `python -m poseval.evaluate -g GT/ -p PRED/ -e -t`, in its
 own virtualenv with motmetrics 1.2.0, scipy 1.17.1, numpy 2.4.6, shapely 2.2.0, no lap/lapsolver
 installed) on the shared data and on prediction folders written by
-`python -m tests.tracker.evaluation.perturb GT OUT KIND SEED` (the same generator these tests
+`python -m tests.posenet.posetrack.evaluation.perturb GT OUT KIND SEED` (the same generator these tests
 call; the seed fixes every file). Values are poseval's total_AP_metrics.json /
 total_MOT_metrics.json (per joint in PoseTrack-2017 id order 0-14, then the mean), rounded to
 6 decimals. Only the mmpose sequences were scored with -e alone: each has one labelled frame
@@ -19,9 +19,9 @@ import pytest
 
 from posenet.errors import DataError
 from tests.conftest import load_tool, shared_file
-from tests.tracker.evaluation.perturb import write_perturbed
-from tracker.evaluation import evaluate_posetrack
-from tracker.evaluation.report import grouped
+from tests.posenet.posetrack.evaluation.perturb import write_perturbed
+from posenet.posetrack.evaluation import evaluate_posetrack
+from posenet.posetrack.evaluation.report import grouped
 
 nan = float("nan")
 BONN18, BONN17 = "bonn-posetrack/posetrack18", "bonn-posetrack/posetrack17"

@@ -8,7 +8,7 @@ import pytest
 
 from posenet.errors import DataError
 from tests.conftest import shared_file
-from tracker.posetrack import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
+from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
 
 
 def _people(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

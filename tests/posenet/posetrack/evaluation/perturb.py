@@ -2,7 +2,7 @@
 
 The reference numbers in test_posetrack_eval.py were computed once by the official evaluation
 code (poseval) on folders written by this module:
-    python -m tests.tracker.evaluation.perturb GT_DIR OUT_DIR KIND [SEED]
+    python -m tests.posenet.posetrack.evaluation.perturb GT_DIR OUT_DIR KIND [SEED]
 Change nothing here without recomputing them: the same seed must give the same files.
 Works on the raw JSON (2018 `annotations`, 2017 `annorect`), independent of the code under test.
 """

@@ -1,7 +1,7 @@
 """Ignore-region point-in-polygon: interior in, boundary and outside out, even-odd rule."""
 import numpy as np
 
-from tracker.evaluation.polygon import points_in_any_polygon, points_in_polygon
+from posenet.posetrack.evaluation.polygon import points_in_any_polygon, points_in_polygon
 
 SQUARE = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], dtype=float)
 # A "U": the notch x in (4, 6), y in (3, 10) is outside.

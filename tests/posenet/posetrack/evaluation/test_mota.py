@@ -1,7 +1,7 @@
 """CLEAR MOT per joint: event counts and the distance sum poseval reads from motmetrics."""
 import numpy as np
 
-from tracker.evaluation.mota import JointAccumulator, MOTCollector
+from posenet.posetrack.evaluation.mota import JointAccumulator, MOTCollector
 
 
 def test_accumulator_matches_motmetrics_event_table():
@@ -36,7 +36,7 @@ def test_frame_without_predictions_counts_one_miss_and_one_false_positive_per_jo
 
 
 def test_small_competitions_are_solved_like_the_full_solver():
-    from tracker.evaluation.mota import _assign, _motmetrics_lsa
+    from posenet.posetrack.evaluation.mota import _assign, _motmetrics_lsa
 
     rng = np.random.default_rng(0)
     for _ in range(500):
