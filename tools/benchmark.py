@@ -69,6 +69,11 @@ def seconds_per_call(fn: Callable[[], object], sync: Callable[[], None], min_tim
     return (time.perf_counter() - start) / calls
 
 
+def _sig(value: float, digits: int = 4) -> float:
+    """`value` rounded to `digits` significant digits (slow CPU rates keep their precision)."""
+    return float(f"{value:.{digits}g}")
+
+
 def int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -143,7 +148,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
 
     def row(kind: str, precision: str, batch: int, seconds: float) -> dict:
         entry = {"precision": precision, "batch": batch, "ms_per_batch": round(seconds * 1e3, 3),
-                 "crops_per_s": round(batch / seconds, 1)}
+                 "crops_per_s": _sig(batch / seconds)}
         report[kind].append(entry)
         print(f"{kind:10s} {precision:5s} batch {batch:4d}: {entry['crops_per_s']:10.1f} crops/s "
               f"({entry['ms_per_batch']:.1f} ms per batch)", flush=True)
@@ -189,12 +194,12 @@ def bench_pose(args: argparse.Namespace) -> dict:
 
     seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
     report["loop"] = {"precision": "fp32", "batch": 1,
-                      "crops_per_s": round(len(boxes) / seconds, 1)}
+                      "crops_per_s": _sig(len(boxes) / seconds)}
     print(f"{'loop':10s} fp32  batch    1: {report['loop']['crops_per_s']:10.1f} crops/s "
           "(one person at a time, cv2 crop)", flush=True)
     best = max(report["end_to_end"], key=lambda r: r["crops_per_s"])
     report["best_end_to_end"] = best
-    report["speedup_over_loop"] = round(best["crops_per_s"] / report["loop"]["crops_per_s"], 1)
+    report["speedup_over_loop"] = _sig(best["crops_per_s"] / report["loop"]["crops_per_s"])
     print(f"best end to end: {best['crops_per_s']:.1f} crops/s ({best['precision']}, batch "
           f"{best['batch']}), {report['speedup_over_loop']}x the per-person loop "
           f"on {report['device_name']}")
