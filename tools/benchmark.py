@@ -218,11 +218,11 @@ class FixedPeopleDetector:
         self.width, self.height = width, height
         self.frame = 0
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def detect(self, frames: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
         if self.detector is not None:
-            self.detector.detect(images)
+            self.detector.detect(frames)
         out = []
-        for _ in images:
+        for _ in frames:
             boxes = people_boxes(self.people, self.width, self.height, shift=2.0 * self.frame)
             out.append((boxes, np.full(len(boxes), 0.9, np.float32)))
             self.frame += 1
@@ -263,14 +263,16 @@ def bench_track(args: argparse.Namespace) -> dict:
     import torch
 
     from tracker.config import apply_options, load_tracker_config, resolve_config_path
-    from tracker.pipeline import PoseTracker, TrackingSummary, build_detector_from_config
+    from tracker.detectors import build_detector
+    from tracker.output import TrackingSummary
+    from tracker.pipeline import PoseTracker
 
     cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
     cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
     device = resolve_device(cfg.device)
     cfg.device = device
     w, h = args.width, args.height
-    inner = build_detector_from_config(cfg, device) if not args.no_detector else None
+    inner = build_detector(cfg.detector, device) if not args.no_detector else None
     detector = FixedPeopleDetector(inner, args.people, w, h)
     tracker = PoseTracker(cfg, detector=detector)
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
+
+import numpy as np
 
 from posenet.cli import add_config_args, run_cli
 from posenet.errors import DataError
@@ -23,10 +25,55 @@ from tracker.config import (
     DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config, resolve_config_path,
 )
 from tracker.detectors import ReplayDetector
-from tracker.pipeline import (
-    PoseTracker, SequenceDetections, TrackingOutput, TrackingSummary, write_aligned, write_summary,
-)
 from posenet.posetrack.formats import read_posetrack
+from tracker.output import TrackingOutput, TrackingSummary, write_summary
+from tracker.pipeline import FrameResult, PoseTracker
+from tracker.poses import basename
+from tracker.video import Frame
+
+
+class SequenceDetections:
+    """A ReplayDetector for a whole split, seen from one sequence: frame names are prefixed
+    with the sequence folder so '000000.jpg' matches only this sequence's images."""
+
+    def __init__(self, replay: ReplayDetector, prefix: str) -> None:
+        self.replay, self.prefix = replay, prefix.rstrip("/") + "/"
+
+    def detect(self, frames: Sequence[Frame]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Boxes and scores of each frame of this sequence."""
+        return [self.replay.detect_frame(f.index, self.prefix + f.name) for f in frames]
+
+
+def write_aligned(
+    output: TrackingOutput, results: Iterable[FrameResult], frames: Sequence[tuple[str, int]]
+) -> int:
+    """Write one entry per wanted (file_name, frame_index), in that order, as evaluation
+    needs: a result is matched by base name; a wanted frame with no result gets an empty
+    entry; results of unwanted frames are tracked but not written. Returns results matched."""
+    wanted = {basename(name) for name, _ in frames}
+    pending: dict[str, FrameResult] = {}  # results that came before their turn (unsorted lists)
+    results = iter(results)
+    matched = 0
+    for file_name, frame_index in frames:
+        key = basename(file_name)
+        while key not in pending:
+            result = next(results, None)
+            if result is None:
+                break
+            if basename(result.name) in wanted:
+                if basename(result.name) != key:
+                    result.image = None  # buffered out of order: keep the numbers only
+                pending[basename(result.name)] = result
+        result = pending.pop(key, None)
+        if result is None:
+            output.write_empty(file_name, frame_index)
+        else:
+            output.write(result, file_name=file_name)
+            matched += 1
+    close = getattr(results, "close", None)
+    if close is not None:  # frames after the last wanted one need no tracking
+        close()
+    return matched
 
 
 def sequence_folder(data: Path, split: str, annotation: Path, file_names: list[str]) -> Path:
@@ -99,13 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{len(summary.track_ids)} tracks, {fps:.1f} fps",
             file=sys.stderr,
         )
-        total.frames += summary.frames
-        total.people += summary.people
-        total.track_ids.update((path.stem, i) for i in summary.track_ids)
-        total.wall_seconds += summary.wall_seconds
-        for stage, seconds in summary.stage_seconds.items():
-            total.stage_seconds[stage] = total.stage_seconds.get(stage, 0.0) + seconds
-        total.notes = summary.notes
+        total.merge(summary)
     total.outputs["predictions"] = str(out_dir)
     write_summary(total, out_dir / "summary.json")
     print(total.format())

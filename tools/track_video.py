@@ -20,7 +20,9 @@ from posenet.cli import add_config_args, run_cli
 from tracker.config import (
     DEFAULT_CONFIG, FORMATS, TrackerConfig, apply_options, load_tracker_config, resolve_config_path,
 )
-from tracker.pipeline import GivenPoses, PoseTracker, TrackingOutput, write_summary
+from tracker.output import TrackingOutput, write_summary
+from tracker.pipeline import PoseTracker
+from tracker.poses import GivenPoses
 from tracker.video import FrameReader
 
 

@@ -13,15 +13,18 @@ import numpy as np
 import torch
 
 from posenet.errors import CheckpointError, ConfigError, DataError
+from tracker.config import NO_WEIGHTS, DetectorConfig
+from tracker.video import Frame
 
 Detections = tuple[np.ndarray, np.ndarray]
 COCO_PERSON = 1  # category id of "person" in COCO, and its label in torchvision's COCO models
 
 
 class PersonDetector(Protocol):
-    """Anything that finds people: one (boxes xyxy (n, 4), scores (n,)) per image."""
+    """Anything that finds people: one (boxes xyxy (n, 4), scores (n,)) per frame. Frames
+    carry their pixels, index and name, so a replayed file and a network share one call."""
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]: ...
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]: ...
 
 
 def empty_detections() -> Detections:
@@ -165,12 +168,13 @@ class TorchvisionDetector:
         self.model = net.eval().to(self.device)
 
     @torch.inference_mode()
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Persons in each image: (boxes xyxy (n, 4) float32, scores (n,) float32)."""
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        """Persons in each frame: (boxes xyxy (n, 4) float32, scores (n,) float32)."""
         results: list[Detections] = []
         dtype = self.dtype
-        for i in range(0, len(images), self.batch_size):
-            batch = [image_to_tensor(im, self.device) for im in images[i : i + self.batch_size]]
+        for i in range(0, len(frames), self.batch_size):
+            chunk = frames[i : i + self.batch_size]
+            batch = [image_to_tensor(f.image, self.device) for f in chunk]
             with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
                 outputs = self.model(batch)
             results.extend(self._select(out) for out in outputs)
@@ -265,7 +269,6 @@ class ReplayDetector:
             if not person or e.get("score", 1.0) < self.score_thr:
                 continue
             self._by_image.setdefault(e["image_id"], []).append(e)
-        self._cursor = 0
 
     @property
     def matches_by_name(self) -> bool:
@@ -299,19 +302,9 @@ class ReplayDetector:
         order = np.argsort(-scores, kind="stable")
         return boxes[order], scores[order]
 
-    def detect(
-        self,
-        images: Sequence[np.ndarray],
-        indices: Sequence[int] | None = None,
-        names: Sequence[str] | None = None,
-    ) -> list[Detections]:
-        """Detections for the given frames; without `indices`, for the next len(images)
-        frames in order (counting from frame 0 across calls)."""
-        if indices is None:
-            indices = range(self._cursor, self._cursor + len(images))
-        self._cursor = (max(indices) + 1) if len(indices) else self._cursor
-        names = names if names is not None else [None] * len(indices)
-        return [self.detect_frame(i, n) for i, n in zip(indices, names)]
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        """Detections of each frame, matched by its name or index."""
+        return [self.detect_frame(f.index, f.name) for f in frames]
 
 
 def _sort_key(image_id):
@@ -319,10 +312,18 @@ def _sort_key(image_id):
     return (0, image_id, "") if isinstance(image_id, (int, float)) else (1, 0, str(image_id))
 
 
-def build_detector(name_or_file: str | os.PathLike, **kwargs) -> PersonDetector:
-    """A ReplayDetector for a .json file, else a TorchvisionDetector for a model name."""
-    text = str(name_or_file)
+def build_detector(cfg: DetectorConfig, device: str | torch.device = "cpu") -> PersonDetector:
+    """The configured person detector: a ReplayDetector when `cfg.name` is a JSON file, else
+    the torchvision model of that name."""
+    text = str(cfg.name)
     if text.lower().endswith(".json") or Path(text).is_file():
-        replay_keys = {"score_thr", "image_names"}
-        return ReplayDetector(text, **{k: v for k, v in kwargs.items() if k in replay_keys})
-    return TorchvisionDetector(model=text, **kwargs)
+        return ReplayDetector(text, score_thr=cfg.score_thr)
+    weights = None if cfg.weights in NO_WEIGHTS else cfg.weights
+    return TorchvisionDetector(
+        model=text,
+        weights=weights,
+        device=device,
+        score_thr=cfg.score_thr,
+        batch_size=cfg.batch_size,
+        precision=cfg.precision,
+    )

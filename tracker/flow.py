@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from posenet.errors import ConfigError, DataError
+from tracker.config import FLOWS, FlowConfig
 from tracker.detectors import load_torchvision_model
 
 DIS_PRESETS = {
@@ -146,19 +147,16 @@ class RAFTFlow:
         return flow.float().cpu().numpy()
 
 
-FLOWS = {"dis": DISFlow, "farneback": FarnebackFlow, "raft": RAFTFlow}
 
 
-def build_flow(name: str, **kwargs) -> FlowEstimator:
-    """A flow estimator by name: 'dis' (default), 'farneback', 'raft', 'raft_small',
-    'raft_large'; keyword arguments go to its constructor."""
-    key = name.lower()
-    if key in ("raft_small", "raft_large"):
-        return RAFTFlow(size=key.split("_")[1], **kwargs)
-    if key not in FLOWS:
-        choices = "dis, farneback, raft_small, raft_large"
-        raise ConfigError(f"unknown flow {name!r}; use one of {choices}")
-    try:
-        return FLOWS[key](**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"bad options for flow {name!r}: {err}") from None
+def build_flow(cfg: FlowConfig, device: str | torch.device = "cpu") -> FlowEstimator:
+    """The configured flow estimator: DIS (with its preset) and Farneback at `cfg.scale` on
+    the CPU, RAFT ('raft' or 'raft_small', 'raft_large') on `device`."""
+    name = cfg.name.lower()
+    if name == "dis":
+        return DISFlow(preset=cfg.preset, scale=cfg.scale)
+    if name == "farneback":
+        return FarnebackFlow(scale=cfg.scale)
+    if name in ("raft", "raft_small", "raft_large"):
+        return RAFTFlow(size="large" if name == "raft_large" else "small", device=device)
+    raise ConfigError(f"unknown flow {cfg.name!r}; use one of {', '.join(FLOWS)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from posenet.keypoints import COCO_SIGMAS
+from tracker.config import TrackingConfig
 
 from .matching import MATCHERS
 from .propagate import propagate_keypoints
@@ -61,17 +62,22 @@ class TrackSet:
         self._keypoints: np.ndarray | None = None  # (T,K,3), moved along the flow each frame
         self._boxes = np.zeros((0, 4))
         self._last_seen = np.zeros(0, dtype=np.int64)
+        self._scores = np.zeros(0)
 
-    @property
-    def num_tracks(self) -> int:
-        """Tracks currently remembered (seen in the last `queue_length` frames)."""
-        return len(self._ids)
-
-    def previous_keypoints(self) -> np.ndarray:
-        """Poses of the people seen in the last frame (as stored, i.e. flow-moved once updated)."""
+    def predict(self, flow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Carry the remembered people into the next frame along `flow` (H,W,2, previous frame
+        to the next; None: no flow). Returns the poses (m,K,3) of the people of the last frame,
+        moved, and their person scores (m,): the paper's propagated people. With flow-OKS the
+        moved poses are also what the next `update` compares against."""
         if self._keypoints is None:
-            return np.zeros((0, 17, 3))
-        return self._keypoints[self._last_seen == self.frame]
+            return np.zeros((0, 17, 3)), np.zeros(0)
+        moved = self._keypoints
+        if flow is not None and len(self._ids):
+            moved = propagate_keypoints(self._keypoints, flow)
+            if self.similarity == "flow_oks":
+                self._keypoints = moved
+        last = self._last_seen == self.frame
+        return moved[last], self._scores[last]
 
     def _similarity(self, keypoints: np.ndarray, boxes: np.ndarray, cols: np.ndarray) -> np.ndarray:
         if self.similarity == "iou":
@@ -86,16 +92,14 @@ class TrackSet:
         )
 
     def update(
-        self, keypoints: np.ndarray, boxes: np.ndarray, flow: np.ndarray | None = None
+        self, keypoints: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None
     ) -> np.ndarray:
-        """Track ids (n,) for the people of a new frame: poses (n,K,3) and boxes (n,4) xyxy.
-
-        `flow` (H,W,2) is the optical flow from the previous frame to this one; it moves the
-        remembered poses for flow-OKS and is ignored by the other similarities.
-        """
+        """Track ids (n,) for the people of a new frame: poses (n,K,3), boxes (n,4) xyxy and
+        person scores (n,) (default 1). Call `predict(flow)` first for flow-OKS."""
         keypoints = np.asarray(keypoints, dtype=np.float64)
         n = len(keypoints)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
+        scores = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(n)
         if n == 0 and keypoints.ndim != 3:
             width = 17 if self._keypoints is None else self._keypoints.shape[1]
             keypoints = keypoints.reshape(0, width, 3)
@@ -109,8 +113,6 @@ class TrackSet:
                 raise ValueError(
                     f"poses of {keypoints.shape[1]} joints after poses of {self._keypoints.shape[1]}"
                 )
-        if self.similarity == "flow_oks" and flow is not None and len(self._ids):
-            self._keypoints = propagate_keypoints(self._keypoints, flow)
 
         ids = np.full(n, -1, dtype=np.int64)
         free_rows = np.arange(n)
@@ -135,6 +137,7 @@ class TrackSet:
             cols = np.array([lookup[int(i)] for i in ids[rows]], dtype=np.int64)
             self._keypoints[cols] = keypoints[rows]
             self._boxes[cols] = boxes[rows]
+            self._scores[cols] = scores[rows]
             self._last_seen[cols] = self.frame
         new = np.flatnonzero(ids < 0)
         ids[new] = np.arange(self.next_id, self.next_id + len(new))
@@ -142,9 +145,22 @@ class TrackSet:
         self._ids = np.concatenate([self._ids, ids[new]])
         self._keypoints = np.concatenate([self._keypoints, keypoints[new]])
         self._boxes = np.concatenate([self._boxes, boxes[new]])
+        self._scores = np.concatenate([self._scores, scores[new]])
         self._last_seen = np.concatenate([self._last_seen, np.full(len(new), self.frame)])
 
         alive = self.frame - self._last_seen < self.queue_length
         self._ids, self._keypoints = self._ids[alive], self._keypoints[alive]
         self._boxes, self._last_seen = self._boxes[alive], self._last_seen[alive]
+        self._scores = self._scores[alive]
         return ids
+
+
+def build_track_set(cfg: TrackingConfig) -> TrackSet:
+    """Track bookkeeping with the configured similarity, matcher, threshold and queue."""
+    return TrackSet(
+        similarity=cfg.similarity,
+        matcher=cfg.matcher,
+        min_similarity=cfg.min_similarity,
+        queue_length=cfg.queue_length,
+        keypoint_thr=cfg.keypoint_thr,
+    )

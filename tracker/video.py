@@ -296,11 +296,6 @@ class VideoWriter:
         self._container.mux(self._stream.encode(frame))
         self._count += 1
 
-    @property
-    def frames_written(self) -> int:
-        """Number of frames written so far."""
-        return self._count
-
     def close(self) -> None:
         """Flush the encoder and move the finished file to `path`."""
         if self._container is None:

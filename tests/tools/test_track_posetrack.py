@@ -9,6 +9,8 @@ import pytest
 
 from tests.conftest import load_tool, shared_file
 from posenet.posetrack.formats import read_posetrack
+from tracker.output import TrackingOutput
+from tracker.pipeline import FrameResult
 
 ROOT = "mmpose/posetrack18"
 FAST = [
@@ -57,3 +59,14 @@ def test_missing_split_is_one_line_error(tool, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1
     assert "annotations/test" in err
+
+
+def test_write_aligned_follows_the_wanted_frames(tool, tmp_path):
+    nobody = (np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
+    made = [FrameResult(t, f"{t:06d}.jpg", *nobody) for t in range(4)]
+    wanted = [("v/000002.jpg", 2), ("v/000000.jpg", 0), ("v/000009.jpg", 9)]
+    with TrackingOutput(tmp_path / "v.json", "v") as out:
+        matched = tool.write_aligned(out, iter(made), wanted)
+    assert matched == 2
+    seq = read_posetrack(tmp_path / "v.json")
+    assert [f.file_name for f in seq.frames] == [name for name, _ in wanted]

@@ -11,7 +11,13 @@ import torch
 
 from posenet.errors import CheckpointError, ConfigError, DataError
 from tests.conftest import shared_file
+from tracker.config import DetectorConfig
 from tracker.detectors import ReplayDetector, TorchvisionDetector, autocast_dtype, build_detector
+from tracker.video import Frame
+
+
+def as_frames(images) -> list[Frame]:
+    return [Frame(i, image, f"{i:06d}.jpg") for i, image in enumerate(images)]
 
 # A small input resolution keeps the random-init Faster R-CNN forward pass fast on CPU.
 TINY = dict(
@@ -27,7 +33,7 @@ def tiny_detector():
 def test_torchvision_forward_types_and_shapes(tiny_detector):
     images = [np.zeros((48, 64, 3), np.uint8), np.full((40, 30, 3), 120, np.uint8)]
     images.append(np.ones((20, 20, 3), np.uint8))
-    results = tiny_detector.detect(images)
+    results = tiny_detector.detect(as_frames(images))
     assert len(results) == 3
     for boxes, scores in results:
         assert boxes.dtype == np.float32 and scores.dtype == np.float32
@@ -59,7 +65,7 @@ class StubModel:
 def test_person_filter_threshold_and_batching(tiny_detector):
     detector = TorchvisionDetector(**TINY, score_thr=0.5, batch_size=2)
     detector.model = StubModel()
-    results = detector.detect([np.zeros((8, 8, 3), np.uint8)] * 5)
+    results = detector.detect(as_frames([np.zeros((8, 8, 3), np.uint8)] * 5))
     assert detector.model.batches == [2, 2, 1]
     assert len(results) == 5
     boxes, scores = results[4]
@@ -140,10 +146,10 @@ def test_replay_coco_results_by_frame_order():
     assert len(detector.detect_frame(4)[0]) == 0
     everything = ReplayDetector(path, score_thr=0.0)
     assert sum(len(everything.detect_frame(k)[0]) for k in range(4)) == len(entries)
-    # detect() walks through the frames in order across calls.
-    first, second = everything.detect([None, None]), everything.detect([None])
-    want = [len(expected_persons(entries, i, 0)) for i in ids[:3]]
-    assert [len(b) for b, _ in first + second] == want
+    # detect() takes frames like any detector and matches them by index here.
+    found = everything.detect([Frame(2, None, "a.jpg"), Frame(0, None, "b.jpg")])
+    want = [len(expected_persons(entries, ids[i], 0)) for i in (2, 0)]
+    assert [len(b) for b, _ in found] == want
 
 
 def test_replay_posetrack_detections_by_name():
@@ -176,7 +182,9 @@ def test_replay_filters_category_and_reads_annotations_dict(tmp_path):
     }
     path = tmp_path / "dets.json"
     path.write_text(json.dumps(data))
-    boxes, scores = build_detector(path).detect_frame(3, "000003.jpg")
+    (boxes, scores), = build_detector(DetectorConfig(name=str(path))).detect(
+        [Frame(3, None, "000003.jpg")]
+    )
     np.testing.assert_allclose(boxes, [[10, 20, 15, 26]])
     np.testing.assert_allclose(scores, [0.8])
 

@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from posenet.errors import CheckpointError, ConfigError, DataError
+import tracker.flow as flow_module
+from tracker.config import FlowConfig
 from tracker.flow import DISFlow, FarnebackFlow, RAFTFlow, build_flow, pad_to_multiple, upscale_flow
 
 MARGIN = 16  # pixels near the border see content that moved in from outside
@@ -93,17 +95,20 @@ def test_raft_offline_weights_error(tmp_path, monkeypatch):
         RAFTFlow(size="small", device="cpu", weights="DEFAULT")
 
 
-def test_build_flow_and_bad_input():
-    assert isinstance(build_flow("dis", preset="ultrafast", scale=0.25), DISFlow)
-    assert isinstance(build_flow("farneback"), FarnebackFlow)
-    assert isinstance(build_flow("raft_small", device="cpu", weights=None), RAFTFlow)
+def test_build_flow_and_bad_input(monkeypatch):
+    dis = build_flow(FlowConfig(name="dis", preset="ultrafast", scale=0.25))
+    assert isinstance(dis, DISFlow) and (dis.preset, dis.scale) == ("ultrafast", 0.25)
+    assert isinstance(build_flow(FlowConfig(name="farneback")), FarnebackFlow)
+    made = []
+    monkeypatch.setattr(flow_module, "RAFTFlow", lambda **kw: made.append(kw))
+    build_flow(FlowConfig(name="raft_large"), device="cpu")
+    build_flow(FlowConfig(name="raft"), device="cpu")
+    assert made == [{"size": "large", "device": "cpu"}, {"size": "small", "device": "cpu"}]
     with pytest.raises(ConfigError, match="optical_magic"):
-        build_flow("optical_magic")
+        build_flow(FlowConfig(name="optical_magic"))
     with pytest.raises(ConfigError, match="turbo"):
         DISFlow(preset="turbo")
     with pytest.raises(ConfigError, match="scale"):
         DISFlow(scale=0.0)
-    with pytest.raises(ConfigError, match="bogus"):
-        build_flow("dis", bogus=1)
     with pytest.raises(DataError, match="one size"):
         DISFlow()(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 12, 3), np.uint8))

@@ -8,10 +8,8 @@ import pytest
 
 from posenet.errors import ConfigError, DataError
 from tracker.config import TrackerConfig, load_tracker_config, needs_flow
-from tracker.pipeline import (
-    FrameResult, GivenPoses, PoseTracker, TrackingOutput, person_scores, unify_boxes,
-    write_aligned,
-)  # fmt: skip
+from tracker.output import TrackingOutput
+from tracker.pipeline import FrameResult, PoseTracker
 from posenet.posetrack.formats import read_posetrack
 from tracker.video import Frame
 
@@ -35,10 +33,10 @@ class FakeDetector:
         self.calls: list[int] = []
         self._next = 0
 
-    def detect(self, images):
-        self.calls.append(len(images))
+    def detect(self, frames):
+        self.calls.append(len(frames))
         out = []
-        for _ in images:
+        for _ in frames:
             boxes = np.array(self.boxes[self._next], np.float32).reshape(-1, 4)
             self._next += 1
             out.append((boxes, np.full(len(boxes), self.score, np.float32)))
@@ -85,27 +83,6 @@ def cpu_config(**tracking) -> TrackerConfig:
     for key, value in tracking.items():
         setattr(cfg.tracking, key, value)
     return cfg
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def test_person_score_is_box_score_times_mean_of_confident_joints():
-    kp = np.zeros((2, 17, 3))
-    kp[0, :4, 2] = [0.9, 0.7, 0.1, 0.0]  # two joints above 0.2: mean 0.8
-    kp[1, :, 2] = 0.1  # none above: 0
-    np.testing.assert_allclose(person_scores(kp, np.array([0.5, 1.0]), 0.2), [0.4, 0.0])
-
-
-def test_unify_keeps_detections_and_only_new_propagated_boxes():
-    det = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], float)
-    prop = np.array([[1, 0, 11, 10], [50, 50, 60, 60], [51, 50, 61, 60]], float)
-    det_scores, prop_scores = np.array([0.6, 0.7]), np.array([0.99, 0.5, 0.8])
-    keep_det, keep_prop = unify_boxes(det, det_scores, prop, prop_scores, 0.5)
-    np.testing.assert_array_equal(keep_det, [0, 1])  # a detection beats a better-scored propagation
-    np.testing.assert_array_equal(keep_prop, [2])  # the missed person, best of its duplicates
-    empty = unify_boxes(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 4)), np.zeros(0), 0.5)
-    assert all(len(k) == 0 for k in empty)
 
 
 def test_config_choices_and_flow_need(tmp_path):
@@ -251,60 +228,3 @@ def test_keyboard_interrupt_closes_outputs(tmp_path):
                 if result.index == 1:
                     raise KeyboardInterrupt
     assert len(json.loads((tmp_path / "k.json").read_text())["annolist"]) == 2
-
-
-def test_derived_head_joints_are_noted(tmp_path):
-    kp = np.zeros((1, 17, 3))
-    kp[0, :, :2] = np.arange(34).reshape(17, 2) + 10
-    kp[0, :, 2] = 0.8
-    box = np.array([[0, 0, 50, 50.0]])
-    result = FrameResult(0, "a.jpg", kp, np.array([3]), box, np.array([0.7]))
-    with TrackingOutput(tmp_path / "a.json", "a") as out:
-        out.write(result)
-    frame = read_posetrack(tmp_path / "a.json").frames[0]
-    np.testing.assert_allclose(frame.keypoints[0, 1, :2], kp[0, 5:7, :2].mean(0))  # neck
-    assert frame.track_ids.tolist() == [3]
-    assert any("head_top" in note for note in out.summary.notes)
-
-
-def test_a_video_without_people_says_so(tmp_path):
-    empty = FrameResult(0, "a.jpg", np.zeros((0, 17, 3)), np.zeros(0, np.int64),
-                        np.zeros((0, 4)), np.zeros(0))
-    with TrackingOutput(tmp_path / "a.json", "a") as out:
-        out.write(empty)
-    assert any("no person was found" in note for note in out.summary.notes)
-    assert len(read_posetrack(tmp_path / "a.json").frames) == 1
-    kp = np.zeros((1, 17, 3))
-    kp[0, :, :2], kp[0, :, 2] = 20.0, 0.8
-    one = FrameResult(0, "b.jpg", kp, np.array([1]), np.array([[0, 0, 50, 50.0]]), np.ones(1))
-    with TrackingOutput(tmp_path / "b.json", "b") as out:
-        out.write(one)
-    assert not any("no person was found" in note for note in out.summary.notes)
-
-
-def test_write_aligned_follows_the_wanted_frames(tmp_path):
-    nobody = (np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
-    made = [FrameResult(t, f"{t:06d}.jpg", *nobody) for t in range(4)]
-    wanted = [("v/000002.jpg", 2), ("v/000000.jpg", 0), ("v/000009.jpg", 9)]
-    with TrackingOutput(tmp_path / "v.json", "v") as out:
-        matched = write_aligned(out, iter(made), wanted)
-    assert matched == 2
-    seq = read_posetrack(tmp_path / "v.json")
-    assert [f.file_name for f in seq.frames] == [name for name, _ in wanted]
-
-
-def test_given_poses_fill_boxes_and_scores(tmp_path):
-    kp = np.zeros((17, 3))
-    kp[5:9] = [[10, 20, 1], [30, 40, 1], [20, 60, 1], [25, 80, 1]]
-    data = {
-        "images": [{"id": 7, "file_name": "images/val/s/000004.jpg"}],
-        "annotations": [{"image_id": 7, "keypoints": kp.ravel().tolist()}],
-    }
-    path = tmp_path / "given.json"
-    path.write_text(json.dumps(data))
-    given = GivenPoses(path)
-    pt18, boxes, scores = given.lookup(4, "000004.jpg")
-    np.testing.assert_allclose(boxes, [[10, 20, 30, 80]])
-    np.testing.assert_allclose(scores, [1.0])  # no scores in the file: labelled joints count 1
-    assert pt18[0, 0, 2] == 0 and pt18[0, 5, 2] == 1
-    assert len(given.lookup(5, "000005.jpg")[0]) == 0

@@ -23,14 +23,29 @@ def test_people_moving_with_the_flow_keep_ids_and_plain_oks_loses_them():
     with_flow = TrackSet(similarity="flow_oks")
     without = TrackSet(similarity="oks")
     people = np.stack([a, b])
-    first = with_flow.update(people, _boxes(people), None)
-    without.update(people, _boxes(people), None)
+    first = with_flow.update(people, _boxes(people))
+    without.update(people, _boxes(people))
     for _ in range(3):
+        moved, _ = with_flow.predict(flow)
+        np.testing.assert_allclose(moved[..., :2], people[..., :2] + step)  # last frame's people
         people = people.copy()
         people[..., :2] += step
-        np.testing.assert_array_equal(with_flow.update(people, _boxes(people), flow), first)
-        ids = without.update(people, _boxes(people), flow)
+        np.testing.assert_array_equal(with_flow.update(people, _boxes(people)), first)
+        without.predict(flow)
+        ids = without.update(people, _boxes(people))
     assert not np.array_equal(ids, first)  # without flow the poses no longer overlap
+
+
+def test_predict_returns_last_frame_people_with_their_scores():
+    rng = np.random.default_rng(2)
+    tracks = TrackSet(queue_length=5)
+    people = np.stack([_person(100, 100, rng), _person(300, 100, rng)])
+    tracks.update(people, _boxes(people), np.array([0.8, 0.6]))
+    tracks.predict(None)
+    tracks.update(people[1:], _boxes(people[1:]), np.array([0.5]))  # the first one is hidden
+    moved, scores = tracks.predict(None)
+    np.testing.assert_allclose(moved, people[1:])
+    np.testing.assert_allclose(scores, [0.5])
 
 
 @pytest.mark.parametrize("queue_length, same_id", [(5, True), (1, False)])

@@ -1,0 +1,60 @@
+"""TrackingOutput and TrackingSummary (tracker.output): notes, merging."""
+import numpy as np
+
+from posenet.posetrack.formats import read_posetrack
+from tracker.output import TrackingOutput, TrackingSummary
+from tracker.pipeline import FrameResult
+
+
+def test_derived_head_joints_are_noted(tmp_path):
+    kp = np.zeros((1, 17, 3))
+    kp[0, :, :2] = np.arange(34).reshape(17, 2) + 10
+    kp[0, :, 2] = 0.8
+    box = np.array([[0, 0, 50, 50.0]])
+    result = FrameResult(0, "a.jpg", kp, np.array([3]), box, np.array([0.7]))
+    with TrackingOutput(tmp_path / "a.json", "a") as out:
+        out.write(result)
+    frame = read_posetrack(tmp_path / "a.json").frames[0]
+    np.testing.assert_allclose(frame.keypoints[0, 1, :2], kp[0, 5:7, :2].mean(0))  # neck
+    assert frame.track_ids.tolist() == [3]
+    assert any("head_top" in note for note in out.summary.notes)
+
+
+def test_a_video_without_people_says_so(tmp_path):
+    empty = FrameResult(0, "a.jpg", np.zeros((0, 17, 3)), np.zeros(0, np.int64),
+                        np.zeros((0, 4)), np.zeros(0))
+    with TrackingOutput(tmp_path / "a.json", "a") as out:
+        out.write(empty)
+    assert any("no person was found" in note for note in out.summary.notes)
+    assert len(read_posetrack(tmp_path / "a.json").frames) == 1
+    kp = np.zeros((1, 17, 3))
+    kp[0, :, :2], kp[0, :, 2] = 20.0, 0.8
+    one = FrameResult(0, "b.jpg", kp, np.array([1]), np.array([[0, 0, 50, 50.0]]), np.ones(1))
+    with TrackingOutput(tmp_path / "b.json", "b") as out:
+        out.write(one)
+    assert not any("no person was found" in note for note in out.summary.notes)
+
+
+def _result(index: int, ids: list[int]) -> FrameResult:
+    n = len(ids)
+    kp = np.ones((n, 17, 3))
+    return FrameResult(index, f"{index:06d}.jpg", kp, np.array(ids, np.int64),
+                       np.tile([0.0, 0, 9, 9], (n, 1)), np.ones(n))  # fmt: skip
+
+
+def test_summaries_merge_counts_tracks_per_source_and_notes():
+    a, b = TrackingSummary(source="a"), TrackingSummary(source="b")
+    for r in (_result(0, [0, 1]), _result(1, [0, 1, 2])):
+        a.add(r)
+    b.add(_result(0, [0]))
+    a.notes.append("same note")
+    b.notes += ["same note", "only b"]
+    b.complete = False
+    total = TrackingSummary(source="split")
+    total.merge(a)
+    total.merge(b)
+    d = total.to_dict()
+    assert (d["frames"], d["people"], d["max_people_per_frame"]) == (3, 6, 3)
+    assert d["tracks"] == 4  # ids 0-2 of a and id 0 of b are different people
+    assert d["notes"] == ["same note", "only b"]
+    assert d["complete"] is False

@@ -1,0 +1,212 @@
+"""What one tracking run writes: PoseTrack JSON, a rendered MP4 and a summary.
+
+`TrackingOutput` takes `FrameResult`s as they come and streams them to a PoseTrack JSON (2018
+or 2017 layout) and, optionally, an MP4 with skeletons and ids in one colour per track;
+`TrackingSummary` counts frames, people, tracks and seconds per stage, and merges itself
+across the sequences of a split.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posenet.keypoints import coco_to_posetrack18
+from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
+from tracker.pipeline import FrameResult
+from tracker.poses import empty_people
+from tracker.video import VideoWriter
+
+
+@dataclass
+class TrackingSummary:
+    """Counts and speeds of one run, for the screen and summary.json."""
+
+    source: str
+    frames: int = 0
+    people: int = 0
+    max_people: int = 0
+    track_ids: set = field(default_factory=set)  # ids; (source, id) pairs once merged
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    complete: bool = True
+
+    def add(self, result: FrameResult) -> None:
+        """Count one frame."""
+        self.frames += 1
+        self.people += len(result)
+        self.max_people = max(self.max_people, len(result))
+        self.track_ids.update(int(i) for i in result.track_ids)
+        for stage, seconds in result.timings.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+
+    def merge(self, other: TrackingSummary) -> None:
+        """Add another run (e.g. the next sequence of a split): counts and seconds add up,
+        its track ids are kept apart by its source, notes are kept once each."""
+        self.frames += other.frames
+        self.people += other.people
+        self.max_people = max(self.max_people, other.max_people)
+        self.track_ids.update((other.source, i) for i in other.track_ids)
+        self.wall_seconds += other.wall_seconds
+        for stage, seconds in other.stage_seconds.items():
+            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
+        self.notes += [note for note in other.notes if note not in self.notes]
+        self.complete = self.complete and other.complete
+
+    def fps(self) -> dict[str, float | None]:
+        """Frames per second of each stage alone (None for a stage that took no time)."""
+        return {
+            stage: (self.frames / s if s > 0 else None) for stage, s in self.stage_seconds.items()
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready numbers."""
+        return {
+            "source": self.source,
+            "complete": self.complete,
+            "frames": self.frames,
+            "people": self.people,
+            "people_per_frame": self.people / self.frames if self.frames else 0.0,
+            "max_people_per_frame": self.max_people,
+            "tracks": len(self.track_ids),
+            "seconds_per_stage": {k: round(v, 4) for k, v in self.stage_seconds.items()},
+            "fps_per_stage": {k: (round(v, 2) if v else None) for k, v in self.fps().items()},
+            "wall_seconds": round(self.wall_seconds, 3),
+            "fps": round(self.frames / self.wall_seconds, 2) if self.wall_seconds > 0 else None,
+            "outputs": dict(self.outputs),
+            "notes": list(self.notes),
+        }
+
+    def format(self) -> str:
+        """A few lines for the terminal."""
+        d = self.to_dict()
+        state = "" if self.complete else " (interrupted: outputs hold the frames so far)"
+        lines = [
+            f"{d['source']}: {d['frames']} frames{state}",
+            f"people per frame: {d['people_per_frame']:.2f} (max {d['max_people_per_frame']}), "
+            f"tracks: {d['tracks']}",
+        ]
+        speeds = ", ".join(
+            f"{k} {v:.1f}" if v else f"{k} -" for k, v in d["fps_per_stage"].items()
+        )
+        wall = f"{d['fps']:.1f} fps overall" if d["fps"] else "-"
+        lines.append(f"fps per stage: {speeds}; {wall} ({d['wall_seconds']:.1f} s)")
+        lines += [f"{kind}: {path}" for kind, path in d["outputs"].items()]
+        lines += [f"note: {n}" for n in d["notes"]]
+        return "\n".join(lines)
+
+
+NO_PEOPLE_NOTE = (
+    "no person was found in any frame: the outputs are valid but empty (check the detector, "
+    "its weights and detector.score_thr)"
+)
+HEAD_NOTE = (
+    "the pose net predicts COCO joints: PoseTrack head_bottom is the shoulder midpoint and "
+    "head_top is extrapolated from it through the face joints (posenet.keypoints."
+    "derive_head_joints); the ear slots are left empty"
+)
+
+
+class TrackingOutput:
+    """Writes FrameResults to a PoseTrack JSON (2018 or 2017 layout) and, when `video_path`
+    is given, an MP4 with skeletons and ids in one colour per track. `close()` (also on
+    errors, as a context manager) leaves valid files holding every frame written so far."""
+
+    def __init__(
+        self,
+        json_path: str | os.PathLike,
+        video_name: str,
+        format: str = "posetrack18",
+        video_path: str | os.PathLike | None = None,
+        fps: float = 25.0,
+        render_thr: float = 0.3,
+        derive_head: bool = True,
+        source: str = "",
+    ) -> None:
+        writer_cls = PoseTrack17Writer if format == "posetrack17" else PoseTrack18Writer
+        self.json_path = Path(json_path)
+        self.json = writer_cls(self.json_path, video_name)
+        self.video_path = Path(video_path) if video_path else None
+        self.video: VideoWriter | None = None
+        self.fps, self.render_thr, self.derive_head = fps, render_thr, derive_head
+        self.summary = TrackingSummary(source=source or video_name)
+        self.summary.outputs[format] = str(self.json_path)
+        if self.video_path:
+            self.summary.outputs["video"] = str(self.video_path)
+        self._head_noted = False
+        self._start = time.perf_counter()
+
+    def posetrack_keypoints(self, result: FrameResult) -> np.ndarray:
+        """PoseTrack-2018 slots for a result: native ones, else derived from COCO."""
+        if result.posetrack_keypoints is not None:
+            return result.posetrack_keypoints
+        if self.derive_head and not self._head_noted:
+            self.summary.notes.append(HEAD_NOTE)
+            self._head_noted = True
+        return coco_to_posetrack18(result.keypoints, derive_head=self.derive_head)
+
+    def write(self, result: FrameResult, file_name: str | None = None) -> None:
+        """Add one frame to the JSON (as `file_name`, default the frame name) and the video."""
+        t0 = time.perf_counter()
+        self.json.add_frame(
+            file_name or result.name, result.index, self.posetrack_keypoints(result),
+            result.track_ids, result.boxes, result.scores,
+        )  # fmt: skip
+        timings = dict(result.timings)
+        timings["write"] = time.perf_counter() - t0
+        if self.video_path is not None and result.image is not None:
+            t0 = time.perf_counter()
+            self._render(result)
+            timings["render"] = time.perf_counter() - t0
+        self.summary.add(FrameResult(**{**result.__dict__, "timings": timings}))
+
+    def write_empty(self, file_name: str, frame_index: int) -> None:
+        """A frame without people (e.g. an annotated frame the tracker did not reach)."""
+        keypoints, boxes, scores = empty_people()
+        self.json.add_frame(file_name, frame_index, keypoints, np.zeros(0, np.int64), boxes, scores)
+
+    def _render(self, result: FrameResult) -> None:
+        from tracker.render import draw_poses
+
+        image = result.image
+        if self.video is None:
+            height, width = image.shape[:2]
+            self.video = VideoWriter(self.video_path, self.fps, width, height)
+        canvas = draw_poses(
+            image, result.keypoints, result.track_ids, result.boxes, score_thr=self.render_thr
+        )
+        self.video.write(canvas)
+
+    def close(self, complete: bool = True) -> TrackingSummary:
+        """Finish both files (the video first: the JSON close must happen even if it fails)."""
+        self.summary.complete = complete
+        self.summary.wall_seconds = time.perf_counter() - self._start
+        if self.summary.frames and not self.summary.people:
+            self.summary.notes.append(NO_PEOPLE_NOTE)
+        try:
+            if self.video is not None:
+                self.video.close()
+        finally:
+            self.json.close()
+        return self.summary
+
+    def __enter__(self) -> TrackingOutput:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(complete=exc_type is None)
+
+
+def write_summary(summary: TrackingSummary, path: str | os.PathLike) -> None:
+    """summary.json, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    os.replace(tmp, path)

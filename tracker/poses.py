@@ -1,0 +1,104 @@
+"""Where the tracker's poses come from: the pose net of the tracking config, or a given file.
+
+`build_pose_estimator` makes posenet's PoseEstimator from `cfg.pose`; `GivenPoses` reads people
+per frame from a PoseTrack JSON (`--poses`), which then replaces detection and pose estimation.
+Poses are (n, 17, 3) float64 arrays: x, y in image pixels and a score.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from posenet.posetrack.formats import read_posetrack
+from tracker.config import NO_WEIGHTS, PoseConfig
+
+NUM_JOINTS = 17
+# Slots where PoseTrack 2018 differs from COCO (eyes -> head_bottom/head_top, ears unused).
+HEAD_SLOTS = slice(1, 5)
+
+
+class PoseEstimatorLike(Protocol):
+    """posenet.inference.PoseEstimator's interface: keypoints (n_i, K, 3) per image."""
+
+    def estimate(
+        self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]
+    ) -> list[np.ndarray]: ...
+
+
+def empty_people() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keypoints (0, 17, 3), boxes (0, 4), scores (0,) as float64."""
+    return np.zeros((0, NUM_JOINTS, 3)), np.zeros((0, 4)), np.zeros((0,))
+
+
+def to_coco(posetrack18: np.ndarray) -> np.ndarray:
+    """PoseTrack-2018 slots -> COCO-17: shared joints kept, eye/ear slots zeroed."""
+    coco = np.array(posetrack18, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+    coco[:, HEAD_SLOTS] = 0.0
+    return coco
+
+
+def build_pose_estimator(cfg: PoseConfig, device: str) -> PoseEstimatorLike:
+    """posenet.inference.PoseEstimator for the configured pose-net YAML and weights."""
+    from posenet.inference import PoseEstimator
+
+    weights = None if cfg.weights in NO_WEIGHTS else cfg.weights
+    config_path = Path(cfg.config)
+    if not config_path.is_absolute() and not config_path.exists():
+        # Repo-relative names (configs/coco/...) work from any working directory.
+        candidate = Path(__file__).resolve().parents[1] / config_path
+        config_path = candidate if candidate.exists() else config_path
+    overrides = list(cfg.overrides)
+    if weights is None:  # random init: no ImageNet download for the backbone either
+        overrides = ["model.pretrained=", *overrides]
+    return PoseEstimator.from_config(
+        config_path, weights=weights, overrides=overrides, device=device
+    )
+
+
+def pose_layout(cfg: PoseConfig, estimator: Any) -> str:
+    """'coco' or 'posetrack18': the joints the pose net predicts (pose.layout, or its config)."""
+    if cfg.layout != "auto":
+        return cfg.layout
+    net_cfg = getattr(estimator, "cfg", None)
+    dataset = getattr(getattr(net_cfg, "data", None), "dataset", "coco")
+    return "posetrack18" if dataset == "posetrack" else "coco"
+
+
+def basename(name: str) -> str:
+    """Last path component of a file name written with / or \\ separators."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+class GivenPoses:
+    """People per frame from a PoseTrack JSON (track ids not needed): they replace detection
+    and pose estimation. Frames are matched by file base name, else by frame index."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.sequence = read_posetrack(path)
+        self.by_name = {basename(f.file_name): f for f in self.sequence.frames}
+        self.by_index = {f.frame_index: f for f in self.sequence.frames}
+
+    def lookup(self, index: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(PoseTrack-2018 keypoints (n, 17, 3) with scores, boxes (n, 4), scores (n,))."""
+        frame = self.by_name.get(basename(name))
+        if frame is None:
+            frame = self.by_index.get(index)
+        if frame is None or len(frame) == 0:
+            return empty_people()
+        labelled = frame.labelled
+        scores = np.where(np.isfinite(frame.joint_scores), frame.joint_scores, 1.0)
+        kp = np.array(frame.keypoints, dtype=np.float64)
+        kp[..., 2] = np.where(labelled, scores, 0.0)
+        kp[~labelled] = 0.0
+        boxes = np.array(frame.boxes, dtype=np.float64)
+        for k in np.flatnonzero(~np.isfinite(boxes).all(axis=1)):
+            xy = kp[k, labelled[k], :2]
+            boxes[k] = (*xy.min(axis=0), *xy.max(axis=0)) if len(xy) else 0.0
+        count = labelled.sum(axis=1)
+        mean = np.where(count > 0, kp[..., 2].sum(axis=1) / np.maximum(count, 1), 0.0)
+        person = np.where(np.isfinite(frame.scores), frame.scores, mean)
+        return kp, boxes, person
