@@ -15,6 +15,8 @@ from posenet.config import load_dataclass
 from posenet.errors import ConfigError
 
 SIMILARITIES = ("flow_oks", "oks", "iou")
+MOTIONS = ("velocity", "none")
+SCALES = ("history", "last")
 MATCHERS = ("greedy", "hungarian")
 FLOWS = ("dis", "farneback", "raft", "raft_small", "raft_large")
 LAYOUTS = ("auto", "coco", "posetrack18")
@@ -54,18 +56,34 @@ class FlowConfig:
 
 @dataclass
 class TrackingConfig:
-    """Box unification, person scores and the matcher."""
+    """Box unification, person scores, association and track rules. Where our default differs
+    from the paper's tracker (configs/tracking/paper.yaml), the paper's value is noted."""
 
     similarity: str = "flow_oks"  # flow_oks | oks (no flow) | iou (boxes, no flow)
     matcher: str = "greedy"  # greedy (the paper) | hungarian
     min_similarity: float = 0.2  # pairs below this are never matched
-    queue_length: int = 5  # L_Q: frames a lost track is remembered for re-identification
     keypoint_thr: float = 0.4  # joints that are propagated and compared
     propagate_boxes: bool = True  # add boxes from the previous frame's joints moved along flow
     box_enlarge: float = 0.15  # propagated boxes: joint extent enlarged by this fraction
     nms_thr: float = 0.5  # IoU above which a propagated box is dropped in favour of a detection
     pose_nms_thr: float = 0.7  # OKS above which a propagated pose is a detected person's again
     person_joint_thr: float = 0.2  # joints above this score count in the person score
+    # Identities through occlusion.
+    lost_seconds: float = 1.0  # lost tracks kept this long (paper: 0 = queue_length frames)
+    queue_length: int = 5  # L_Q, frames a lost track is kept when lost_seconds is 0 (paper: 5)
+    motion: str = "velocity"  # velocity: lost people move on at their speed (paper: none)
+    velocity_smoothing: float = 0.5  # weight of the old velocity in its running mean
+    scale: str = "history"  # OKS scale from the track's full poses (paper: last, its last box)
+    scale_min_joints: int = 8  # confident joints that make a pose "full" for the scale
+    scale_smoothing: float = 0.8  # weight of the old scale in its running mean
+    min_common_joints: int = 3  # pairs sharing fewer joints must overlap as boxes (paper: 0)
+    match_by_age: bool = True  # one matching round per track age, newest first (paper: false,
+    # the last frame's tracks, then all older ones together)
+    confirm_hits: int = 2  # consecutive frames before a track is shown (paper: 1)
+    fill_gaps: int = 0  # re-found after <= this many missing frames: interpolate them (0: off)
+    smoothing: bool = False  # One-Euro filter on output joints (causal, per track and joint)
+    smoothing_min_cutoff: float = 1.0  # Hz; lower: smoother when still
+    smoothing_beta: float = 0.05  # higher: less lag when moving fast
 
 
 @dataclass
@@ -95,6 +113,8 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
     choices = (
         ("tracking.similarity", cfg.tracking.similarity, SIMILARITIES),
         ("tracking.matcher", cfg.tracking.matcher, MATCHERS),
+        ("tracking.motion", cfg.tracking.motion, MOTIONS),
+        ("tracking.scale", cfg.tracking.scale, SCALES),
         ("flow.name", cfg.flow.name.lower(), FLOWS),
         ("pose.layout", cfg.pose.layout, LAYOUTS),
         ("output.format", cfg.output.format, FORMATS),
@@ -105,11 +125,16 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
     positive = (
         ("detector.batch_size", cfg.detector.batch_size),
         ("tracking.queue_length", cfg.tracking.queue_length),
+        ("tracking.confirm_hits", cfg.tracking.confirm_hits),
     )
     for key, value in positive:
         if value < 1:
             raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
-    for key in ("nms_thr", "pose_nms_thr"):
+    for key in ("fill_gaps", "lost_seconds", "min_common_joints", "scale_min_joints"):
+        value = getattr(cfg.tracking, key)
+        if value < 0:
+            raise ConfigError(f"{source}: tracking.{key} must be >= 0, got {value}")
+    for key in ("nms_thr", "pose_nms_thr", "velocity_smoothing", "scale_smoothing"):
         value = getattr(cfg.tracking, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{source}: tracking.{key} must be in [0, 1], got {value}")

@@ -31,8 +31,9 @@ from tracker.poses import (
     NUM_JOINTS, GivenPoses, PoseEstimatorLike, build_pose_estimator, pose_layout, to_coco,
 )  # fmt: skip
 from tracker.tracks import TrackSet, build_track_set
+from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
 from tracker.unify import unify_people
-from tracker.video import Frame, FrameReader
+from tracker.video import FOLDER_FPS, Frame, FrameReader
 
 STAGES = ("decode", "detect", "flow", "pose", "track")
 
@@ -84,25 +85,41 @@ class PoseTracker:
         if needs_flow(config):
             self.flow = flow if flow is not None else build_flow(config.flow, self.device)
 
-    def new_track_set(self) -> TrackSet:
-        """Track bookkeeping for a new video, as configured."""
-        return build_track_set(self.config.tracking)
-
     def track(
         self,
         source: str | os.PathLike | Iterable[Frame],
         start: int = 0,
         end: int | None = None,
         keep_images: bool = True,
+        fps: float | None = None,
     ) -> Iterator[FrameResult]:
-        """Yield one FrameResult per frame of `source` (video file, image folder, or Frames)."""
+        """Yield one FrameResult per frame of `source` (video file, image folder, or Frames),
+        in order. `fps`: the source's frame rate (default: the reader's, else FOLDER_FPS); it
+        sets how many frames a lost track is remembered and the smoothing's time step."""
         reader = None
         if isinstance(source, (str, os.PathLike)):
             reader = FrameReader(source, start=start, end=end)
             frames: Iterable[Frame] = reader
         else:
             frames = source
-        state = _LoopState(self.new_track_set())
+        fps = fps or getattr(frames, "fps", None) or FOLDER_FPS
+        t = self.config.tracking
+        results = self._track(frames, reader, build_track_set(t, fps), keep_images)
+        results = confirmed_only(results, t.confirm_hits)
+        results = fill_gaps(results, t.fill_gaps)
+        if t.smoothing:
+            results = smooth_keypoints(results, fps, t.smoothing_min_cutoff, t.smoothing_beta)
+        return results
+
+    def _track(
+        self,
+        frames: Iterable[Frame],
+        reader: FrameReader | None,
+        tracks: TrackSet,
+        keep_images: bool,
+    ) -> Iterator[FrameResult]:
+        """The frame loop: batches through detection and pose, then frame by frame."""
+        state = _LoopState(tracks)
         batch_size = 1 if self.poses is not None else self.config.detector.batch_size
         failure: Exception | None = None
         try:

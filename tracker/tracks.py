@@ -1,166 +1,230 @@
-"""Track bookkeeping: ids, the queue of people seen in the last L_Q frames, and expiry.
+"""Track bookkeeping: ids, motion, scale, lost tracks, confirmation.
 
-Each frame the current people are matched first against the people of the previous frame and
-then, for those still unmatched, against tracks last seen up to `queue_length` frames ago (the
-paper's multi-frame queue), so a person hidden for a few frames gets their id back. With
-flow-OKS every remembered pose is moved along each new flow field, so it waits where the
-person should be now.
+Each frame runs two steps, as in the paper (and in Kalman-style trackers):
+
+- `predict(flow)` moves every remembered person one frame ahead: along the optical flow when
+  the person was seen in the last frame and flow-OKS is on, else by the track's constant
+  velocity (`motion: velocity`). The people of the last frame, moved, are returned: they are
+  the paper's propagated boxes.
+- `update(poses, boxes, scores)` matches the new frame's people to the tracks, most recently
+  seen tracks first, so an old track never takes a person a recent one explains; unmatched
+  people start tentative tracks, which are confirmed after `confirm_hits` consecutive frames
+  and deleted if they miss one before that. Tracks lost longer than `lost_seconds` of video
+  (or the paper's `queue_length` frames) are forgotten.
+
+OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
+with at least `scale_min_joints` confident joints), so a frame where only two joints are
+seen, whose box has almost no area, does not break the track. Ids start at 0, never reused.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from posenet.keypoints import COCO_SIGMAS
-from tracker.config import TrackingConfig
+from posenet.errors import ConfigError
+from tracker.config import SIMILARITIES, TrackingConfig
 
 from .matching import MATCHERS
 from .propagate import propagate_keypoints
 from .similarity import box_area, box_iou, oks
 
-SIMILARITIES = ("flow_oks", "oks", "iou")
+
+@dataclass
+class Track:
+    """One person: their pose where they should be now, and what is known of their motion."""
+
+    id: int
+    keypoints: np.ndarray  # (K, 3) last pose, moved to the current frame by predict()
+    box: np.ndarray  # (4,) xyxy, moved with the pose
+    score: float  # person score of the last observation
+    observed: np.ndarray  # (K, 3) last observed pose, not moved
+    last_seen: int  # frame of the last observation
+    hits: int = 1  # consecutive frames seen while tentative
+    confirmed: bool = False
+    velocity: np.ndarray | None = None  # (2,) px per frame of the pose, None until measured
+    area: float = 0.0  # OKS scale s^2
+    area_from_full_pose: bool = False
+
+
+def _shift(keypoints: np.ndarray, box: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    kp = keypoints.copy()
+    kp[:, :2] += delta
+    return kp, box + np.tile(delta, 2)
 
 
 class TrackSet:
-    """Gives every person a track id that stays the same from frame to frame.
+    """Gives every person a track id that stays the same from frame to frame (see module doc).
 
     similarity: 'flow_oks' (the paper: OKS of the flow-propagated previous pose with the
-    current pose), 'oks' (no flow) or 'iou' (boxes). Pairs with similarity below
-    `min_similarity` are never matched; joints below `keypoint_thr` are left out of OKS.
-    A frame is matched against the people seen in the last `queue_length` frames (L_Q), so a
-    person hidden for up to L_Q - 1 frames gets their id back; L_Q = 1 links consecutive frames
-    only. Ids start at 0 and are never reused.
+    current pose), 'oks' (no flow) or 'iou' (boxes). `fps` turns `lost_seconds` into frames.
     """
 
-    def __init__(
-        self,
-        similarity: str = "flow_oks",
-        matcher: str = "greedy",
-        min_similarity: float = 0.2,
-        queue_length: int = 5,
-        keypoint_thr: float = 0.4,
-        sigmas: np.ndarray | None = None,
-    ) -> None:
-        if similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
-        if matcher not in MATCHERS:
-            raise ValueError(f"matcher must be one of {', '.join(MATCHERS)}, got {matcher!r}")
-        if queue_length < 1:
-            raise ValueError(f"queue_length must be >= 1, got {queue_length}")
-        self.similarity = similarity
-        self.match = MATCHERS[matcher]
-        self.min_similarity = float(min_similarity)
-        self.queue_length = int(queue_length)
-        self.keypoint_thr = float(keypoint_thr)
-        self.sigmas = None if sigmas is None else np.asarray(sigmas, dtype=np.float64)
+    def __init__(self, config: TrackingConfig | None = None, fps: float = 25.0) -> None:
+        cfg = config if config is not None else TrackingConfig()
+        if cfg.similarity not in SIMILARITIES:
+            raise ConfigError(f"tracking.similarity must be one of {', '.join(SIMILARITIES)}, "
+                              f"got {cfg.similarity!r}")
+        if cfg.matcher not in MATCHERS:
+            raise ConfigError(f"tracking.matcher must be one of {', '.join(MATCHERS)}, "
+                              f"got {cfg.matcher!r}")
+        self.cfg = cfg
+        self.similarity = cfg.similarity
+        self.match = MATCHERS[cfg.matcher]
+        if cfg.lost_seconds > 0:
+            self.max_lost = max(1, int(round(cfg.lost_seconds * fps)))
+        else:
+            self.max_lost = int(cfg.queue_length)
+        self.sigmas = COCO_SIGMAS
         self.reset()
 
     def reset(self) -> None:
         """Forget every track (a new video); ids start again at 0."""
         self.next_id = 0
         self.frame = -1
-        self._ids = np.zeros(0, dtype=np.int64)
-        self._keypoints: np.ndarray | None = None  # (T,K,3), moved along the flow each frame
-        self._boxes = np.zeros((0, 4))
-        self._last_seen = np.zeros(0, dtype=np.int64)
-        self._scores = np.zeros(0)
+        self.tracks: list[Track] = []
+
+    # ------------------------------------------------------------------ predict
 
     def predict(self, flow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Carry the remembered people into the next frame along `flow` (H,W,2, previous frame
-        to the next; None: no flow). Returns the poses (m,K,3) of the people of the last frame,
-        moved, and their person scores (m,): the paper's propagated people. With flow-OKS the
-        moved poses are also what the next `update` compares against."""
-        if self._keypoints is None:
-            return np.zeros((0, 17, 3)), np.zeros(0)
-        moved = self._keypoints
-        if flow is not None and len(self._ids):
-            moved = propagate_keypoints(self._keypoints, flow)
-            if self.similarity == "flow_oks":
-                self._keypoints = moved
-        last = self._last_seen == self.frame
-        return moved[last], self._scores[last]
+        """Move every track one frame ahead along `flow` (H,W,2, last frame to the next; None:
+        no flow) or its velocity. Returns the poses (m,K,3) of the people of the last frame,
+        moved, and their person scores (m,)."""
+        cfg = self.cfg
+        moved_last, scores_last = [], []
+        for t in self.tracks:
+            seen_last = t.last_seen == self.frame
+            by_flow = flow is not None and (seen_last or cfg.motion == "none")
+            if by_flow:
+                moved = propagate_keypoints(t.keypoints[None], flow)[0]
+                delta = _mean_shift(t.keypoints, moved, cfg.keypoint_thr)
+                if self.similarity == "flow_oks":
+                    t.keypoints, t.box = moved, t.box + np.tile(delta, 2)
+            elif cfg.motion == "velocity" and t.velocity is not None:
+                moved, t.box = _shift(t.keypoints, t.box, t.velocity)
+                t.keypoints = moved
+            else:
+                moved = t.keypoints
+            if seen_last:
+                moved_last.append(moved)
+                scores_last.append(t.score)
+        if not moved_last:
+            return np.zeros((0, len(self.sigmas), 3)), np.zeros(0)
+        return np.stack(moved_last), np.asarray(scores_last, dtype=np.float64)
 
-    def _similarity(self, keypoints: np.ndarray, boxes: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        if self.similarity == "iou":
-            return box_iou(boxes, self._boxes[cols])
-        sigmas = self.sigmas
-        if sigmas is None and keypoints.shape[1] == len(COCO_SIGMAS):
-            sigmas = COCO_SIGMAS
-        if sigmas is None:
-            raise ValueError(f"poses of {keypoints.shape[1]} joints need their own OKS sigmas")
-        return oks(
-            keypoints, self._keypoints[cols], box_area(self._boxes[cols]), sigmas, self.keypoint_thr
-        )
+    # ------------------------------------------------------------------ update
 
     def update(
         self, keypoints: np.ndarray, boxes: np.ndarray, scores: np.ndarray | None = None
     ) -> np.ndarray:
         """Track ids (n,) for the people of a new frame: poses (n,K,3), boxes (n,4) xyxy and
-        person scores (n,) (default 1). Call `predict(flow)` first for flow-OKS."""
-        keypoints = np.asarray(keypoints, dtype=np.float64)
+        person scores (n,) (default 1). Call `predict(flow)` first."""
+        keypoints = np.asarray(keypoints, dtype=np.float64).reshape(-1, len(self.sigmas), 3)
         n = len(keypoints)
         boxes = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
         scores = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(n)
-        if n == 0 and keypoints.ndim != 3:
-            width = 17 if self._keypoints is None else self._keypoints.shape[1]
-            keypoints = keypoints.reshape(0, width, 3)
-        elif n:
-            keypoints = keypoints.reshape(n, -1, 3)
         self.frame += 1
-        if self._keypoints is None or self._keypoints.shape[1] != keypoints.shape[1]:
-            if self._keypoints is None or len(self._ids) == 0:
-                self._keypoints = np.zeros((0, keypoints.shape[1], 3))
-            else:
-                raise ValueError(
-                    f"poses of {keypoints.shape[1]} joints after poses of {self._keypoints.shape[1]}"
-                )
-
         ids = np.full(n, -1, dtype=np.int64)
         free_rows = np.arange(n)
-        matched_cols: list[int] = []
-        age = self.frame - self._last_seen
-        # Previous frame first, then older tracks of the queue for the people still unmatched.
-        for cols in (np.flatnonzero(age == 1), np.flatnonzero(age > 1)):
-            if len(free_rows) == 0 or len(cols) == 0:
-                continue
-            sim = self._similarity(keypoints[free_rows], boxes[free_rows], cols)
-            pairs, unmatched_rows, _ = self.match(sim, self.min_similarity)
+        matched: dict[int, int] = {}  # track index -> row
+        for group in self._age_groups():
+            if len(free_rows) == 0:
+                break
+            sim = self._similarity(keypoints[free_rows], boxes[free_rows], group)
+            pairs, unmatched_rows, _ = self.match(sim, self.cfg.min_similarity)
             for r, c in pairs:
-                ids[free_rows[r]] = self._ids[cols[c]]
-                matched_cols.append(int(cols[c]))
+                matched[group[c]] = free_rows[r]
             free_rows = free_rows[unmatched_rows]
-
-        # Matched tracks take the new poses; the unmatched people start new tracks.
-        if matched_cols:
-            rows = np.flatnonzero(ids >= 0)
-            order = np.asarray(matched_cols, dtype=np.int64)
-            lookup = {int(self._ids[c]): c for c in order}
-            cols = np.array([lookup[int(i)] for i in ids[rows]], dtype=np.int64)
-            self._keypoints[cols] = keypoints[rows]
-            self._boxes[cols] = boxes[rows]
-            self._scores[cols] = scores[rows]
-            self._last_seen[cols] = self.frame
-        new = np.flatnonzero(ids < 0)
-        ids[new] = np.arange(self.next_id, self.next_id + len(new))
-        self.next_id += len(new)
-        self._ids = np.concatenate([self._ids, ids[new]])
-        self._keypoints = np.concatenate([self._keypoints, keypoints[new]])
-        self._boxes = np.concatenate([self._boxes, boxes[new]])
-        self._scores = np.concatenate([self._scores, scores[new]])
-        self._last_seen = np.concatenate([self._last_seen, np.full(len(new), self.frame)])
-
-        alive = self.frame - self._last_seen < self.queue_length
-        self._ids, self._keypoints = self._ids[alive], self._keypoints[alive]
-        self._boxes, self._last_seen = self._boxes[alive], self._last_seen[alive]
-        self._scores = self._scores[alive]
+        for index, row in matched.items():
+            track = self.tracks[index]
+            self._observe(track, keypoints[row], boxes[row], scores[row])
+            ids[row] = track.id
+        for row in np.flatnonzero(ids < 0):
+            track = Track(
+                id=self.next_id, keypoints=keypoints[row].copy(), box=boxes[row].copy(),
+                score=float(scores[row]), observed=keypoints[row].copy(), last_seen=self.frame,
+                confirmed=self.cfg.confirm_hits <= 1,
+            )  # fmt: skip
+            track.area, track.area_from_full_pose = self._scale(track, keypoints[row], boxes[row])
+            self.next_id += 1
+            self.tracks.append(track)
+            ids[row] = track.id
+        self.tracks = [t for t in self.tracks if self._alive(t)]
         return ids
 
+    def _age_groups(self) -> list[list[int]]:
+        """Track indices in matching order: the last frame's first, then older ones (one group
+        per age with `match_by_age`, else all older together, as the paper)."""
+        ages: dict[int, list[int]] = {}
+        for i, t in enumerate(self.tracks):
+            age = self.frame - t.last_seen
+            ages.setdefault(age if (age == 1 or self.cfg.match_by_age) else 2, []).append(i)
+        return [ages[a] for a in sorted(ages)]
 
-def build_track_set(cfg: TrackingConfig) -> TrackSet:
-    """Track bookkeeping with the configured similarity, matcher, threshold and queue."""
-    return TrackSet(
-        similarity=cfg.similarity,
-        matcher=cfg.matcher,
-        min_similarity=cfg.min_similarity,
-        queue_length=cfg.queue_length,
-        keypoint_thr=cfg.keypoint_thr,
-    )
+    def _similarity(self, keypoints: np.ndarray, boxes: np.ndarray, group: list[int]) -> np.ndarray:
+        tracks = [self.tracks[i] for i in group]
+        track_boxes = np.stack([t.box for t in tracks])
+        if self.similarity == "iou":
+            return box_iou(boxes, track_boxes)
+        track_kp = np.stack([t.keypoints for t in tracks])
+        if self.cfg.scale == "history":
+            areas = np.array([t.area for t in tracks])
+        else:
+            areas = box_area(track_boxes)
+        thr = self.cfg.keypoint_thr
+        sim = oks(keypoints, track_kp, areas, self.sigmas, thr)
+        if self.cfg.min_common_joints > 1:
+            # OKS over one or two joints says little: such pairs must also overlap as boxes.
+            common = ((keypoints[:, None, :, 2] > thr) & (track_kp[None, :, :, 2] > thr)).sum(-1)
+            few = common < self.cfg.min_common_joints
+            sim = np.where(few & (box_iou(boxes, track_boxes) <= 0), 0.0, sim)
+        return sim
+
+    def _observe(self, track: Track, keypoints: np.ndarray, box: np.ndarray, score: float) -> None:
+        """A matched observation: motion, scale, confirmation."""
+        cfg = self.cfg
+        gap = self.frame - track.last_seen
+        step = _mean_shift(track.observed, keypoints, cfg.keypoint_thr, default=None)
+        if step is not None and cfg.motion == "velocity":
+            step = step / gap
+            a = cfg.velocity_smoothing
+            track.velocity = step if track.velocity is None else a * track.velocity + (1 - a) * step
+        track.area, track.area_from_full_pose = self._scale(track, keypoints, box)
+        track.hits = track.hits + 1 if gap == 1 else track.hits
+        track.confirmed = track.confirmed or track.hits >= cfg.confirm_hits
+        track.keypoints, track.observed = keypoints.copy(), keypoints.copy()
+        track.box, track.score, track.last_seen = box.copy(), float(score), self.frame
+
+    def _scale(self, track: Track, keypoints: np.ndarray, box: np.ndarray) -> tuple[float, bool]:
+        """OKS scale after observing `keypoints`: a running mean over full poses; until a
+        full pose is seen, the largest box so far."""
+        area = float(box_area(box[None])[0])
+        full = int((keypoints[:, 2] > self.cfg.keypoint_thr).sum()) >= self.cfg.scale_min_joints
+        if full and track.area_from_full_pose:
+            a = self.cfg.scale_smoothing
+            return a * track.area + (1 - a) * area, True
+        if full:
+            return area, True
+        if track.area_from_full_pose:
+            return track.area, True
+        return max(track.area, area), False
+
+    def _alive(self, track: Track) -> bool:
+        age = self.frame - track.last_seen
+        if not track.confirmed and age > 0:
+            return False  # a tentative track must be seen in consecutive frames
+        return age < self.max_lost
+
+
+def _mean_shift(a: np.ndarray, b: np.ndarray, thr: float, default=0.0):
+    """Mean displacement (2,) from pose `a` to pose `b` over joints confident in both."""
+    common = (a[:, 2] > thr) & (b[:, 2] > thr)
+    if not common.any():
+        return None if default is None else np.full(2, default)
+    return (b[common, :2] - a[common, :2]).mean(axis=0)
+
+
+def build_track_set(cfg: TrackingConfig, fps: float = 25.0) -> TrackSet:
+    """Track bookkeeping with the configured rules; `fps` of the source for `lost_seconds`."""
+    return TrackSet(cfg, fps=fps)

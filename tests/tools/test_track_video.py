@@ -19,6 +19,8 @@ FAST = [
     "--set", "pose.weights=none",
     "--set", 'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
              '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
+    # A random-init net finds no confident joints to link frames by: show every track at once.
+    "--set", "tracking.confirm_hits=1",
     "--set", "flow.scale=0.25",
 ]  # fmt: skip
 # Two people per frame, the second one missing in frame 2 (a frame may have fewer people).

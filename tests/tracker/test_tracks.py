@@ -1,7 +1,23 @@
+"""TrackSet on hand-made people: the paper's rules and the default's identity rules."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from posenet.errors import ConfigError
+from tracker.config import TrackingConfig
 from tracker.tracks import TrackSet
+
+# The paper's tracker (configs/tracking/paper.yaml).
+PAPER = TrackingConfig(
+    lost_seconds=0, queue_length=5, motion="none", scale="last", min_common_joints=0,
+    match_by_age=False, confirm_hits=1,
+)  # fmt: skip
+NOBODY = (np.zeros((0, 17, 3)), np.zeros((0, 4)))
+
+
+def paper(**changes) -> TrackSet:
+    return TrackSet(replace(PAPER, **changes))
 
 
 def _person(x, y, rng, size=60.0):
@@ -11,25 +27,37 @@ def _person(x, y, rng, size=60.0):
 
 
 def _boxes(kp):
-    return np.concatenate([kp[..., :2].min(1), kp[..., :2].max(1)], axis=1)
+    """Boxes around the confident joints, as --poses input gets them."""
+    kp = np.asarray(kp, dtype=np.float64)
+    seen = kp[..., 2:] > 0
+    low = np.where(seen, kp[..., :2], np.inf).min(1)
+    high = np.where(seen, kp[..., :2], -np.inf).max(1)
+    return np.concatenate([low, high], axis=1)
+
+
+def step(tracks: TrackSet, people: np.ndarray, flow=None) -> np.ndarray:
+    """One frame: predict, then update with the people (n, 17, 3)."""
+    tracks.predict(flow)
+    people = np.asarray(people, dtype=np.float64).reshape(-1, 17, 3)
+    return tracks.update(people, _boxes(people) if len(people) else np.zeros((0, 4)))
 
 
 def test_people_moving_with_the_flow_keep_ids_and_plain_oks_loses_them():
     rng = np.random.default_rng(1)
     a, b = _person(100, 100, rng), _person(300, 100, rng)
-    step = np.array([70.0, 0.0])  # fast motion: 70 px per frame, more than a person's width
+    shift = np.array([70.0, 0.0])  # fast motion: 70 px per frame, more than a person's width
     flow = np.zeros((400, 1000, 2), np.float32)
-    flow[..., 0] = step[0]
-    with_flow = TrackSet(similarity="flow_oks")
-    without = TrackSet(similarity="oks")
+    flow[..., 0] = shift[0]
+    with_flow = paper(similarity="flow_oks")
+    without = paper(similarity="oks")
     people = np.stack([a, b])
     first = with_flow.update(people, _boxes(people))
     without.update(people, _boxes(people))
     for _ in range(3):
         moved, _ = with_flow.predict(flow)
-        np.testing.assert_allclose(moved[..., :2], people[..., :2] + step)  # last frame's people
+        np.testing.assert_allclose(moved[..., :2], people[..., :2] + shift)  # last frame's people
         people = people.copy()
-        people[..., :2] += step
+        people[..., :2] += shift
         np.testing.assert_array_equal(with_flow.update(people, _boxes(people)), first)
         without.predict(flow)
         ids = without.update(people, _boxes(people))
@@ -38,7 +66,7 @@ def test_people_moving_with_the_flow_keep_ids_and_plain_oks_loses_them():
 
 def test_predict_returns_last_frame_people_with_their_scores():
     rng = np.random.default_rng(2)
-    tracks = TrackSet(queue_length=5)
+    tracks = paper()
     people = np.stack([_person(100, 100, rng), _person(300, 100, rng)])
     tracks.update(people, _boxes(people), np.array([0.8, 0.6]))
     tracks.predict(None)
@@ -49,24 +77,22 @@ def test_predict_returns_last_frame_people_with_their_scores():
 
 
 @pytest.mark.parametrize("queue_length, same_id", [(5, True), (1, False)])
-def test_person_hidden_for_two_frames(queue_length, same_id):
-    rng = np.random.default_rng(2)
-    a = _person(100, 100, rng)[None]
-    tracks = TrackSet(queue_length=queue_length)
-    (first,) = tracks.update(a, _boxes(a))
-    tracks.update(np.zeros((0, 17, 3)), np.zeros((0, 4)))
-    tracks.update(np.zeros((0, 17, 3)), np.zeros((0, 4)))
-    (back,) = tracks.update(a, _boxes(a))
+def test_paper_person_hidden_for_two_frames(queue_length, same_id):
+    a = _person(100, 100, np.random.default_rng(2))[None]
+    tracks = paper(queue_length=queue_length)
+    (first,) = step(tracks, a)
+    step(tracks, NOBODY[0])
+    step(tracks, NOBODY[0])
+    (back,) = step(tracks, a)
     assert bool(back == first) is same_id
 
 
 def test_ids_are_never_reused_and_unmatched_get_new_ones():
     rng = np.random.default_rng(3)
-    tracks = TrackSet(queue_length=1)
+    tracks = paper(queue_length=1)
     seen = set()
     for k in range(4):
-        people = np.stack([_person(200 * k + 50, 300, rng)])  # jumps: never matched
-        (i,) = tracks.update(people, _boxes(people))
+        (i,) = step(tracks, _person(200 * k + 50, 300, rng)[None])  # jumps: never matched
         assert i not in seen
         seen.add(int(i))
     assert seen == {0, 1, 2, 3}
@@ -75,14 +101,96 @@ def test_ids_are_never_reused_and_unmatched_get_new_ones():
 def test_iou_similarity_and_order_independence():
     rng = np.random.default_rng(4)
     people = np.stack([_person(100, 100, rng), _person(400, 100, rng)])
-    tracks = TrackSet(similarity="iou", matcher="hungarian")
-    ids = tracks.update(people, _boxes(people))
-    again = tracks.update(people[::-1], _boxes(people[::-1]))
+    tracks = paper(similarity="iou", matcher="hungarian")
+    ids = step(tracks, people)
+    again = step(tracks, people[::-1])
     np.testing.assert_array_equal(again, ids[::-1])
 
 
 def test_bad_settings_are_named():
-    with pytest.raises(ValueError, match="similarity"):
-        TrackSet(similarity="cosine")
-    with pytest.raises(ValueError, match="matcher"):
-        TrackSet(matcher="auction")
+    with pytest.raises(ConfigError, match="similarity"):
+        paper(similarity="cosine")
+    with pytest.raises(ConfigError, match="matcher"):
+        paper(matcher="auction")
+
+
+# ----------------------------------------------------------------------------- the default
+
+
+def walker(x0: float, vx: float, t: int, rng=None) -> np.ndarray:
+    """A 17-joint person (about 40x120 px) walking right at vx px per frame."""
+    offsets = np.column_stack([np.linspace(-20, 20, 17), np.linspace(-60, 60, 17)])
+    kp = np.ones((17, 3))
+    kp[:, :2] = [x0 + vx * t, 300] + offsets
+    return kp
+
+
+def test_a_person_back_after_one_second_keeps_the_id_at_25_fps():
+    """Hidden 20 frames (0.8 s) while walking 3 px a frame: the paper's queue forgets them, the
+    default remembers them for 1 s and looks for them where they should be by now."""
+    default, old = TrackSet(TrackingConfig(), fps=25), paper()
+    ids = {"default": [], "paper": []}
+    for t in range(40):
+        people = walker(100, 3.0, t)[None] if not 10 <= t < 30 else NOBODY[0]
+        for name, tracks in (("default", default), ("paper", old)):
+            ids[name] += [int(i) for i in step(tracks, people)]
+    assert len(set(ids["default"])) == 1
+    assert len(set(ids["paper"])) == 2
+    # Gone longer than lost_seconds: a new id.
+    late = TrackSet(TrackingConfig(lost_seconds=0.4), fps=25)
+    seen = set()
+    for t in range(40):
+        people = walker(100, 3.0, t)[None] if not 10 <= t < 30 else NOBODY[0]
+        seen.update(int(i) for i in step(late, people))
+    assert len(seen) == 2
+
+
+def test_two_people_crossing_keep_their_ids():
+    """A walks right and B left along the same line; they overlap for a few frames, during which
+    only the front one (A) is seen. Constant velocity brings B back under the right id."""
+    tracks = TrackSet(TrackingConfig(), fps=25)
+    a_ids, b_ids = set(), set()
+    for t in range(30):
+        a, b = walker(100, 8.0, t), walker(420, -8.0, t)
+        hidden = abs(a[0, 0] - b[0, 0]) < 60
+        people = [a] if hidden else [a, b]
+        ids = step(tracks, np.stack(people))
+        a_ids.add(int(ids[0]))
+        if not hidden:
+            b_ids.add(int(ids[1]))
+    assert len(a_ids) == 1 and len(b_ids) == 1 and a_ids != b_ids
+
+
+def test_a_fast_mover_without_flow_keeps_the_id():
+    """A runner speeding up by 4 px a frame to 44 px a frame, wider than the person: the last
+    pose no longer overlaps, the prediction does."""
+    default, old = TrackSet(TrackingConfig(), fps=25), paper()
+    got = {"default": set(), "paper": set()}
+    for t in range(12):
+        kp = walker(50 + 2.0 * t * (t + 1), 0.0, t)  # x advances 4t px at frame t
+        for name, tracks in (("default", default), ("paper", old)):
+            got[name].update(int(i) for i in step(tracks, kp[None]))
+    assert len(got["default"]) == 1 and len(got["paper"]) > 1
+
+
+def test_few_confident_joints_use_the_scale_of_the_full_poses():
+    """Frames where only two joints are seen: their box has almost no area, but the track's
+    scale comes from its full poses, so OKS stays high."""
+    default, old = TrackSet(TrackingConfig(), fps=25), paper()
+    got = {"default": set(), "paper": set()}
+    for t in range(8):
+        kp = walker(100, 1.0, t)
+        if t % 2:
+            kp[:, 2] = 0.0
+            kp[[9, 10], 2] = 1.0  # two neighbouring joints, 5 px apart
+        for name, tracks in (("default", default), ("paper", old)):
+            got[name].update(int(i) for i in step(tracks, kp[None]))
+    assert len(got["default"]) == 1 and len(got["paper"]) > 1
+
+
+def test_a_one_frame_spurious_pose_is_never_confirmed():
+    tracks = TrackSet(TrackingConfig(), fps=25)
+    for t in range(3):
+        people = [walker(100, 2.0, t)] + ([walker(500, 0.0, 0)] if t == 1 else [])
+        step(tracks, np.stack(people))
+    assert [t.confirmed for t in tracks.tracks] == [True]

@@ -1,0 +1,67 @@
+"""Stream stages over tracked frames (tracker.postprocess) on hand-made results."""
+import numpy as np
+import pytest
+
+from tracker.pipeline import FrameResult
+from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
+
+
+def frame(index: int, people: dict[int, float]) -> FrameResult:
+    """A frame whose person `id` stands at x = people[id] (all joints at that x, y = 10)."""
+    ids = list(people)
+    kp = np.zeros((len(ids), 17, 3))
+    kp[..., 0] = np.array([people[i] for i in ids], dtype=np.float64)[:, None]
+    kp[..., 1], kp[..., 2] = 10.0, 1.0
+    boxes = np.array([[people[i] - 5, 0, people[i] + 5, 20] for i in ids], np.float64)
+    return FrameResult(index, f"{index:06d}.jpg", kp, np.array(ids, np.int64).reshape(-1),
+                       boxes.reshape(-1, 4), np.ones(len(ids)))  # fmt: skip
+
+
+def test_confirmation_holds_back_first_frames_and_drops_one_frame_tracks():
+    stream = [frame(0, {5: 1.0}), frame(1, {5: 2.0, 9: 50.0}), frame(2, {5: 3.0}),
+              frame(3, {5: 4.0, 11: 80.0}), frame(4, {5: 5.0, 11: 81.0})]  # fmt: skip
+    out = list(confirmed_only(iter(stream), hits=2))
+    assert [r.index for r in out] == [0, 1, 2, 3, 4]  # nothing lost, order kept
+    assert [r.track_ids.tolist() for r in out] == [[0], [0], [0], [0, 1], [0, 1]]
+    assert out[0].keypoints[0, 0, 0] == 1.0  # the first frame of track 5 is kept
+    assert out[3].keypoints[1, 0, 0] == 80.0
+
+
+def test_confirmation_flushes_held_frames_when_the_source_fails():
+    def broken():
+        yield frame(0, {1: 1.0})
+        yield frame(1, {1: 2.0, 2: 9.0})
+        raise RuntimeError("video broken at frame 2")
+
+    got = []
+    with pytest.raises(RuntimeError, match="frame 2"):
+        for r in confirmed_only(broken(), hits=2):
+            got.append(r)
+    assert [r.track_ids.tolist() for r in got] == [[0], [0]]  # track 2 was never confirmed
+
+
+def test_fill_gaps_interpolates_missed_frames_with_lower_scores():
+    stream = [frame(0, {3: 0.0}), frame(1, {}), frame(2, {}), frame(3, {3: 30.0}),
+              frame(4, {}), frame(5, {}), frame(6, {}), frame(7, {}), frame(8, {3: 0.0})]
+    out = list(fill_gaps(iter(stream), max_gap=3))
+    assert [r.index for r in out] == list(range(9))
+    assert [len(r) for r in out] == [1, 1, 1, 1, 0, 0, 0, 0, 1]  # the 4-frame gap stays empty
+    np.testing.assert_allclose([out[t].keypoints[0, 0, 0] for t in (1, 2)], [10.0, 20.0])
+    np.testing.assert_allclose(out[1].keypoints[0, :, 2], 0.5)
+    np.testing.assert_allclose(out[2].boxes[0], [15, 0, 25, 20])
+    assert out[1].track_ids.tolist() == [3]
+
+
+def test_one_euro_smoothing_cuts_jitter_and_passes_missing_joints():
+    rng = np.random.default_rng(0)
+    truth = np.arange(60) * 1.0  # walking 1 px a frame
+    noisy = [frame(t, {0: truth[t] + rng.normal(0, 3.0)}) for t in range(60)]
+    noisy[30].keypoints[0, 4, 2] = 0.0  # a missing joint
+    noisy[30].keypoints[0, 4, 0] = -999.0
+    out = list(smooth_keypoints(iter(noisy), fps=25.0, min_cutoff=1.0, beta=0.05))
+    raw = np.array([r.keypoints[0, 0, 0] for r in noisy])
+    smooth = np.array([r.keypoints[0, 0, 0] for r in out])
+    jitter = lambda x: np.abs(np.diff(x, 2)).mean()  # noqa: E731
+    assert jitter(smooth) < 0.5 * jitter(raw)
+    assert out[30].keypoints[0, 4, 0] == -999.0  # left as it was
+    assert abs(out[31].keypoints[0, 4, 0] - truth[31]) < 10  # its filter was not dragged away

@@ -1,0 +1,225 @@
+"""Stages over the stream of tracked frames: confirmation, gap filling, smoothing.
+
+Each stage takes and yields `FrameResult`s in order and holds back at most a few frames, so
+memory stays flat however long the video:
+
+- `confirmed_only`: a track is shown once it was seen in `hits` consecutive frames; its first
+  frames are held back until then (not dropped), people of tracks never confirmed are dropped,
+  and confirmed tracks are numbered 0, 1, 2, ... in the order they were confirmed.
+- `fill_gaps`: a track re-found after missing up to `max_gap` frames gets interpolated poses in
+  the frames it missed (joint scores scaled by `score_factor`); holds back `max_gap` frames.
+- `smooth_keypoints`: a causal One-Euro filter per track and joint; holds nothing back.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # the pipeline runs these stages; only its result type is named here
+    from tracker.pipeline import FrameResult
+
+GAP_SCORE_FACTOR = 0.5  # interpolated joints score half their neighbours' mean
+
+
+def _pull(results: Iterable[FrameResult]) -> Iterator[FrameResult | BaseException]:
+    """The results, then, if the source failed (a broken video, Ctrl-C), its exception as a
+    last item: a stage flushes the frames it holds before the error goes on."""
+    iterator = iter(results)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except (Exception, KeyboardInterrupt) as err:
+            yield err
+            return
+
+
+def _select(result: FrameResult, keep: np.ndarray, ids: np.ndarray | None = None) -> FrameResult:
+    """The people `keep` (bool or index) of a result, with new ids if given."""
+    native = result.posetrack_keypoints
+    return replace(
+        result, keypoints=result.keypoints[keep], boxes=result.boxes[keep],
+        track_ids=result.track_ids[keep] if ids is None else ids, scores=result.scores[keep],
+        posetrack_keypoints=None if native is None else native[keep],
+    )  # fmt: skip
+
+
+def confirmed_only(results: Iterable[FrameResult], hits: int) -> Iterator[FrameResult]:
+    """Show only tracks seen in `hits` consecutive frames (the tracker deletes a tentative
+    track that misses a frame, so its id never comes back). See the module doc."""
+    if hits <= 1:
+        yield from results
+        return
+    seen: dict[int, int] = {}  # tentative id -> frames seen
+    number: dict[int, int] = {}  # confirmed id -> output id
+    dead: set[int] = set()
+    held: deque[FrameResult] = deque()
+
+    def decided(result: FrameResult) -> bool:
+        return all(int(i) in number or int(i) in dead for i in result.track_ids)
+
+    def release(result: FrameResult) -> FrameResult:
+        keep = np.array([int(i) in number for i in result.track_ids], dtype=bool)
+        ids = np.array([number[int(i)] for i in result.track_ids[keep]], dtype=np.int64)
+        return _select(result, keep, ids)
+
+    failure = None
+    for result in _pull(results):
+        if isinstance(result, BaseException):
+            failure = result
+            break
+        present = {int(i) for i in result.track_ids}
+        for i in [i for i in seen if i not in present]:  # missed a frame while tentative
+            dead.add(i)
+            del seen[i]
+        for i in present - number.keys():
+            seen[i] = seen.get(i, 0) + 1
+            if seen[i] >= hits:
+                number[i] = len(number)
+                del seen[i]
+        held.append(result)
+        while held and decided(held[0]):
+            yield release(held.popleft())
+        dead.difference_update(i for i in list(dead) if not any(i in h.track_ids for h in held))
+    dead.update(seen)  # the video ended before they were confirmed
+    while held:
+        yield release(held.popleft())
+    if failure is not None:
+        raise failure
+
+
+def fill_gaps(
+    results: Iterable[FrameResult], max_gap: int, score_factor: float = GAP_SCORE_FACTOR
+) -> Iterator[FrameResult]:
+    """Interpolate people in the frames a track missed (at most `max_gap` in a row) once the
+    track is seen again. Joints confident at both ends are interpolated linearly; others are
+    left out (score 0). Results are held back `max_gap` frames."""
+    if max_gap <= 0:
+        yield from results
+        return
+    held: deque[tuple[int, FrameResult]] = deque()
+    last: dict[int, tuple[int, FrameResult, int]] = {}  # id -> (position, result, row)
+    failure = None
+    for position, result in enumerate(_pull(results)):
+        if isinstance(result, BaseException):
+            failure = result
+            break
+        added: dict[int, list] = {}  # held position -> people to add
+        for row, track_id in enumerate(int(i) for i in result.track_ids):
+            before = last.get(track_id)
+            if before is not None and 1 < position - before[0] <= max_gap + 1:
+                start, earlier, earlier_row = before
+                for p in range(start + 1, position):
+                    w = (p - start) / (position - start)
+                    person = _interpolate(earlier, earlier_row, result, row, w, score_factor)
+                    added.setdefault(p, []).append((track_id, *person))
+            last[track_id] = (position, result, row)
+        if added:
+            held = deque((p, _with_people(r, added.get(p, []))) for p, r in held)
+        held.append((position, result))
+        while len(held) > max_gap:
+            yield held.popleft()[1]
+        stale = position - max_gap - 1
+        last = {i: v for i, v in last.items() if v[0] >= stale}
+    for _, result in held:
+        yield result
+    if failure is not None:
+        raise failure
+
+
+def _interpolate(a: FrameResult, ra: int, b: FrameResult, rb: int, w: float, factor: float):
+    """Keypoints, box, score and native keypoints a fraction `w` of the way from a to b."""
+
+    def mix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        out = (1 - w) * x + w * y
+        both = (x[:, 2] > 0) & (y[:, 2] > 0)
+        out[:, 2] = np.where(both, factor * out[:, 2], 0.0)
+        out[~both, :2] = 0.0
+        return out
+
+    native = None
+    if a.posetrack_keypoints is not None and b.posetrack_keypoints is not None:
+        native = mix(a.posetrack_keypoints[ra], b.posetrack_keypoints[rb])
+    box = (1 - w) * a.boxes[ra] + w * b.boxes[rb]
+    score = factor * ((1 - w) * a.scores[ra] + w * b.scores[rb])
+    return mix(a.keypoints[ra], b.keypoints[rb]), box, score, native
+
+
+def _with_people(result: FrameResult, people: list) -> FrameResult:
+    """`result` with interpolated people appended (id, keypoints, box, score, native)."""
+    if not people:
+        return result
+    ids, kps, boxes, scores, natives = zip(*people)
+    native = result.posetrack_keypoints
+    if native is not None:
+        native = np.concatenate([native, np.stack(natives)]) if all(
+            n is not None for n in natives
+        ) else None
+    return replace(
+        result,
+        keypoints=np.concatenate([result.keypoints, np.stack(kps)]),
+        track_ids=np.concatenate([result.track_ids, np.asarray(ids, np.int64)]),
+        boxes=np.concatenate([result.boxes, np.stack(boxes)]),
+        scores=np.concatenate([result.scores, np.asarray(scores, np.float64)]),
+        posetrack_keypoints=native,
+    )
+
+
+class OneEuro:
+    """One-Euro filter (Casiez et al. 2012) over arrays: a low-pass filter whose cut-off
+    rises with the speed of the signal, so it smooths jitter at rest and lags little in motion."""
+
+    def __init__(self, min_cutoff: float, beta: float, d_cutoff: float = 1.0) -> None:
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x: np.ndarray | None = None
+        self.dx: np.ndarray | None = None
+
+    @staticmethod
+    def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x: np.ndarray, dt: float) -> np.ndarray:
+        if self.x is None:
+            self.x, self.dx = x.copy(), np.zeros_like(x)
+            return x
+        dx = (x - self.x) / dt
+        a_d = self._alpha(self.d_cutoff, dt)
+        self.dx = a_d * dx + (1 - a_d) * self.dx
+        a = self._alpha(self.min_cutoff + self.beta * np.abs(self.dx), dt)
+        self.x = a * x + (1 - a) * self.x
+        return self.x
+
+
+def smooth_keypoints(
+    results: Iterable[FrameResult], fps: float, min_cutoff: float, beta: float
+) -> Iterator[FrameResult]:
+    """Filter each track's joint positions with a One-Euro filter (causal, no delay). A joint
+    missing in a frame passes through and leaves its filter as it was; a track unseen for a
+    frame starts its filter anew."""
+    filters: dict[tuple[int, str], tuple[int, OneEuro]] = {}
+    for position, result in enumerate(results):
+        changes = {}
+        for field in ("keypoints", "posetrack_keypoints"):
+            kp = getattr(result, field)
+            if kp is None or len(kp) == 0:
+                continue
+            kp = kp.copy()
+            for row, track_id in enumerate(int(i) for i in result.track_ids):
+                last = filters.get((track_id, field))
+                one_euro = last[1] if last and last[0] == position - 1 else OneEuro(min_cutoff, beta)
+                valid = kp[row, :, 2:] > 0
+                xy = kp[row, :, :2]
+                if one_euro.x is not None:
+                    xy = np.where(valid, xy, one_euro.x)  # a missing joint does not move it
+                kp[row, :, :2] = np.where(valid, one_euro(xy, 1.0 / fps), kp[row, :, :2])
+                filters[(track_id, field)] = (position, one_euro)
+            changes[field] = kp
+        filters = {k: v for k, v in filters.items() if v[0] == position}
+        yield replace(result, **changes) if changes else result
