@@ -54,6 +54,7 @@ class PoseTrackFrame:
     is_labeled: bool = True
     ignore_regions: list[np.ndarray] = field(default_factory=list)  # polygons (m, 2)
     num_annotations: int = 0  # people listed in the file, including any without points
+    frame_id: int | None = None  # the file's own frame number: 2018 image id, 2017 imgnum; None if absent
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -166,6 +167,7 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
                 file_name=file_name,
                 frame_index=_frame_index(file_name, i),
                 image_id=image["id"] if isinstance(image["id"], int) else None,
+                frame_id=image["id"] if isinstance(image["id"], int) else None,
                 is_labeled=bool(image.get("is_labeled", True)),
                 ignore_regions=_polygons_2018(image, path, where),
                 num_annotations=len(index),
@@ -253,6 +255,7 @@ def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:
             dict(
                 file_name=file_name,
                 frame_index=index if index is not None else _frame_index(file_name, i),
+                frame_id=None if index is None else index + 1,
                 is_labeled=_is_labeled_2017(entry.get("is_labeled")),
                 ignore_regions=_polygons_2017(entry, path, where),
                 num_annotations=len(rects),
