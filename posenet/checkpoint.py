@@ -146,14 +146,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
         if culprit:
             raise CheckpointError(
                 f"{path}: holds Python objects other than tensors ({culprit.group(1)}), which "
-                "could run code when loaded; if you trust the file, pass trusted=True and "
-                "re-save its state dict"
+                "could run code when loaded; not loaded (expected a file of weights only)"
             ) from None
         detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", str(err), re.S)
         reason = detail.group(1) if detail else str(err)
         raise CheckpointError(f"{path}: not a readable torch weights file ({reason})") from None
     except Exception as err:  # zip/pickle/EOF errors: not a torch file or a truncated one
-        raise CheckpointError(f"{path}: not a readable torch weights file ({err})") from None
+        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path}: not a readable torch weights file ({reason})") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict of weights, got {type(obj).__name__}")
     return dict(obj)

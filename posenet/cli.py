@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
 import sys
-from typing import Callable, Sequence
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 from .errors import UserError
 
@@ -24,9 +29,64 @@ def add_config_args(parser: argparse.ArgumentParser, default_config: str | None 
     )
 
 
+def _writable_folder(path: Path, wanted: Path, option: str) -> None:
+    """The nearest existing folder at or above `path` must be a folder we can create files in."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{option} {wanted}: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
+    except OSError as err:
+        raise UserError(f"{option} {wanted}: cannot write in {existing} ({err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "output folder") -> Path:
+    """Fail before any work when `path` cannot become a folder of outputs: it is a file, lies
+    under a file, or is in a read-only place. Creates nothing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{option} {path}: is a file, expected a folder")
+    _writable_folder(path, path, option)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, option: str = "output file") -> Path:
+    """Fail before any work when `path` cannot be written as a file: it is a folder, lies
+    under a file, or is in a read-only place. Creates nothing."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a folder, expected a file name")
+    _writable_folder(path.parent, path, option)
+    return path
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN/Infinity float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write `data` as indented JSON atomically (temp file + rename); NaN/Infinity become null."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
     """Run a tool's main(); bad input becomes one line on stderr and a non-zero exit code."""
-    prog = __import__("os").path.basename(sys.argv[0]) or "tool"
+    prog = os.path.basename(sys.argv[0]) or "tool"
     try:
         return int(main(argv) or 0)
     except UserError as exc:

@@ -5,14 +5,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posenet.cli import run_cli  # noqa: E402
+from posenet.cli import check_output_file, run_cli, write_json  # noqa: E402
 from posenet.evaluation.mpii import load_pred_mat, pckh_table  # noqa: E402
 from posenet.evaluation.table import format_table  # noqa: E402
 
@@ -23,10 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gt", default="data/mpii/annot/gt_valid.mat", help="gt_valid.mat")
     parser.add_argument("--json", help="also write the table to this JSON file")
     args = parser.parse_args(argv)
+    if args.json:
+        check_output_file(args.json, "--json")
     table = pckh_table(load_pred_mat(args.pred), args.gt)
     print(format_table(table))
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+        write_json(args.json, table)
     return 0
 
 

@@ -5,14 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-from pathlib import Path
 from typing import Sequence
 
-from posenet.cli import run_cli
+from posenet.cli import check_output_file, run_cli, write_json
 from posenet.posetrack.evaluation import MODES, evaluate_posetrack
 
 
@@ -24,6 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=MODES, default="both", help="pose: AP; track: MOTA; both (default)")
     parser.add_argument("--json", dest="json_out", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
+    if args.json_out:
+        check_output_file(args.json_out, "--json")
     start = time.perf_counter()
     result = evaluate_posetrack(args.gt, args.pred, args.mode)
     for note in result.notes:
@@ -33,11 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = f"{result.num_sequences} sequences, {result.num_frames} scored frames, {elapsed:.2f} s"
     print(summary, file=sys.stderr)
     if args.json_out:
-        out = Path(args.json_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-        os.replace(tmp, out)
+        write_json(args.json_out, result.to_dict())
     return 0
 
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from posenet.cli import add_config_args, run_cli
+from posenet.cli import add_config_args, check_output_dir, run_cli
 from tracker.config import (
     DEFAULT_CONFIG, FORMATS, TrackerConfig, apply_options, load_tracker_config, resolve_config_path,
 )
@@ -68,6 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = load_config_from_args(args)
     source = Path(args.input)
     name = source.stem if source.is_file() else source.name
+    check_output_dir(Path(args.out) if args.out else Path.cwd() / name, "--out")
     with FrameReader(source, start=args.start, end=args.end) as reader:
         given = GivenPoses(args.poses) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)

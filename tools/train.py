@@ -29,7 +29,7 @@ import yaml  # noqa: E402
 
 from posenet import distributed as dist  # noqa: E402
 from posenet.checkpoint import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
-from posenet.cli import add_config_args, run_cli  # noqa: E402
+from posenet.cli import add_config_args, check_output_dir, run_cli  # noqa: E402
 from posenet.config import config_to_dict, load_config  # noqa: E402
 from posenet.datasets import build_dataset  # noqa: E402
 from posenet.devices import resolve_device  # noqa: E402
@@ -132,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     cfg = load_config(args.config, overrides)
+    check_output_dir(cfg.output_dir, "--output-dir" if args.output_dir else "output_dir")
     device = dist.init_from_env(resolve_device(args.device))
     try:
         return train(cfg, device, args)
@@ -145,7 +146,6 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
     main_process = dist.is_main()
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     seed_everything(t.seed + dist.rank())
 
     model = build_model(cfg, pretrained=True)
@@ -174,14 +174,20 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
         for key in ("state_dict", "optimizer", "scheduler", "epoch"):
             if key not in state:
                 raise CheckpointError(f"{path}: not a training checkpoint (no '{key}')")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        # load_weights: one line naming what does not fit (e.g. R18 weights, R50 config)
+        load_weights(model, path, trusted=True)
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: optimizer state does not fit this config ({err})") from None
         start_epoch, best = int(state["epoch"]), float(state.get("best", best))
         if "rng" in state:
             set_rng_state(state["rng"])
         if main_process:
             print(f"resumed from {path} at epoch {start_epoch} (best {best:.4f})", flush=True)
+    if main_process:  # only now: a failed resume must leave the run's config as it was
+        (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     if dist.world_size() > 1:
         ids = [torch.device(device).index] if device.startswith("cuda") else None
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

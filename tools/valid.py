@@ -10,7 +10,6 @@ MPII also writes pred.mat. Results files go to --output-dir (default: the config
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from posenet.checkpoint import load_weights  # noqa: E402
-from posenet.cli import add_config_args, run_cli  # noqa: E402
+from posenet.cli import add_config_args, check_output_dir, check_output_file, run_cli, write_json  # noqa: E402
 from posenet.config import load_config  # noqa: E402
 from posenet.datasets import build_dataset  # noqa: E402
 from posenet.devices import resolve_device  # noqa: E402
@@ -43,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.config:
         parser.error("--config is required")
     cfg = load_config(args.config, args.overrides)
+    out = check_output_dir(args.output_dir or cfg.output_dir, "--output-dir" if args.output_dir else "output_dir")
+    if args.json:
+        check_output_file(args.json, "--json")
     device = resolve_device(args.device)
     model = build_model(cfg)
     load_weights(model, args.weights, from_bgr=args.from_bgr)
@@ -50,12 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.test.batch_size, shuffle=False,
                                          num_workers=args.workers,
                                          pin_memory=device.startswith("cuda"))
-    out = Path(args.output_dir or cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     table, _ = evaluate(model, dataset, loader, cfg, device, out)
     print(format_table(table))
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=2) + "\n")
+        write_json(args.json, table)
     return 0
 
 

@@ -4,7 +4,10 @@ scores (n,) float32 for persons only, with scores >= score_thr."""
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -91,7 +94,7 @@ def _load_state_dict_file(model: torch.nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise CheckpointError(f"{path}: not a readable weights file ({err})") from None
+        raise CheckpointError(f"{path}: not a weights file ({_load_failure(err)})") from None
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -105,6 +108,19 @@ def _load_state_dict_file(model: torch.nn.Module, path: Path) -> None:
             f" ({len(result.missing_keys)}), unexpected keys {result.unexpected_keys[:5]}"
             f" ({len(result.unexpected_keys)})"
         )
+
+
+def _load_failure(err: Exception) -> str:
+    """One line on why torch.load failed, without torch's advice to load unsafely."""
+    text = str(err)
+    culprit = re.search(r"GLOBAL (\S+)", text)
+    if culprit:
+        return f"it holds Python objects such as {culprit.group(1)}, not only tensors; not loaded"
+    if isinstance(err, pickle.UnpicklingError):
+        return "it holds data other than tensors; not loaded"
+    if isinstance(err, RuntimeError) and text.strip():
+        return text.strip().splitlines()[0].split(". ")[0]  # e.g. a truncated zip archive
+    return "unknown format"
 
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -193,6 +209,8 @@ def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
 
     Accepts a COCO-results list ([{image_id, category_id, bbox, score}, ...]) or a COCO-like
     dict with "annotations" (and optionally "images" with id/file_name), as PoseTrack uses.
+    Image ids written as numeric strings ("10") become numbers, so they sort as numbers.
+    Boxes with zero or negative width or height are dropped: they hold no person.
     """
     if not path.is_file():
         raise DataError(f"{path}: detection file not found")
@@ -205,10 +223,11 @@ def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
     if isinstance(data, dict):
         for image in data.get("images", []):
             if isinstance(image, dict) and "id" in image and "file_name" in image:
-                names[image["id"]] = image["file_name"]
+                names[_image_id(image["id"], path, "images[].id")] = image["file_name"]
         data = data.get("annotations")
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a list of detections or a dict with 'annotations'")
+    kept = []
     for i, entry in enumerate(data):
         if not isinstance(entry, dict):
             raise DataError(f"{path}: detection [{i}] is not an object")
@@ -216,12 +235,33 @@ def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
             if key not in entry:
                 raise DataError(f"{path}: detection [{i}] has no '{key}'")
         bbox = entry["bbox"]
-        if not (isinstance(bbox, list) and len(bbox) == 4):
-            raise DataError(f"{path}: detection [{i}].bbox must be [x, y, w, h], got {bbox!r}")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_finite_number, bbox))):
+            raise DataError(f"{path}: detection [{i}].bbox must be 4 numbers [x, y, w, h], got {bbox!r}"[:300])
+        score = entry.get("score", 1.0)
+        if not _is_finite_number(score):
+            raise DataError(f"{path}: detection [{i}].score must be a number, got {score!r}"[:300])
+        entry = {**entry, "image_id": _image_id(entry["image_id"], path, f"detection [{i}].image_id")}
         name = entry.get("file_name", entry.get("image_name"))
         if isinstance(name, str):
             names.setdefault(entry["image_id"], name)
-    return data, names
+        if bbox[2] > 0 and bbox[3] > 0:
+            kept.append(entry)
+    return kept, names
+
+
+def _is_finite_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _image_id(value, path: Path, where: str):
+    """An image id as what it is: a number (also when written as a numeric string) or a string."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DataError(f"{path}: {where} must be a number or a string, got {value!r}"[:300])
+    return value
 
 
 def _basename(name: str) -> str:
@@ -243,8 +283,9 @@ class ReplayDetector:
     file), a frame is matched by name: an image whose name equals the frame's name or ends
     with "/<frame name>"; if several do, prefix the frame name with its folder. Otherwise
     frame index k gets the k-th smallest image id (so every frame must have an entry; ids
-    are the frame order, as in PoseTrack where id = 1VVVVVVFFFF). Only category 1 (person, or
-    entries without a category) with score >= score_thr are kept.
+    are the frame order, as in PoseTrack where id = 1VVVVVVFFFF; numeric strings count as
+    numbers, and other string ids need names). Only category 1 (person, or entries without a
+    category) with score >= score_thr are kept; boxes of zero or negative size are dropped.
     """
 
     def __init__(
@@ -257,8 +298,15 @@ class ReplayDetector:
         self.score_thr = float(score_thr)
         entries, names = _read_detection_json(self.path)
         if image_names:
-            names = {**names, **dict(image_names)}
-        self.image_ids = sorted({e["image_id"] for e in entries}, key=_sort_key)
+            names = {**names, **{_image_id(k, self.path, "image id"): v for k, v in image_names.items()}}
+        ids = {e["image_id"] for e in entries}
+        text_ids = sorted(str(i) for i in ids if isinstance(i, str))
+        if text_ids and not names:
+            raise DataError(
+                f"{self.path}: image ids such as {text_ids[0]!r} are not numbers, so their frame "
+                "order is unknown; give each entry a file_name or the file an 'images' table"
+            )
+        self.image_ids = sorted(ids, key=_sort_key)
         self.image_names = names
         self._by_basename: dict[str, list] = {}
         for image_id, image_name in names.items():

@@ -34,14 +34,20 @@ def _check_pair(prev: np.ndarray, cur: np.ndarray) -> None:
         raise DataError(f"flow needs two RGB frames of one size, got {prev.shape} and {cur.shape}")
 
 
+# Smallest side of the grid flow is computed on: OpenCV's DIS fails on some images with a
+# side under 12 px; small frames are enlarged to this and the flow is scaled back.
+MIN_FLOW_SIDE = 16
+
+
 def _gray(image: np.ndarray, scale: float) -> np.ndarray:
-    """Grey image resized by `scale` (area averaging when shrinking)."""
+    """Grey image resized by `scale` (area averaging when shrinking), sides >= MIN_FLOW_SIDE."""
     gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-    if scale == 1.0:
-        return gray
     h, w = gray.shape
-    size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+    size = (max(MIN_FLOW_SIDE, round(w * scale)), max(MIN_FLOW_SIDE, round(h * scale)))
+    if size == (w, h):
+        return gray
+    shrink = size[0] <= w and size[1] <= h
+    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def upscale_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,12 +44,26 @@ def frame_name(index: int) -> str:
     return f"{index:06d}.jpg"
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key comparing the digit runs of a name as numbers: 2.jpg before 10.jpg."""
+    parts = re.split(r"(\d+)", name)
+    return tuple((0, int(t), t) if t.isdigit() else (1, 0, t) for t in parts if t)
+
+
 def list_image_files(folder: Path) -> list[Path]:
-    """Image files in `folder`, sorted by name (PoseTrack sequences are numbered JPEGs)."""
+    """Image files in `folder` in natural name order (numbers compared as numbers), so frames
+    named 1.jpg ... 10.jpg play in order even when the numbers are not zero-padded."""
     return sorted(
         (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS),
-        key=lambda p: p.name,
+        key=lambda p: natural_key(p.name),
     )
+
+
+def display_rotation(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Turn a decoded frame as a player shows it: `degrees` counter-clockwise (PyAV's
+    VideoFrame.rotation, read from the display matrix), rounded to a quarter turn."""
+    quarter_turns = round(degrees / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -67,6 +82,12 @@ class FrameReader:
 
     `start`/`end` select frames [start, end) by index in the source. Use as a context manager
     (or call `close()`) so the decoder thread and file are released when stopping early.
+
+    `unpadded_names` (folders): True when the frame numbers in the file names are not
+    zero-padded, i.e. name order differs from frame order (frames are read in frame order).
+    `rotation` (videos): the display rotation in degrees counter-clockwise from the file's
+    display matrix (phone videos); frames are delivered turned upright and width/height are
+    those of the turned frames.
     """
 
     def __init__(
@@ -81,6 +102,8 @@ class FrameReader:
         self._files: list[Path] | None = None
         self._container: av.container.InputContainer | None = None
         self._total: int | None = None
+        self.unpadded_names = False
+        self.rotation = 0
         if not self.source.exists():
             raise DataError(f"{self.source}: no such file or folder")
         if self.source.is_dir():
@@ -94,6 +117,7 @@ class FrameReader:
     def _open_folder(self) -> None:
         """List the folder's images and take the frame size from the first one."""
         self._files = list_image_files(self.source)
+        self.unpadded_names = [p.name for p in self._files] != sorted(p.name for p in self._files)
         if not self._files:
             kinds = ", ".join(IMAGE_EXTENSIONS)
             raise DataError(f"{self.source}: folder has no image files ({kinds})")
@@ -115,9 +139,23 @@ class FrameReader:
         stream.thread_type = "AUTO"
         self.width = stream.codec_context.width
         self.height = stream.codec_context.height
+        self.rotation = round(self._probe_rotation() / 90) % 4 * 90
+        if self.rotation in (90, 270):
+            self.width, self.height = self.height, self.width
         rate = stream.average_rate or stream.guessed_rate
         self.fps = float(rate) if rate else FOLDER_FPS
         self._total = stream.frames or None
+
+    def _probe_rotation(self) -> float:
+        """Display rotation of the first frame (PyAV exposes the display matrix on frames only);
+        read from a second handle so the main one still starts at frame 0."""
+        try:
+            with av.open(str(self.source)) as probe:
+                for av_frame in probe.decode(video=0):
+                    return float(av_frame.rotation or 0)
+        except (av.error.FFmpegError, OSError):
+            pass  # a broken video fails with its frame index when decoded
+        return 0.0
 
     @property
     def num_frames(self) -> int | None:
@@ -197,6 +235,7 @@ class FrameReader:
                     return
                 if index >= self.start:
                     image = to_rgb.reformat(av_frame, format="rgb24").to_ndarray()
+                    image = display_rotation(image, self.rotation)
                     if not self._put(Frame(index, image, frame_name(index))):
                         return
                 index += 1

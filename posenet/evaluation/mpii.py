@@ -18,6 +18,7 @@ from scipy.io import loadmat, savemat
 from ..errors import DataError
 
 HEAD_SIZE_FACTOR = 0.6
+NUM_JOINTS = 16  # MPII joints per person in pred.mat and gt_valid.mat
 MEAN_AT_01_STEP = 11  # index into np.arange(0, 0.51, 0.01): the seed's "Mean@0.1"
 GROUPS = {  # table column -> joint names in gt_valid.mat's `dataset_joints`
     "Head": ("head",), "Shoulder": ("lsho", "rsho"), "Elbow": ("lelb", "relb"),
@@ -132,6 +133,7 @@ def load_pred_mat(path: str | os.PathLike) -> np.ndarray:
     if "preds" not in mat:
         raise DataError(f"{path}: field 'preds' missing")
     preds = np.asarray(mat["preds"], np.float64)
-    if preds.ndim != 3 or preds.shape[2] < 2:
-        raise DataError(f"{path}: field 'preds' must be (N, 16, 2), got {preds.shape}")
+    if preds.ndim != 3 or preds.shape[1] != NUM_JOINTS or preds.shape[2] < 2:
+        hint = " (transposed? the ground truth's layout is (16, 2, N))" if preds.shape[:1] == (NUM_JOINTS,) else ""
+        raise DataError(f"{path}: field 'preds' must be (N, {NUM_JOINTS}, 2), got {preds.shape}{hint}")
     return preds[..., :2] - 1.0

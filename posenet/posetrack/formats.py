@@ -54,6 +54,7 @@ class PoseTrackFrame:
     is_labeled: bool = True
     ignore_regions: list[np.ndarray] = field(default_factory=list)  # polygons (m, 2)
     num_annotations: int = 0  # people listed in the file, including any without points
+    frame_id: int | None = None  # the file's own frame number: 2018 image id, 2017 imgnum; None if absent
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -141,7 +142,11 @@ def _slot_map_2018(data: dict, path: Path) -> np.ndarray:
     names = categories[0].get("keypoints") if isinstance(categories[0], dict) else None
     if not isinstance(names, list) or len(names) not in (15, 17):
         raise _fail(path, "categories[0].keypoints", "expected a list of 15 or 17 joint names")
-    return np.array([POSETRACK18_NAMES.index(n) if n in POSETRACK18_NAMES else -1 for n in names])
+    unknown = [n for n in names if n not in POSETRACK18_NAMES]
+    if unknown or len(set(names)) != len(names):
+        problem = f"unknown joint names {unknown[:4]}" if unknown else "repeated joint names"
+        raise _fail(path, "categories[0].keypoints", f"{problem}; expected PoseTrack names: {', '.join(POSETRACK18_NAMES)}")
+    return np.array([POSETRACK18_NAMES.index(n) for n in names])
 
 
 def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
@@ -166,6 +171,7 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
                 file_name=file_name,
                 frame_index=_frame_index(file_name, i),
                 image_id=image["id"] if isinstance(image["id"], int) else None,
+                frame_id=image["id"] if isinstance(image["id"], int) else None,
                 is_labeled=bool(image.get("is_labeled", True)),
                 ignore_regions=_polygons_2018(image, path, where),
                 num_annotations=len(index),
@@ -253,6 +259,7 @@ def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:
             dict(
                 file_name=file_name,
                 frame_index=index if index is not None else _frame_index(file_name, i),
+                frame_id=None if index is None else index + 1,
                 is_labeled=_is_labeled_2017(entry.get("is_labeled")),
                 ignore_regions=_polygons_2017(entry, path, where),
                 num_annotations=len(rects),
@@ -354,16 +361,36 @@ def _polygons_2017(entry: dict, path: Path, where: str) -> list[np.ndarray]:
     return polygons
 
 
+class _NonFinite(str):
+    """Stands for a NaN or Infinity read from a file until its place is found and reported."""
+
+
+def _find_non_finite(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(place, literal) of each NaN/Infinity in parsed JSON, e.g. annotations[3].keypoints[5]."""
+    if isinstance(value, _NonFinite):
+        yield where, str(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _find_non_finite(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for k, item in enumerate(value):
+            yield from _find_non_finite(item, f"{where}[{k}]")
+
+
 def read_posetrack(path: str | Path) -> PoseTrackSequence:
     """Read a PoseTrack 2017 or 2018 JSON file (layout detected from its keys)."""
     path = Path(path)
+    non_finite: list[str] = []
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            data = json.load(f, parse_constant=lambda name: non_finite.append(name) or _NonFinite(name))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON: {exc}") from None
+    if non_finite:
+        where, value = next(_find_non_finite(data, ""))
+        raise _fail(path, where or "top level", f"{value} is not a finite number")
     if not isinstance(data, dict):
         raise _fail(path, "top level", "expected a JSON object")
     if "annolist" in data:
@@ -384,11 +411,15 @@ def _video_number(video_name: str) -> int | None:
 
 
 def _as_people(keypoints, track_ids, boxes, scores) -> tuple[np.ndarray, ...]:
-    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3)
+    """Arrays to write, with no NaN/Infinity left (JSON has none): a joint with a non-finite
+    coordinate becomes (0, 0, 0), i.e. unlabelled; non-finite scores and boxes become 0."""
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3).copy()
     n = len(kp)
     ids = np.asarray(track_ids, dtype=np.int64).reshape(n)
-    bx = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
-    sc = np.asarray(scores, dtype=np.float64).reshape(n)
+    bx = np.nan_to_num(np.asarray(boxes, dtype=np.float64).reshape(n, 4), nan=0.0, posinf=0.0, neginf=0.0)
+    sc = np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(n), nan=0.0, posinf=0.0, neginf=0.0)
+    kp[~np.isfinite(kp[..., :2]).all(axis=2)] = 0.0
+    kp[..., 2] = np.nan_to_num(kp[..., 2], nan=0.0, posinf=0.0, neginf=0.0)
     return kp, ids, bx, sc
 
 

@@ -247,9 +247,19 @@ def test_not_a_state_dict(tmp_path):
 def test_pickled_objects_need_trust(tmp_path):
     path = tmp_path / "pickled.pth"
     torch.save({"state_dict": {"conv1.weight": torch.zeros(1)}, "extra": Opaque()}, path)
-    with pytest.raises(CheckpointError, match="Opaque.*trusted=True"):
+    with pytest.raises(CheckpointError, match="Opaque.*not loaded") as info:
         load_checkpoint(path)
+    assert "trusted" not in str(info.value) and "weights_only" not in str(info.value)
     assert isinstance(load_checkpoint(path, trusted=True)["extra"], Opaque)
+
+
+def test_truncated_file_is_one_line(tmp_path):
+    path = tmp_path / "cut.pth"
+    torch.save({"conv1.weight": torch.zeros(8)}, path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="cut.pth: not a readable torch weights file") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 250
 
 
 def test_unknown_name(tmp_path):

@@ -118,6 +118,22 @@ def test_bad_input_is_one_line(train_tool, valid_tool, coco_root, tmp_path, caps
     assert "not a readable torch weights file" in capsys.readouterr().err
 
 
+def test_resume_with_another_architecture_is_one_line_and_keeps_config(train_tool, coco_root, tmp_path,
+                                                                        capsys):
+    out = tmp_path / "run"
+    common = ["--config", CONFIG, "--device", "cpu", "--no-val", "--output-dir", str(out)]
+    args = [*common, "--epochs", "1", *sets(coco_root, "data.max_samples=4", "train.batch_size=4")]
+    assert train_tool.run_cli(train_tool.main, args) == 0
+    config_before = (out / "config.yaml").read_text()
+    capsys.readouterr()
+    args = [*common, "--epochs", "2", "--resume",
+            *sets(coco_root, "data.max_samples=4", "train.batch_size=4", "model.depth=34")]
+    assert train_tool.run_cli(train_tool.main, args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "checkpoint.pth" in err and "does not fit" in err
+    assert (out / "config.yaml").read_text() == config_before
+
+
 def test_two_processes_through_torchrun(coco_root, tmp_path):
     import os
     import subprocess

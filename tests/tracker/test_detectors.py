@@ -89,6 +89,26 @@ def test_weights_from_file_and_bad_file(tmp_path):
         TorchvisionDetector(weights=tmp_path / "nope.pth")
 
 
+class Opaque:
+    pass
+
+
+@pytest.mark.parametrize("kind", ["pickled_object", "junk", "truncated"])
+def test_bad_weights_file_is_one_line_without_unsafe_advice(tmp_path, kind):
+    path = tmp_path / "det.pth"
+    if kind == "pickled_object":
+        torch.save({"model": Opaque()}, path)
+    elif kind == "junk":
+        path.write_bytes(b"not weights at all" * 10)
+    else:
+        torch.save({"w": torch.zeros(100)}, path)
+        path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="det.pth: not a weights file") as info:
+        TorchvisionDetector(weights=path)
+    message = str(info.value)
+    assert "\n" not in message and "weights_only" not in message and len(message) < 250
+
+
 def test_offline_download_names_file_and_place(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 
@@ -189,14 +209,39 @@ def test_replay_filters_category_and_reads_annotations_dict(tmp_path):
     np.testing.assert_allclose(scores, [0.8])
 
 
+def test_replay_string_image_ids_are_ordered_as_numbers(tmp_path):
+    path = tmp_path / "dets.json"
+    entries = [{"image_id": str(i), "bbox": [i, 0, 5, 5], "score": 0.9} for i in (1, 2, 10, 11)]
+    path.write_text(json.dumps(entries))
+    detector = ReplayDetector(path)
+    assert [detector.detect_frame(k)[0][0, 0] for k in range(4)] == [1, 2, 10, 11]
+    path.write_text(json.dumps([{"image_id": "a", "bbox": [0, 0, 5, 5]}, {"image_id": "b", "bbox": [0, 0, 5, 5]}]))
+    with pytest.raises(DataError, match=r"dets\.json: image ids such as 'a' are not numbers"):
+        ReplayDetector(path)
+    path.write_text(json.dumps([{"image_id": "a", "file_name": "x/000004.jpg", "bbox": [1, 2, 3, 4]}]))
+    np.testing.assert_allclose(ReplayDetector(path).detect_frame(0, "000004.jpg")[0], [[1, 2, 4, 6]])
+
+
+def test_replay_drops_boxes_without_area(tmp_path):
+    path = tmp_path / "dets.json"
+    boxes = [[10, 10, -5, 8], [10, 10, 5, 0], [10, 10, 5, 8]]
+    path.write_text(json.dumps([{"image_id": 1, "bbox": b, "score": 0.9} for b in boxes]))
+    np.testing.assert_allclose(ReplayDetector(path).detect_frame(0)[0], [[10, 10, 15, 18]])
+
+
 @pytest.mark.parametrize(
     "content, match",
     [(None, "not found"), ("{not json", "not a readable JSON"), ('[{"image_id": 1}]', "bbox"),
-     ('{"x": 1}', "annotations")],
+     ('{"x": 1}', "annotations"),
+     ('[{"image_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": 1, "bbox": ["1", 2, 3, 4]}]', r"detection \[1\]\.bbox"),
+     ('[{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "0.9"}]', r"detection \[0\]\.score"),
+     ('[{"image_id": 1, "bbox": [1, 2, NaN, 4]}]', r"detection \[0\]\.bbox"),
+     ('[{"image_id": [1], "bbox": [1, 2, 3, 4]}]', r"detection \[0\]\.image_id")],
 )
 def test_replay_bad_files(tmp_path, content, match):
     path = tmp_path / "d.json"
     if content is not None:
         path.write_text(content)
-    with pytest.raises(DataError, match=match):
+    with pytest.raises(DataError, match=match) as info:
         ReplayDetector(path)
+    assert "d.json" in str(info.value) and "\n" not in str(info.value)

@@ -60,6 +60,16 @@ def test_odd_size_and_scale_keep_full_resolution():
     np.testing.assert_allclose(np.median(interior, axis=0), (2, 1), atol=0.3)
 
 
+@pytest.mark.parametrize("size", [(16, 16), (8, 8), (10, 10), (40, 6), (23, 11)])
+@pytest.mark.parametrize("make", [DISFlow, lambda: DISFlow(scale=1.0), FarnebackFlow])
+def test_frames_smaller_than_the_flow_grid(make, size):
+    width, height = size
+    prev, _ = shifted_pair(0, 0, height=height, width=width)
+    flow = make()(prev, prev)
+    assert flow.shape == (height, width, 2) and flow.dtype == np.float32
+    assert np.abs(flow).max() < 0.5  # same frame: (near) no motion
+
+
 def test_upscale_flow_converts_units():
     small = np.zeros((10, 20, 2), np.float32)
     small[..., 0], small[..., 1] = 1.0, -2.0  # one small pixel right, two up

@@ -12,7 +12,7 @@ import pytest
 
 from posenet.errors import DataError
 from tests.conftest import shared_file
-from tracker.video import FrameReader, VideoWriter
+from tracker.video import FrameReader, VideoWriter, display_rotation
 
 
 def write_test_video(path, num_frames, width=64, height=48, faststart=False, seed=0):
@@ -128,6 +128,50 @@ def test_folder_frames(tmp_path):
     frames = list(reader)
     assert [(f.index, f.name) for f in frames] == [(i, f"00000{i}.jpg") for i in (1, 2, 3)]
     assert abs(frames[1].image.mean() - 80) < 3
+
+
+def test_folder_without_zero_padding_reads_in_frame_order(tmp_path):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in (1, 2, 10, 11, 3):
+        cv2.imwrite(str(folder / f"frame{i}.png"), np.full((8, 8, 3), 20 * i, np.uint8))
+    reader = FrameReader(folder)
+    assert reader.unpadded_names is True
+    frames = list(reader)
+    assert [f.name for f in frames] == [f"frame{i}.png" for i in (1, 2, 3, 10, 11)]
+    assert [int(f.image[0, 0, 0]) for f in frames] == [20, 40, 60, 200, 220]
+    write_folder(tmp_path / "padded", [(8, 8)] * 3)
+    assert FrameReader(tmp_path / "padded").unpadded_names is False
+
+
+def test_display_rotation_turns_like_a_player():
+    image = np.zeros((2, 3), np.uint8)
+    image[0, 0] = 1  # top-left pixel of a 3-wide, 2-high frame
+    assert display_rotation(image, 0) is image
+    clockwise = display_rotation(image, -90)  # PyAV's -90: the player turns it clockwise
+    assert clockwise.shape == (3, 2) and clockwise[0, 1] == 1
+    assert display_rotation(image, 90)[2, 0] == 1 and display_rotation(image, 180)[1, 2] == 1
+    assert display_rotation(image, 270)[0, 1] == 1
+
+
+def test_video_with_rotation_metadata_is_read_upright(tmp_path):
+    path = tmp_path / "phone.mp4"
+    image = np.zeros((16, 32, 3), np.uint8)
+    image[:, :8] = 255  # white left stripe; shown turned clockwise it is the top
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 32, 16, "yuv420p"
+        stream.set_display_rotation(-90)  # a phone's "rotate=90" tag: shown turned clockwise
+        for i in range(2):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    reader = FrameReader(path)
+    assert (reader.width, reader.height, reader.rotation) == (16, 32, 270)
+    frames = list(reader)
+    assert len(frames) == 2 and frames[0].image.shape == (32, 16, 3)
+    assert frames[0].image[:6].mean() > 200 and frames[0].image[10:].mean() < 40
 
 
 def test_folder_changing_size_names_file_and_sizes(tmp_path):

@@ -4,13 +4,16 @@ Scoring works in the 15 PoseTrack-2017 joint ids (0-14) poseval uses, whatever t
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from posenet.errors import DataError
-from posenet.posetrack.formats import NO_TRACK_ID, PT17_TO_PT18, PoseTrackFrame, PoseTrackSequence, read_posetrack
+from posenet.posetrack.formats import (
+    NO_TRACK_ID, PT17_TO_PT18, PoseTrackFrame, PoseTrackSequence, empty_people, read_posetrack,
+)
 
 from .polygon import points_in_any_polygon
 
@@ -58,21 +61,73 @@ def _to_pt17(frame: PoseTrackFrame) -> tuple[np.ndarray, np.ndarray]:
     return kp[..., :2], frame.labelled[:, PT17_TO_PT18]
 
 
-def prepare_frames(gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_ids: bool) -> list[EvalFrame]:
-    """Pair GT and prediction frames by position and clean them up as poseval does.
+def _base_name(file_name: str) -> str:
+    return file_name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def match_frames(gt: PoseTrackSequence, pred: PoseTrackSequence) -> tuple[list[int | None], list[int]]:
+    """For each GT frame the index of its prediction frame (None: no match), and the prediction
+    frames that match none. Frames match by base file name, the rest by frame id; a key that is
+    not unique in either file matches nothing, so no frame is ever paired with a neighbour."""
+    names_g = [_base_name(f.file_name) for f in gt.frames]
+    names_p = [_base_name(f.file_name) for f in pred.frames]
+    if names_g == names_p:
+        return list(range(len(gt))), []
+    match: list[int | None] = [None] * len(gt)
+    used: set[int] = set()
+    keys = (
+        (names_g, names_p),
+        ([f.frame_id for f in gt.frames], [f.frame_id for f in pred.frames]),
+    )
+    for keys_g, keys_p in keys:
+        free_g = [k for k in range(len(gt)) if match[k] is None]
+        free_p = [k for k in range(len(pred)) if k not in used]
+        count_g = Counter(keys_g[k] for k in free_g)
+        where_p: dict = {}
+        for k in free_p:
+            where_p.setdefault(keys_p[k], []).append(k)
+        for k in free_g:
+            key = keys_g[k]
+            hits = where_p.get(key, [])
+            if key is not None and count_g[key] == 1 and len(hits) == 1:
+                match[k] = hits[0]
+                used.add(hits[0])
+    return match, [k for k in range(len(pred)) if k not in used]
+
+
+def _empty_like(frame: PoseTrackFrame) -> PoseTrackFrame:
+    return PoseTrackFrame(file_name=frame.file_name, frame_index=frame.frame_index, **empty_people())
+
+
+def prepare_frames(
+    gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_ids: bool, notes: list[str] | None = None
+) -> list[EvalFrame]:
+    """Pair GT and prediction frames by file name (see `match_frames`) and clean them up as
+    poseval does; prediction frames matching no GT frame are not scored and noted in `notes`.
 
     poseval quirks kept here: a GT frame counts when its file lists at least one person (the
     is_labeled flag is not read), and predictions on other frames are dropped unseen; inside
     ignore regions joints are removed from GT and predictions, and a person left without joints
     is removed in such frames only (elsewhere people without joints stay and count as present).
     """
-    if len(gt) != len(pred):
+    match, unmatched = match_frames(gt, pred)
+    lacking = [k for k, m in enumerate(match) if m is None and gt.frames[k].num_annotations > 0]
+    if lacking:
+        shown = ", ".join(gt.frames[k].file_name for k in lacking[:3])
         raise DataError(
-            f"{pred.path}: {len(pred)} frames but the ground truth {gt.path} has {len(gt)} "
-            "(predictions must list every frame of the ground-truth file, in the same order)"
+            f"{pred.path}: no prediction frame for {len(lacking)} of {len(gt)} ground-truth frames "
+            f"({shown}{' ...' if len(lacking) > 3 else ''}); frames are matched by file name, "
+            "then by frame id"
         )
+    if unmatched and notes is not None:
+        shown = ", ".join(pred.frames[k].file_name for k in unmatched[:3])
+        notes.append(
+            f"{pred.path.name}: {len(unmatched)} prediction frames match no ground-truth frame and "
+            f"are not scored: {shown}{' ...' if len(unmatched) > 3 else ''}"
+        )
+    paired = [pred.frames[m] if m is not None else _empty_like(g) for g, m in zip(gt.frames, match)]
     frames = []
-    for k, (g, p) in enumerate(zip(gt.frames, pred.frames)):
+    for k, (g, p) in enumerate(zip(gt.frames, paired)):
         if g.num_annotations == 0:
             continue
         gt_xy, gt_has = _to_pt17(g)
@@ -145,7 +200,7 @@ def load_folders(gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool 
     sequences, empty_frames, total_frames = [], 0, 0
     for f in gt_files:
         gt, pred = read_posetrack(f), read_posetrack(pred_dir / f.name)
-        frames = prepare_frames(gt, pred, need_track_ids)
+        frames = prepare_frames(gt, pred, need_track_ids, notes)
         total_frames += len(gt)
         empty_frames += len(gt) - len(frames)
         if not frames:

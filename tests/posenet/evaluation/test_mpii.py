@@ -113,6 +113,10 @@ def test_bad_files_are_one_line_errors(tmp_path, gt_path, gt_preds, capsys):
     savemat(str(tmp_path / "wrong.mat"), {"predictions": gt_preds})
     assert tool.run_cli(tool.main, [str(tmp_path / "wrong.mat"), "--gt", str(gt_path)]) == 2
     assert "field 'preds' missing" in capsys.readouterr().err
+    savemat(str(tmp_path / "transposed.mat"), {"preds": gt_preds.transpose(1, 2, 0) + 1})
+    assert tool.run_cli(tool.main, [str(tmp_path / "transposed.mat"), "--gt", str(gt_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"transposed.mat: field 'preds' must be (N, 16, 2), got (16, 2, {len(gt_preds)}) (transposed?" in err
     with pytest.raises(DataError, match="one per ground-truth person"):
         pckh_table(gt_preds[:10], gt_path)
     (tmp_path / "text.mat").write_text("not a mat file")

@@ -67,6 +67,50 @@ def test_writer_2018_round_trip_and_image_ids(tmp_path):
     assert list(tmp_path.iterdir()) == [out]  # temp parts removed
 
 
+@pytest.mark.parametrize("writer", [PoseTrack18Writer, PoseTrack17Writer])
+def test_writers_never_write_nan_or_infinity(tmp_path, writer):
+    kp, ids, boxes, scores = _people(2)
+    kp[0, 6, 0], kp[0, 7, 2], kp[1, 8, 1] = np.nan, np.nan, np.inf
+    boxes[1, 2], scores[0] = np.nan, np.nan
+    out = tmp_path / "000001_x.json"
+    with writer(out, "000001_x") as w:
+        w.add_frame("a/000000.jpg", 0, kp, ids, boxes, scores)
+    text = out.read_text()
+    json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} written"))
+    frame = read_posetrack(out).frames[0]
+    assert not frame.labelled[0, 6] and not frame.labelled[1, 8] and frame.labelled[0, 5]
+    assert np.isfinite(frame.keypoints).all()
+
+
+@pytest.mark.parametrize("layout", ["2017", "2018"])
+def test_non_finite_numbers_are_rejected_naming_file_and_annotation(tmp_path, layout):
+    if layout == "2018":
+        content = ('{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": ['
+                   '{"image_id": 1, "keypoints": ' + str([1] * 51) + '}, {"image_id": 1, "keypoints": [NaN'
+                   + ", 1" * 50 + "]}]}")
+        field = "annotations[1].keypoints[0]: NaN"
+    else:
+        content = ('{"annolist": [{"image": [{"name": "a.jpg"}], "annorect": [{"annopoints": [{"point": '
+                   '[{"id": [0], "x": [1], "y": [Infinity]}]}]}]}]}')
+        field = "annolist[0].annorect[0].annopoints[0].point[0].y[0]: Infinity"
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(DataError) as err:
+        read_posetrack(path)
+    assert str(err.value).startswith(str(path)) and field in str(err.value)
+
+
+def test_2018_file_with_other_joint_names_is_an_error(tmp_path):
+    data = {"images": [{"id": 1, "file_name": "a/0.jpg"}],
+            "annotations": [{"image_id": 1, "keypoints": [1] * 51}],
+            "categories": [{"keypoints": [str(k) for k in range(17)]}]}
+    path = tmp_path / "numbered.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError, match=r"numbered\.json: categories\[0\]\.keypoints: unknown joint names "
+                       r"\['0', '1', '2', '3'\]; expected PoseTrack names: nose, head_bottom"):
+        read_posetrack(path)
+
+
 def test_writer_2018_sequential_ids_without_video_number(tmp_path):
     kp, ids, boxes, scores = _people(1)
     with PoseTrack18Writer(tmp_path / "clip.json", "clip") as w:

@@ -152,8 +152,41 @@ def test_missing_extra_and_mismatched_sequences(tmp_path):
     data = json.loads((gt / "000003.json").read_text())
     data["images"] = data["images"][:-1]
     (pred / "000003.json").write_text(json.dumps(data))
-    with pytest.raises(DataError, match="000003.json: 52 frames but the ground truth"):
+    with pytest.raises(DataError, match=r"000003\.json: no prediction frame for 1 of 53 ground-truth frames"):
         evaluate_posetrack(gt, pred, "both")
+
+
+def _reverse_frames(data: dict) -> dict:
+    key = "images" if "images" in data else "annolist"
+    return {**data, key: data[key][::-1]}
+
+
+@pytest.mark.parametrize("layout", [BONN18, BONN17])
+def test_frames_in_another_order_are_matched_by_file_name(tmp_path, layout):
+    gt = _copy_folder(shared_file(layout), tmp_path / "gt", 2)
+    pred = _copy_folder(gt, tmp_path / "pred")
+    for f in pred.glob("*.json"):
+        f.write_text(json.dumps(_reverse_frames(json.loads(f.read_text()))))
+    result = evaluate_posetrack(gt, pred, "both")
+    ap, mota = grouped(result.ap.ap), grouped(result.mot.mota)
+    assert np.isclose(ap["Total"], 1400 / 15) and np.isclose(mota["Total"], 100.0)
+    assert result.mot.num_switches.sum() == 0
+
+
+def test_frames_renamed_but_numbered_match_by_frame_id_and_strangers_are_noted(tmp_path):
+    gt = _copy_folder(shared_file(BONN18), tmp_path / "gt", 1)
+    pred = _copy_folder(gt, tmp_path / "pred")
+    data = _reverse_frames(json.loads((pred / "000001.json").read_text()))
+    for image in data["images"]:
+        image["file_name"] = image["file_name"].replace(".jpg", ".png")  # matched by image id
+    stranger = dict(data["images"][0], id=1, file_name="elsewhere/999999.jpg")
+    data["images"].insert(3, stranger)
+    (pred / "000001.json").write_text(json.dumps(data))
+    result, same = evaluate_posetrack(gt, pred, "both"), evaluate_posetrack(gt, gt, "both")
+    np.testing.assert_array_equal(result.ap.ap, same.ap.ap)
+    np.testing.assert_array_equal(result.mot.mota, same.mot.mota)
+    assert np.isclose(grouped(result.ap.ap)["Shoulder"], 100.0) and np.isclose(result.mot.mota[15], 100.0)
+    assert any("1 prediction frames match no ground-truth frame" in n and "999999.jpg" in n for n in result.notes)
 
 
 def test_malformed_prediction_names_file_and_field(tmp_path):
