@@ -269,6 +269,8 @@ def bench_track(args: argparse.Namespace) -> dict:
 
     cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
     cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
+    # Random weights give no confident joints to confirm tracks by; every person is load.
+    cfg.tracking.confirm_hits = 1
     device = resolve_device(cfg.device)
     cfg.device = device
     w, h = args.width, args.height
