@@ -1,10 +1,13 @@
 """Similarities between people in two frames: box IoU and OKS (flow-OKS is OKS on poses moved
-along the optical flow, see tracker.propagate), and a plain NMS that runs anywhere."""
+along the optical flow, see tracker.propagate), and a plain NMS that runs anywhere. OKS is
+posenet's, the one COCO evaluation uses."""
 from __future__ import annotations
 
 import numpy as np
 
-from posenet.keypoints import COCO_SIGMAS
+from posenet.evaluation.oks import keypoint_areas, oks
+
+__all__ = ["box_area", "box_iou", "keypoint_areas", "nms", "oks"]
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
@@ -25,56 +28,6 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         iou = np.where(union > 0, inter / union, 0.0)
     return iou
-
-
-def keypoint_areas(keypoints: np.ndarray, score_thr: float = 0.0) -> np.ndarray:
-    """Area of the extent of each person's joints above `score_thr` (N,): OKS scale without a box."""
-    kp = np.asarray(keypoints, dtype=np.float64).reshape(len(keypoints), -1, 3)
-    valid = kp[..., 2] > score_thr
-    big, small = np.inf, -np.inf
-    x0 = np.where(valid, kp[..., 0], big).min(axis=1, initial=big)
-    x1 = np.where(valid, kp[..., 0], small).max(axis=1, initial=small)
-    y0 = np.where(valid, kp[..., 1], big).min(axis=1, initial=big)
-    y1 = np.where(valid, kp[..., 1], small).max(axis=1, initial=small)
-    area = (x1 - x0) * (y1 - y0)
-    return np.where(valid.any(axis=1), area, 0.0)
-
-
-def oks(
-    a: np.ndarray,
-    b: np.ndarray,
-    areas: np.ndarray | None = None,
-    sigmas: np.ndarray | None = None,
-    score_thr: float = 0.0,
-) -> np.ndarray:
-    """Object keypoint similarity of every pose in `a` (N,K,3) with every pose in `b` (M,K,3).
-
-    COCO's definition, exp(-d^2 / (2 s^2 k^2)) with s^2 the area of the `b` person (`areas`,
-    e.g. its box area; the extent of its joints when None) and k = 2 sigma, averaged over the
-    joints whose score (or visibility) exceeds `score_thr` in both poses; 0 when there are none.
-    """
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    num_joints = a.shape[-2] if a.ndim == 3 else b.shape[-2] if b.ndim == 3 else 0
-    a = a.reshape(-1, num_joints, 3)
-    b = b.reshape(-1, num_joints, 3)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    sigmas = np.asarray(COCO_SIGMAS if sigmas is None else sigmas, dtype=np.float64)
-    if sigmas.shape != (num_joints,):
-        raise ValueError(f"oks: {len(sigmas)} sigmas for poses of {num_joints} joints")
-    if areas is None:
-        areas = keypoint_areas(b, score_thr)
-    areas = np.asarray(areas, dtype=np.float64).reshape(-1)
-    if len(areas) != len(b):
-        raise ValueError(f"oks: {len(areas)} areas for {len(b)} poses")
-    d2 = ((a[:, None, :, :2] - b[None, :, :, :2]) ** 2).sum(-1)  # (N,M,K)
-    var = (2.0 * sigmas) ** 2
-    e = d2 / (2.0 * var * (areas[None, :, None] + np.spacing(1)))
-    valid = (a[:, None, :, 2] > score_thr) & (b[None, :, :, 2] > score_thr)
-    count = valid.sum(-1)
-    total = np.where(valid, np.exp(-e), 0.0).sum(-1)
-    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.ndarray:

@@ -64,3 +64,9 @@ def test_nms_keeps_best_of_overlapping_boxes():
     np.testing.assert_array_equal(nms(boxes, scores, 0.5), [1, 2, 3])
     np.testing.assert_array_equal(nms(boxes, scores, 0.3), [1, 2])
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
+
+
+def test_oks_is_the_pose_net_one():
+    from posenet.evaluation import oks as shared
+
+    assert oks is shared.oks and keypoint_areas is shared.keypoint_areas
