@@ -1,9 +1,11 @@
 """Similarities between people in two frames: box IoU and OKS (flow-OKS is OKS on poses moved
-along the optical flow, see tracker.propagate), and a plain NMS that runs anywhere. OKS is
-posenet's, the one COCO evaluation uses."""
+along the optical flow, see tracker.propagate), and NMS. IoU and NMS are torchvision.ops on CPU
+behind numpy wrappers; OKS is posenet's, the one COCO evaluation uses."""
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torchvision import ops
 
 from posenet.evaluation.oks import keypoint_areas, oks
 
@@ -16,39 +18,37 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
 
 
+def _boxes(boxes: np.ndarray, name: str) -> torch.Tensor:
+    """(N,4) float64 tensor sharing memory where it can; x2 < x1 or y2 < y1 is raised to a
+    zero width or height, so degenerate boxes have area 0 and overlap nothing (as box_area)."""
+    b = np.asarray(boxes, dtype=np.float64)
+    if b.size and b.shape[-1] != 4:
+        raise ValueError(f"{name}: boxes must be (N, 4) xyxy, got shape {b.shape}")
+    b = b.reshape(-1, 4)
+    if (b[:, 2:] < b[:, :2]).any():
+        b = np.concatenate([b[:, :2], np.maximum(b[:, 2:], b[:, :2])], axis=1)
+    return torch.from_numpy(np.ascontiguousarray(b))
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in `a` (N,4) with every box in `b` (M,4): (N,M)."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return iou
+    """Intersection over union of every box in `a` (N,4) with every box in `b` (M,4): (N,M);
+    0 where both boxes have area 0."""
+    iou = ops.box_iou(_boxes(a, "box_iou"), _boxes(b, "box_iou")).numpy()
+    return np.nan_to_num(iou, nan=0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.ndarray:
     """Greedy non-maximum suppression: indices of the kept boxes, highest score first.
 
-    A box is dropped when it overlaps an already kept, higher-scored box by IoU > `iou_thr`.
-    Pure numpy, so it runs wherever the tracker does (the seed's NMS needed CUDA).
+    A box is dropped when it overlaps an already kept, higher-ranked box by IoU > `iou_thr`.
+    Equal scores rank in input order: torchvision's sort does not promise that, so the boxes
+    go to it already ranked, with their ranks as scores.
     """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    boxes = _boxes(boxes, "nms")
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(boxes) != len(scores):
         raise ValueError(f"nms: {len(boxes)} boxes but {len(scores)} scores")
     order = np.argsort(-scores, kind="stable")
-    if len(order) == 0:
-        return order.astype(np.int64)
-    iou = box_iou(boxes[order], boxes[order])
-    suppressed = np.zeros(len(order), dtype=bool)
-    keep = []
-    for i in range(len(order)):
-        if suppressed[i]:
-            continue
-        keep.append(order[i])
-        suppressed |= iou[i] > iou_thr
-    return np.asarray(keep, dtype=np.int64)
+    ranks = torch.arange(len(order), 0, -1, dtype=torch.float64)
+    keep = ops.nms(boxes[torch.from_numpy(order)], ranks, float(iou_thr)).numpy()
+    return order[keep].astype(np.int64)
