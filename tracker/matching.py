@@ -50,23 +50,22 @@ def greedy_match(sim: np.ndarray, min_sim: float) -> Match:
 
 def hungarian_match(sim: np.ndarray, min_sim: float) -> Match:
     """The assignment with the largest total similarity among pairs with similarity >= `min_sim`
-    (Jonker-Volgenant through `lap`); pairs below the threshold stay unmatched."""
-    import lap
+    (scipy's linear_sum_assignment, the solver the MOTA evaluator mirrors); pairs below the
+    threshold stay unmatched."""
+    from scipy.optimize import linear_sum_assignment  # lazily: importing it costs ~0.3 s
 
     sim = _check(sim)
     num_rows, num_cols = sim.shape
     rows, cols = [], []
     allowed = sim >= min_sim
     if allowed.any():
-        # Forbidden pairs cost more than leaving both sides unmatched (cost_limit).
-        top = sim[allowed].max()
-        cost = np.where(allowed, top - sim, 1e6)
-        limit = top - min_sim + 1.0
-        _, x, _ = lap.lapjv(cost, extend_cost=True, cost_limit=limit)
-        for r, c in enumerate(x):
-            if c >= 0 and allowed[r, c]:
-                rows.append(r)
-                cols.append(int(c))
+        # Leaving a row and a column unmatched gains 0, so a forbidden pair weighs 0 and is
+        # dropped from scipy's full assignment afterwards; so is a negative similarity (only
+        # possible with min_sim < 0), which could only lower the total.
+        gain = np.where(allowed, np.maximum(sim, 0.0), 0.0)
+        r, c = linear_sum_assignment(gain, maximize=True)
+        ok = allowed[r, c] & (sim[r, c] >= 0)
+        rows, cols = r[ok].tolist(), c[ok].tolist()
     return _result(rows, cols, num_rows, num_cols)
 
 

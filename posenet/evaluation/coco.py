@@ -2,8 +2,9 @@
 
 Post-processing per image: each person's score becomes box score x the mean of its joint
 scores above `in_vis_thre`, then OKS-NMS at `oks_thre` removes duplicates. The OKS used by the
-NMS counts the joints the lower-scored candidate sees above `in_vis_thre`: that is what the
-seed's (and mmpose's) `oks_iou` computes in effect, and we keep it so AP compares with theirs.
+NMS (posenet.evaluation.oks) counts the joints the lower-scored candidate sees above
+`in_vis_thre` and scales by the mean of the two areas: that is what the seed's (and mmpose's)
+`oks_iou` computes in effect, and we keep it so AP compares with theirs.
 """
 from __future__ import annotations
 
@@ -19,26 +20,9 @@ import numpy as np
 
 from ..errors import DataError
 from ..keypoints import COCO_SIGMAS
+from .oks import oks
 
 STAT_NAMES = ("AP", "AP .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
-
-
-def oks_one_to_many(
-    keypoints: np.ndarray, others: np.ndarray, area: float, other_areas: np.ndarray,
-    sigmas: np.ndarray = COCO_SIGMAS, in_vis_thre: float | None = None,
-) -> np.ndarray:
-    """OKS (M,) between one pose (K, 3) and M poses (M, K, 3); with `in_vis_thre`, only the
-    joints each of the M poses scores above it count (the seed's rule)."""
-    others = np.asarray(others, np.float64).reshape(-1, *np.shape(keypoints))
-    variances = (2 * np.asarray(sigmas, np.float64)) ** 2
-    d2 = ((others[..., :2] - np.asarray(keypoints, np.float64)[None, :, :2]) ** 2).sum(-1)
-    scale = (area + np.asarray(other_areas, np.float64))[:, None] / 2 + np.spacing(1)
-    e = np.exp(-d2 / variances / scale / 2)
-    if in_vis_thre is None:
-        return e.mean(axis=1)
-    used = others[..., 2] > in_vis_thre
-    count = used.sum(axis=1)
-    return np.where(count > 0, (e * used).sum(axis=1) / np.maximum(count, 1), 0.0)
 
 
 def oks_nms(
@@ -53,8 +37,8 @@ def oks_nms(
     while order.size > 0:
         i, rest = order[0], order[1:]
         keep.append(int(i))
-        overlap = oks_one_to_many(keypoints[i], keypoints[rest], areas[i], areas[rest], sigmas,
-                                  in_vis_thre)
+        overlap = oks(keypoints[i][None], keypoints[rest], areas[rest], sigmas, in_vis_thre,
+                      a_areas=areas[i][None], visible_in="b")[0]
         order = rest[overlap <= thr]
     return keep
 

@@ -64,3 +64,50 @@ def test_nms_keeps_best_of_overlapping_boxes():
     np.testing.assert_array_equal(nms(boxes, scores, 0.5), [1, 2, 3])
     np.testing.assert_array_equal(nms(boxes, scores, 0.3), [1, 2])
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).shape == (0,)
+
+
+def test_nms_ties_rank_in_input_order():
+    # Three identical boxes with equal scores: the first one given is kept.
+    boxes = np.array([[0, 0, 10, 10]] * 3 + [[50, 50, 60, 60]], float)
+    np.testing.assert_array_equal(nms(boxes, np.array([0.5, 0.5, 0.5, 0.5]), 0.5), [0, 3])
+    np.testing.assert_array_equal(nms(boxes[::-1], np.full(4, 0.5), 0.5), [0, 1])
+    # Disjoint boxes, scores 0.3, 0.7, 0.3, 0.7: the 0.7s first, each pair in input order.
+    apart = np.array([[i * 20, 0, i * 20 + 10, 10] for i in range(4)], float)
+    np.testing.assert_array_equal(nms(apart, np.array([0.3, 0.7, 0.3, 0.7]), 0.5), [1, 3, 0, 2])
+
+
+def test_nms_lifted_scores_rank_detections_first():
+    # As tracker.pipeline.unify_boxes does: detection scores + 2 beat any propagated box.
+    det = np.array([[0, 0, 10, 10]], float)
+    prop = np.array([[0, 0, 10, 9]], float)  # IoU 0.9 with the detection
+    keep = nms(np.concatenate([det, prop]), np.array([0.1 + 2.0, 0.99]), 0.5)
+    np.testing.assert_array_equal(keep, [0])
+
+
+def test_nms_iou_equal_to_threshold_is_kept():
+    # IoU of these two is exactly 0.5 (overlap 50, union 100): only IoU > thr suppresses.
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 5]], float)
+    np.testing.assert_array_equal(nms(boxes, np.array([0.9, 0.8]), 0.5), [0, 1])
+    np.testing.assert_array_equal(nms(boxes, np.array([0.9, 0.8]), 0.49), [0])
+
+
+def test_nms_and_iou_check_their_input():
+    with pytest.raises(ValueError, match="2 boxes but 3 scores"):
+        nms(np.zeros((2, 4)), np.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        box_iou(np.zeros((2, 5)), np.zeros((1, 4)))
+    keep = nms(np.zeros((0, 4)), np.zeros(0), 0.5)
+    assert keep.shape == (0,) and keep.dtype == np.int64
+    assert box_iou(np.zeros((0, 4)), np.zeros((0, 4))).shape == (0, 0)
+
+
+def test_degenerate_boxes_overlap_nothing():
+    a = np.array([[5, 5, 5, 5], [0, 0, 10, 10], [8, 8, 2, 2]], float)  # a point, a box, inverted
+    np.testing.assert_allclose(box_iou(a, a), [[0, 0, 0], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(nms(a, np.array([0.9, 0.8, 0.7]), 0.0), [0, 1, 2])
+
+
+def test_oks_is_the_pose_net_one():
+    from posenet.evaluation import oks as shared
+
+    assert oks is shared.oks and keypoint_areas is shared.keypoint_areas
