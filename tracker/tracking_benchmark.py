@@ -29,14 +29,28 @@ from pathlib import Path
 import numpy as np
 
 from posenet.errors import ConfigError, DataError
-from posenet.posetrack.evaluation import EvalFrame, EvalSequence, evaluate_sequences, prepare_frames
-from posenet.posetrack.evaluation import joint_distances
-from posenet.posetrack.formats import POSETRACK18_CATEGORY, PoseTrackSequence, read_posetrack
+from posenet.posetrack.evaluation import (
+    EvalFrame,
+    EvalSequence,
+    evaluate_sequences,
+    joint_distances,
+    prepare_frames,
+)
+from posenet.posetrack.formats import (
+    POSETRACK18_CATEGORY,
+    PoseTrackSequence,
+    read_posetrack,
+)
 
 # The tracker's pieces this benchmark drives, imported in this one place (tools/track_video.py
 # --poses path): pipeline.py is being split, so these names may move.
 from tracker.config import (
-    DEFAULT_CONFIG, REPO_ROOT, TrackerConfig, apply_options, load_tracker_config, resolve_config_path,
+    DEFAULT_CONFIG,
+    REPO_ROOT,
+    TrackerConfig,
+    apply_options,
+    load_tracker_config,
+    resolve_config_path,
 )
 from tracker.pipeline import GivenPoses, PoseTracker, TrackingOutput
 from tracker.video import Frame
@@ -381,19 +395,21 @@ def run_benchmark(
     size = frame_size(gt)
     jobs = [Job(s, seed, settings[s], dict(trackers), Path(workdir), list(gt), size) for s in settings for seed in seeds]
     rows: list[dict] = []
+
+    def collect(job_rows: list[dict]) -> None:
+        rows.extend(job_rows)
+        if progress is not None:
+            progress(job_rows)
+
     if workers <= 1:
-        results = map(run_job, jobs)
+        for job in jobs:
+            collect(run_job(job))
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(workers)
-        results = pool.map(run_job, jobs)
-    for job_rows in results:
-        rows += job_rows
-        if progress is not None:
-            progress(job_rows)
-    if workers > 1:
-        pool.shutdown()
+        with ProcessPoolExecutor(workers) as pool:
+            for job_rows in pool.map(run_job, jobs):
+                collect(job_rows)
     return rows
 
 

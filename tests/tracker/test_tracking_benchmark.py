@@ -6,8 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from posenet.errors import ConfigError
-from posenet.posetrack.evaluation import EvalFrame, EvalSequence, evaluate_sequences, prepare_frames
+from posenet.errors import ConfigError, DataError
+from posenet.posetrack.evaluation import (
+    EvalFrame,
+    EvalSequence,
+    evaluate_sequences,
+    prepare_frames,
+)
 from posenet.posetrack.formats import read_posetrack
 from tests.conftest import load_tool
 from tracker import tracking_benchmark as tb
@@ -113,7 +118,7 @@ def test_spurious_poses_come_from_another_video(tmp_path):
         assert (pose[has, 0] <= size[0] - 1).all() and (pose[has, 1] <= size[1] - 1).all()
         assert f.track_ids[k] >= 2  # above the video's own ids
     assert len({tuple(f.keypoints[k, 1, :2]) for f, k in extra}) == len(extra)  # placed anew
-    with pytest.raises(Exception, match="another video"):
+    with pytest.raises(DataError, match="another video"):
         tb.perturb_sequence(seq, tb.Setting(spurious=1.0), 0, [], size)
 
 
