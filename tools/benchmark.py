@@ -4,6 +4,9 @@
         [--batch-sizes 1,8,64,256] [--precisions fp32,bf16] [--flip-test] [--quick] [--json F]
     python tools/benchmark.py track [--config configs/tracking/default.yaml] [--frames 64]
         [--people 10] [--width 1280 --height 720] [--video FILE] [--json F]
+    python tools/benchmark.py tracking [--gt DIR] [--trackers default,hungarian,FILE.yaml]
+        [--set key=value] [--settings gap0,gap8,...] [--seeds 0,1,2] [--max-videos N]
+        [--workers N] [--out DIR] [--json F]
 
 `pose` reports crops/s end to end (boxes in, keypoints out: crops, net, decoding), for the bare
 network, and for a per-person loop (one crop at a time, cv2 warp, fp32), all in one run.
@@ -11,6 +14,9 @@ network, and for a per-person loop (one crop at a time, cv2 warp, fp32), all in 
 (the detector still runs on every frame, its boxes are replaced so every stage sees the same
 load) and reports fps per stage and end to end. Weights do not change speed, so both default
 to random initialisation and need no download.
+`tracking` scores track ids, not speed: ground-truth PoseTrack poses perturbed into untracked
+detections are tracked as `track_video.py --poses` does (tracker/tracking_benchmark.py) and it
+prints MOTA, IDSW, mAP and person-level id changes per setting and tracker.
 """
 from __future__ import annotations
 
@@ -29,9 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from posenet.cli import add_config_args, run_cli  # noqa: E402
 from posenet.devices import resolve_device  # noqa: E402
+from posenet.errors import ConfigError  # noqa: E402
 
 POSE_CONFIG = "configs/coco/res50_256x192.yaml"
 TRACK_CONFIG = "configs/tracking/default.yaml"
+BONN_GT = Path(__file__).resolve().parents[2] / "shared/data/bonn-posetrack/posetrack18"
 PEOPLE_PER_FRAME = 10
 
 
@@ -81,6 +89,16 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def seed_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    if not values or min(values) < 0:
+        raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values
 
 
@@ -309,6 +327,46 @@ def bench_track(args: argparse.Namespace) -> dict:
     return report
 
 
+# ---------------------------------------------------------------------------- tracking
+
+
+def bench_tracking(args: argparse.Namespace) -> dict:
+    """MOTA, IDSW, mAP and id changes per setting x tracker on perturbed ground-truth poses."""
+    import tempfile
+    from dataclasses import asdict
+
+    from tracker import tracking_benchmark as tb
+
+    names = args.settings or list(tb.SETTINGS)
+    unknown = [s for s in names if s not in tb.SETTINGS]
+    if unknown:
+        raise ConfigError(f"--settings: unknown {', '.join(unknown)} (known: {', '.join(tb.SETTINGS)})")
+    settings = {name: tb.SETTINGS[name] for name in names}
+    trackers = tb.build_trackers(args.trackers, args.overrides)
+    gt = tb.load_ground_truth(args.gt, args.max_videos)
+    frames = sum(len(seq) for seq in gt)
+
+    def progress(rows: list[dict]) -> None:
+        seconds = sum(r["seconds"] for r in rows)
+        print(f"{rows[0]['setting']} seed {rows[0]['seed']}: {seconds:.1f} s", file=sys.stderr, flush=True)
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tracking_benchmark_") as tmp:
+        workdir = Path(args.out) if args.out else Path(tmp)
+        rows = tb.run_benchmark(gt, settings, args.seeds, trackers, workdir, args.workers, progress)
+    wall = time.perf_counter() - start
+    means = tb.summarize(rows)
+    print(tb.format_table(means, settings, len(gt), frames))
+    print(f"wall time {wall:.1f} s ({args.workers} worker(s))")
+    return {
+        "benchmark": "tracking", "gt": str(args.gt), "videos": [seq.name for seq in gt],
+        "frames": frames, "seeds": args.seeds, "settings": tb.settings_json(settings),
+        "trackers": {name: (None if cfg is None else asdict(cfg.tracking)) for name, cfg in trackers.items()},
+        "overrides": list(args.overrides), "flow": tb.FLOW_NOTE, "workers": args.workers,
+        "wall_seconds": round(wall, 2), "means": means, "runs": rows,
+    }  # fmt: skip
+
+
 # --------------------------------------------------------------------------------- CLI
 
 
@@ -342,9 +400,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     track.add_argument("--pose-weights", default="none", help="default: random init")
     track.add_argument("--det-weights", default="none", help="default: random init")
     track.add_argument("--json", help="also write the figures to this JSON file")
+
+    tracking = sub.add_parser("tracking", help="tracking quality on perturbed ground-truth poses")
+    tracking.add_argument("--gt", default=str(BONN_GT),
+                          help="folder of PoseTrack 2017 or 2018 ground truth (default: the Bonn set)")
+    tracking.add_argument("--trackers", type=lambda s: [v for v in s.split(",") if v], default=["default"],
+                          help="tracker config names (default, iou, hungarian, ...) or YAML paths")
+    tracking.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override the named trackers' config, e.g. tracking.queue_length=10")
+    tracking.add_argument("--settings", type=lambda s: [v for v in s.split(",") if v],
+                          help="perturbation settings: gap0,gap8,gap20,noise8,drop30,spurious "
+                          "(default: all)")
+    tracking.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="default 0,1,2")
+    tracking.add_argument("--max-videos", type=int, help="only the first N videos (by name)")
+    tracking.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    tracking.add_argument("--out", help="keep detections and tracks here (default: a temp folder)")
+    tracking.add_argument("--json", help="also write every number to this JSON file")
     args = parser.parse_args(argv)
 
-    if args.command == "pose":
+    if args.command == "tracking":
+        if args.workers < 1 or (args.max_videos is not None and args.max_videos < 1):
+            parser.error("--workers and --max-videos must be at least 1")
+        report = bench_tracking(args)
+    elif args.command == "pose":
         if args.min_time <= 0:
             parser.error("--min-time must be positive")
         report = bench_pose(args)

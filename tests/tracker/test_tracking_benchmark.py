@@ -1,0 +1,210 @@
+"""tracker.tracking_benchmark: seeded perturbation, the tracking path, scoring, and the CLI."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from posenet.errors import ConfigError, DataError
+from posenet.posetrack.evaluation import (
+    EvalFrame,
+    EvalSequence,
+    evaluate_sequences,
+    prepare_frames,
+)
+from posenet.posetrack.formats import read_posetrack
+from tests.conftest import load_tool
+from tracker import tracking_benchmark as tb
+
+# A standing person: PoseTrack-2018 slots with a joint (nose and ears stay unlabelled, as in
+# the Bonn data), relative to the person's top-left corner.
+BODY = {1: (20, 20), 2: (20, 0), 5: (5, 25), 6: (35, 25), 7: (0, 45), 8: (40, 45), 9: (0, 65),
+        10: (40, 65), 11: (10, 70), 12: (30, 70), 13: (10, 95), 14: (30, 95), 15: (10, 120),
+        16: (30, 120)}  # fmt: skip
+
+
+def person(x: float, y: float, scale: float = 1.0) -> list[float]:
+    kp = np.zeros((17, 3))
+    for slot, (dx, dy) in BODY.items():
+        kp[slot] = (x + scale * dx, y + scale * dy, 1)
+    return kp.ravel().tolist()
+
+
+def write_gt(path, name: str, tracks: dict[int, list[tuple[float, float] | None]], scale: float = 1.0):
+    """A PoseTrack-2018 ground-truth file: tracks[id][frame] = top-left (x, y) or None."""
+    frames = len(next(iter(tracks.values())))
+    images = [{"id": k + 1, "file_name": f"images/{name}/{k:06d}.jpg"} for k in range(frames)]
+    anns = [
+        {"image_id": k + 1, "track_id": tid, "keypoints": person(*xy, scale),
+         "bbox_head": [xy[0] + 8 * scale, xy[1] - 2 * scale, 24 * scale, 24 * scale]}
+        for tid, spots in tracks.items() for k, xy in enumerate(spots) if xy is not None
+    ]  # fmt: skip
+    target = path / f"{name}.json"
+    target.write_text(json.dumps({"images": images, "annotations": anns}))
+    return read_posetrack(target)
+
+
+def walkers(path, name="walk", frames=30, people=2):
+    """`people` people side by side, each walking 2 px right per frame, in every frame."""
+    tracks = {t: [(50 + 150 * t + 2 * k, 40) for k in range(frames)] for t in range(people)}
+    return write_gt(path, name, tracks)
+
+
+def presence(frames: list[tb.PerturbedFrame], track: int) -> list[int]:
+    return [k for k, f in enumerate(frames) if track in f.track_ids[~f.spurious].tolist()]
+
+
+def test_perturbation_is_seeded(tmp_path):
+    seq = walkers(tmp_path)
+    setting = tb.Setting(noise_px=2.0, drop=0.2, gap=4)
+    a, b = (tb.perturb_sequence(seq, setting, seed=0) for _ in range(2))
+    c = tb.perturb_sequence(seq, setting, seed=1)
+    assert all(np.array_equal(x.keypoints, y.keypoints) and np.array_equal(x.track_ids, y.track_ids)
+               for x, y in zip(a, b))  # fmt: skip
+    assert not all(x.keypoints.shape == z.keypoints.shape and np.array_equal(x.keypoints, z.keypoints)
+                   for x, z in zip(a, c))  # fmt: skip
+
+
+def test_gap_removes_exactly_g_consecutive_frames_per_person(tmp_path):
+    seq = walkers(tmp_path, frames=30, people=3)
+    frames = tb.perturb_sequence(seq, tb.Setting(noise_px=0.0, drop=0.0, gap=8), seed=3)
+    for track in range(3):
+        seen = presence(frames, track)
+        missing = sorted(set(range(30)) - set(seen))
+        assert len(missing) == 8
+        assert missing == list(range(missing[0], missing[0] + 8))
+        assert 0 < missing[0] and missing[-1] < 29  # seen before and after the gap
+    # Without noise the joints are the ground truth's, scored 1 (0.5 + 0.5 exp(0)).
+    f0, g0 = frames[0], seq.frames[0]
+    order = [int(np.flatnonzero(g0.track_ids == t)[0]) for t in f0.track_ids]
+    np.testing.assert_allclose(f0.keypoints[..., :2], g0.keypoints[order, :, :2])
+    assert set(f0.keypoints[..., 2][g0.labelled[order]].tolist()) == {1.0}
+
+
+def test_tracks_too_short_for_the_gap_keep_every_frame(tmp_path):
+    spots = [(50, 40)] * 9 + [None] * 21  # 9 frames < 8 + 2
+    seq = write_gt(tmp_path, "short", {0: spots, 1: [(300, 40)] * 30})
+    frames = tb.perturb_sequence(seq, tb.Setting(noise_px=0.0, drop=0.0, gap=8), seed=0)
+    assert presence(frames, 0) == list(range(9))
+    assert len(presence(frames, 1)) == 22
+
+
+def test_drops_the_fraction_asked_and_shuffles(tmp_path):
+    seq = walkers(tmp_path, frames=200, people=5)
+    frames = tb.perturb_sequence(seq, tb.Setting(noise_px=0.0, drop=0.3), seed=0)
+    kept = sum(len(f.track_ids) for f in frames)
+    assert 0.25 < 1 - kept / 1000 < 0.35
+    orders = {tuple(f.track_ids.tolist()) for f in frames if len(f.track_ids) == 5}
+    assert len(orders) > 1  # people are not always listed in ground-truth order
+
+
+def test_spurious_poses_come_from_another_video(tmp_path):
+    seq = walkers(tmp_path, frames=40)
+    other = write_gt(tmp_path, "other", {7: [(500, 300)] * 5}, scale=1.7)  # a bigger person
+    size = (960, 544)
+    frames = tb.perturb_sequence(seq, tb.Setting(noise_px=0.0, drop=0.0, spurious=1.0), 0,
+                                 [tb.pose_pool(other)], size)  # fmt: skip
+    donor = tb.pose_pool(other)[0]
+    extra = [(f, k) for f in frames for k in np.flatnonzero(f.spurious)]
+    assert 20 < len(extra) < 60  # Poisson(1) per frame over 40 frames
+    for f, k in extra:
+        pose = f.keypoints[k]
+        has = pose[:, 2] > 0
+        np.testing.assert_array_equal(has, donor[:, 2] > 0)
+        shift = pose[has, :2] - donor[has, :2]
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)  # moved
+        assert (pose[has, 2] == 0.5).all() and f.scores[k] == 0.5
+        assert (pose[has, 0] <= size[0] - 1).all() and (pose[has, 1] <= size[1] - 1).all()
+        assert f.track_ids[k] >= 2  # above the video's own ids
+    assert len({tuple(f.keypoints[k, 1, :2]) for f, k in extra}) == len(extra)  # placed anew
+    with pytest.raises(DataError, match="another video"):
+        tb.perturb_sequence(seq, tb.Setting(spurious=1.0), 0, [], size)
+
+
+def test_person_id_changes_hand_worked():
+    """GT 0 at x=0 and GT 1 at x=500; predicted ids 10/11 swap at frame 2, GT 0 is missed in
+    frame 3. By hand: GT 0 sees 10, 10, 11, -, 11 (1 change), GT 1 sees 11, 11, 10, 10, 10 (1)."""
+    xy = np.zeros((2, 15, 2))
+    xy[1, :, 0] = 500
+    has = np.ones((2, 15), dtype=bool)
+
+    def frame(pred_ids, keep=(0, 1)):
+        keep = list(keep)
+        return EvalFrame(gt_xy=xy, gt_has=has, head_size=np.full(2, 20.0), gt_ids=np.array([0, 1]),
+                         pr_xy=xy[keep] + 3.0, pr_has=has[keep], pr_score=np.ones((len(keep), 15)),
+                         pr_ids=np.array(pred_ids))  # fmt: skip
+
+    frames = [frame([10, 11]), frame([10, 11]), frame([11, 10]), frame([10], keep=[1]), frame([11, 10])]
+    assert tb.person_id_changes(frames) == 2
+    assert tb.person_id_changes([frame([10, 11])] * 5) == 0
+    # Listed in another order the same people are matched the same way.
+    swapped = EvalFrame(**{**frames[0].__dict__, "pr_xy": xy[::-1] + 3.0, "pr_ids": np.array([11, 10])})
+    assert tb.person_id_changes([frames[0], swapped]) == 0
+
+
+def test_iou_floor_and_default_run_the_poses_path(tmp_path):
+    """A 3-frame gap: the default tracker (queue of 5) gives the ids back, the floor (queue 1)
+    starts new ones; both outputs come from TrackingOutput (boxes and scores written)."""
+    seq = walkers(tmp_path / "", "gapped", frames=20)
+    frames = tb.perturb_sequence(seq, tb.Setting(noise_px=0.0, drop=0.0, gap=3), seed=0)
+    det = tb.write_detections(frames, tmp_path / "det" / "gapped.json", "gapped")
+    assert "track_id" not in json.loads(det.read_text())["annotations"][0]
+    image = np.zeros((544, 960, 3), np.uint8)
+    changes = {}
+    for name, cfg in (("floor", tb.floor_config()), ("default", tb.tracker_config("default"))):
+        out = tb.track_detections(cfg, det, tmp_path / name / "gapped.json", seq, image)
+        ann = json.loads(out.read_text())["annotations"][0]
+        assert {"track_id", "bbox", "score"} <= set(ann)
+        scores = tb.score_predictions([seq], [out])
+        changes[name] = scores["id_changes"]
+    assert changes == {"default": 0, "floor": 2}
+    assert tb.floor_config().tracking.queue_length == 1
+
+
+def test_perfect_ids_score_like_ground_truth_against_itself(shared_data, tmp_path):
+    folder = shared_data("bonn-posetrack/posetrack18")
+    gt = tb.load_ground_truth(folder, max_videos=2)
+    # The data README: scored against itself, MOTA Total 100 and AP Total 93.3 (no nose).
+    itself = evaluate_sequences([EvalSequence(g.name, prepare_frames(g, g, True)) for g in gt])
+    assert itself.mot.mota[15] == pytest.approx(100.0)
+    assert itself.ap.ap[15] == pytest.approx(93.333, abs=1e-3)
+    clean = {"clean": tb.Setting(noise_px=0.0, drop=0.0)}
+    (row,) = tb.run_benchmark(gt, clean, [0], {tb.PERFECT: None}, tmp_path)
+    assert row["mota"] == pytest.approx(100.0) and row["map"] == pytest.approx(93.333, abs=1e-3)
+    assert row["idsw"] == 0 and row["id_changes"] == 0
+
+
+def test_both_layouts_give_the_same_detections(shared_data):
+    seqs = [read_posetrack(shared_data(f"bonn-posetrack/{layout}/000001.json"))
+            for layout in ("posetrack17", "posetrack18")]  # fmt: skip
+    a, b = (tb.perturb_sequence(s, tb.SETTINGS["gap8"], 0, size=(960, 544)) for s in seqs)
+    assert len(a) == len(b) == 76
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x.track_ids, y.track_ids)
+        np.testing.assert_allclose(x.keypoints, y.keypoints)
+
+
+def test_unknown_tracker_names_the_choices():
+    with pytest.raises(ConfigError, match="nope.*default"):
+        tb.build_trackers(["nope"])
+    assert list(tb.build_trackers(["default", "iou"])) == [tb.PERFECT, tb.FLOOR, "default", "iou"]
+
+
+def test_cli_prints_the_table(shared_data, tmp_path, capsys):
+    folder = shared_data("bonn-posetrack/posetrack18")
+    tool = load_tool("benchmark")
+    out = tmp_path / "tracking.json"
+    args = ["tracking", "--gt", str(folder), "--max-videos", "2", "--seeds", "0", "--settings", "gap8",
+            "--json", str(out)]  # fmt: skip
+    assert tool.run_cli(tool.main, args) == 0
+    text = capsys.readouterr().out
+    assert tb.FLOW_NOTE in text and "2 videos (129 frames)" in text
+    for name in (tb.PERFECT, tb.FLOOR, "default"):
+        assert name in text
+    report = json.loads(out.read_text())
+    means = {m["tracker"]: m for m in report["means"]}
+    assert set(means) == {tb.PERFECT, tb.FLOOR, "default"} and report["videos"] == ["000001", "000003"]
+    assert means[tb.PERFECT]["id_changes"] == 0
+    assert means[tb.FLOOR]["id_changes"] > means["default"]["id_changes"]
+    assert len(report["runs"]) == 3 and report["seeds"] == [0]
