@@ -18,7 +18,7 @@ SIMILARITIES = ("flow_oks", "oks", "iou")
 MOTIONS = ("velocity", "none")
 SCALES = ("history", "last")
 MATCHERS = ("greedy", "hungarian")
-FLOWS = ("dis", "farneback", "raft", "raft_small", "raft_large")
+FLOWS = ("dis", "farneback", "raft", "raft_small", "raft_large", "none")
 LAYOUTS = ("auto", "coco", "posetrack18")
 FORMATS = ("posetrack18", "posetrack17")
 NO_WEIGHTS = ("", "none", "None", "random")  # weights values meaning "random initialisation"
@@ -49,7 +49,7 @@ class PoseConfig:
 class FlowConfig:
     """Optical flow prev -> cur, used to carry joints (box propagation and flow-OKS)."""
 
-    name: str = "dis"  # dis (CPU), farneback, raft_small / raft_large (GPU)
+    name: str = "dis"  # dis (CPU), farneback, raft_small / raft_large (GPU), none (no flow)
     scale: float = 0.5  # dis/farneback: frames are shrunk by this factor first
     preset: str = "fast"  # dis: ultrafast, fast, medium
 
@@ -150,8 +150,10 @@ def load_tracker_config(
 
 
 def needs_flow(cfg: TrackerConfig) -> bool:
-    """Whether any stage uses optical flow (flow-OKS similarity or box propagation)."""
-    return cfg.tracking.similarity == "flow_oks" or cfg.tracking.propagate_boxes
+    """Whether optical flow is computed: a stage uses it (flow-OKS similarity or box
+    propagation) and it is not turned off (`flow.name: none`: people move by their velocity)."""
+    uses = cfg.tracking.similarity == "flow_oks" or cfg.tracking.propagate_boxes
+    return uses and cfg.flow.name.lower() != "none"
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -45,21 +45,24 @@ from posenet.posetrack.formats import (
 # The tracker's pieces this benchmark drives, imported in this one place (tools/track_video.py
 # --poses path): pipeline.py is being split, so these names may move.
 from tracker.config import (
-    DEFAULT_CONFIG,
     REPO_ROOT,
     TrackerConfig,
     apply_options,
     load_tracker_config,
     resolve_config_path,
 )
-from tracker.pipeline import GivenPoses, PoseTracker, TrackingOutput
+from tracker.output import TrackingOutput
+from tracker.pipeline import PoseTracker
+from tracker.poses import GivenPoses
 from tracker.video import Frame
 
 TRACKING_CONFIG_DIR = "configs/tracking"  # tracker names resolve to <dir>/<name>.yaml
 PERFECT = "perfect ids"
 FLOOR = "iou floor"
 FLOOR_OVERRIDES = ("tracking.similarity=iou", "tracking.queue_length=1", "tracking.propagate_boxes=false")
-FLOW_NOTE = "no flow (zero flow): the videos have no images"
+FLOOR_BASE = "paper"  # the floor is the paper's tracker reduced to previous-frame box IoU
+FLOW_NOTE = "no flow (flow.name=none): the videos have no images"
+NO_FLOW = ("flow.name=none",)
 JOINT_SCORE_SCALE_PX = 8.0
 SPURIOUS_SCORE = 0.5
 PERSON_MATCH_THR = 1.0  # person-level matching: mean joint distance <= 1 head size (PCKh units)
@@ -237,19 +240,6 @@ def write_detections(frames: Sequence[PerturbedFrame], path: str | os.PathLike, 
 # ----------------------------------------------------------------------------- tracking
 
 
-class ZeroFlow:
-    """A flow estimator for videos without images: no motion, one shared read-only array."""
-
-    def __init__(self) -> None:
-        self._flow: np.ndarray | None = None
-
-    def __call__(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
-        if self._flow is None or self._flow.shape[:2] != cur.shape[:2]:
-            self._flow = np.zeros((*cur.shape[:2], 2), np.float32)
-            self._flow.flags.writeable = False
-        return self._flow
-
-
 def tracker_config(name: str, overrides: Sequence[str] = ()) -> TrackerConfig:
     """A tracker by config name (default, iou, hungarian, ...) or YAML path, as track_video.py
     loads it (overrides on top), on CPU, writing PoseTrack 2018."""
@@ -260,20 +250,20 @@ def tracker_config(name: str, overrides: Sequence[str] = ()) -> TrackerConfig:
     if path is None or not path.is_file():
         names = sorted(p.stem for p in (REPO_ROOT / TRACKING_CONFIG_DIR).glob("*.yaml"))
         raise ConfigError(f"tracker {name!r}: no config file {path} (names: {', '.join(names)}, or a YAML path)")
-    cfg = load_tracker_config(path, list(overrides))
+    cfg = load_tracker_config(path, [*NO_FLOW, *overrides])
     return apply_options(cfg, device="cpu", format="posetrack18")
 
 
 def floor_config() -> TrackerConfig:
     """The floor: previous-frame box IoU (no queue, no propagated boxes), same code path."""
-    return tracker_config(str(resolve_config_path(DEFAULT_CONFIG)), FLOOR_OVERRIDES)
+    return tracker_config(FLOOR_BASE, FLOOR_OVERRIDES)
 
 
 def track_detections(cfg: TrackerConfig, poses_path: str | os.PathLike, out_path: str | os.PathLike,
-                     seq: PoseTrackSequence, image: np.ndarray, flow: Callable | None = None) -> Path:
+                     seq: PoseTrackSequence, image: np.ndarray) -> Path:
     """Track a detection file as `track_video.py --poses` does, frames being the ground truth's
     (names and indices) on one shared blank `image`; writes PoseTrack JSON to `out_path`."""
-    tracker = PoseTracker(cfg, poses=GivenPoses(poses_path), flow=flow or ZeroFlow())
+    tracker = PoseTracker(cfg, poses=GivenPoses(poses_path))
     names = {os.path.basename(f.file_name): f.file_name for f in seq.frames}
     frames = (Frame(f.frame_index, image, os.path.basename(f.file_name)) for f in seq.frames)
     with TrackingOutput(out_path, seq.name, format=cfg.output.format, render_thr=cfg.output.render_thr,
@@ -354,7 +344,6 @@ def run_job(job: Job) -> list[dict]:
     folder = job.workdir / job.setting / f"seed{job.seed}"
     pools = {seq.name: pose_pool(seq) for seq in job.gt}
     image = np.zeros((job.size[1], job.size[0], 3), np.uint8)
-    flow = ZeroFlow()
     plain, perfect = [], []
     for seq in job.gt:
         donors = [pool for name, pool in pools.items() if name != seq.name]
@@ -368,7 +357,7 @@ def run_job(job: Job) -> list[dict]:
             outputs = perfect
         else:
             outputs = [
-                track_detections(cfg, det, folder / _slug(name) / f"{seq.name}.json", seq, image, flow)
+                track_detections(cfg, det, folder / _slug(name) / f"{seq.name}.json", seq, image)
                 for seq, det in zip(job.gt, plain)
             ]
         scores = score_predictions(job.gt, outputs)
