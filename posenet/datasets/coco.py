@@ -15,13 +15,13 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
-from ..keypoints import COCO_FLIP_PAIRS
+from ..keypoints import FLIP_PAIRS
 from ..transforms import box_xyxy_to_center_scale
 from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
 class COCODataset(KeypointDataset):
-    flip_pairs = COCO_FLIP_PAIRS
+    flip_pairs = FLIP_PAIRS["coco"]
     upper_body_ids = tuple(range(11))
     lower_body_ids = tuple(range(11, 17))
 

@@ -11,13 +11,13 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
-from ..keypoints import COCO_FLIP_PAIRS
+from ..keypoints import FLIP_PAIRS
 from ..transforms import box_xyxy_to_center_scale, center_scale_to_box_xyxy
 from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
 class PoseTrackDataset(KeypointDataset):
-    flip_pairs = COCO_FLIP_PAIRS
+    flip_pairs = FLIP_PAIRS["posetrack"]  # 2018 layout: head_bottom/head_top do not swap
     upper_body_ids = tuple(range(11))
     lower_body_ids = tuple(range(11, 17))
 

@@ -114,6 +114,19 @@ def test_flip_test_swaps_left_and_right_maps():
     assert np.all(flipped[[0, *range(3, 17)], 2] == 0)
 
 
+def test_posetrack_flip_test_keeps_head_bottom_in_place():
+    # PoseTrack slots 1 and 2 are head_bottom/head_top, not a left/right pair: the mirrored
+    # pass's map 1 must come back to slot 1 (full score), never to head_top.
+    point = (150, 120)
+    image = dot_image([point])
+    boxes = [np.array([box_around(*point)])]
+    cfg = load_config(CONFIG, [*SMALL, "data.dataset=posetrack"])
+    plain = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=False).estimate([image], boxes)
+    flipped = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=True).estimate([image], boxes)
+    assert flipped[0][0, 2, 2] == 0
+    assert flipped[0][0, 1, 2] == pytest.approx(plain[0][0, 1, 2], rel=1e-4)
+
+
 def test_batches_of_any_size_give_the_same_keypoints():
     torch.manual_seed(0)
     cfg = load_config(CONFIG, SMALL)

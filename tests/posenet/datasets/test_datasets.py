@@ -191,3 +191,15 @@ def test_missing_and_malformed_files_name_the_path(tmp_path):
         ds[0]
     with pytest.raises(ConfigError, match="data.dataset"):
         build_dataset(coco_cfg(tmp_path, "data.dataset=lsp"), train=True)
+
+
+def test_each_dataset_flips_with_the_pairs_of_its_layout():
+    from posenet.datasets.coco import COCODataset
+    from posenet.datasets.mpii import MPIIDataset
+    from posenet.datasets.posetrack import PoseTrackDataset
+    from posenet.keypoints import FLIP_PAIRS
+
+    assert COCODataset.flip_pairs == FLIP_PAIRS["coco"]
+    assert MPIIDataset.flip_pairs == FLIP_PAIRS["mpii"]
+    assert PoseTrackDataset.flip_pairs == FLIP_PAIRS["posetrack"]
+    assert (1, 2) not in PoseTrackDataset.flip_pairs  # head_bottom/head_top
