@@ -16,14 +16,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import IMAGENET_MEAN, IMAGENET_STD, NAMED_WEIGHTS, REPO_ROOT, load_weights
+from .checkpoint import load_weights
 from .codec import dark_kernel_size, decode_torch, flip_back_torch, flip_permutation, fuse_flip_torch
 from .config import Config, load_config
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .keypoints import FLIP_PAIRS
+from .model_zoo import NAMED_WEIGHTS, named_weights_config
 from .models.pose_resnet import build_model
-from .transforms import box_xyxy_to_center_scale, crop_cv2, crop_torch, heatmap_to_image
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, box_xyxy_to_center_scale, crop_cv2, crop_torch
+from .transforms import heatmap_to_image
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CROP_MODES = ("auto", "torch", "cv2")
@@ -143,10 +145,9 @@ class PoseEstimator:
         'simplebaseline_res50_coco_256x192'; a name brings its own config when none is given).
         Without weights the net keeps its random initialisation (for tests and benchmarks)."""
         if config_path is None:
-            named = NAMED_WEIGHTS.get(os.fspath(weights)) if weights is not None else None
-            if named is None:
+            if weights is None or os.fspath(weights) not in NAMED_WEIGHTS:
                 raise ConfigError("a pose config is needed unless weights name a released net")
-            config_path = REPO_ROOT / named.config
+            config_path = named_weights_config(os.fspath(weights))
         cfg = load_config(Path(config_path), overrides)
         model = build_model(cfg)
         if weights is not None:

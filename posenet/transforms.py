@@ -18,6 +18,9 @@ import torch.nn.functional as F
 PIXEL_STD = 200.0  # the seed's unit for scale
 BOX_PADDING = 1.25  # the seed's enlargement of a person box before cropping
 HALF_BODY_PADDING = 1.5  # enlargement of the half-body box (HRNet/mmpose)
+# The input normalisation every network here expects (RGB order, pixels in [0, 1]).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FlipPairs = Sequence[tuple[int, int]]
 

@@ -109,11 +109,11 @@ def bench_pose(args: argparse.Namespace) -> dict:
     """crops/s end to end, for the bare net, and for the per-person loop."""
     import torch
 
-    from posenet.checkpoint import IMAGENET_MEAN, IMAGENET_STD
     from posenet.codec import MSRAHeatmap
     from posenet.config import load_config
     from posenet.inference import PoseEstimator
     from posenet.models.pose_resnet import build_model
+    from posenet.transforms import IMAGENET_MEAN, IMAGENET_STD
     from posenet.transforms import box_xyxy_to_center_scale, crop_cv2, heatmap_to_image
 
     device = resolve_device(args.device)

@@ -28,7 +28,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from posenet import distributed as dist  # noqa: E402
-from posenet.checkpoint import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
+from posenet.checkpoint import init_backbone, load_checkpoint, load_weights, save_checkpoint  # noqa: E402
 from posenet.cli import add_config_args, run_cli  # noqa: E402
 from posenet.config import config_to_dict, load_config  # noqa: E402
 from posenet.datasets import build_dataset  # noqa: E402
@@ -148,7 +148,9 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
         (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     seed_everything(t.seed + dist.rank())
 
-    model = build_model(cfg, pretrained=True)
+    model = build_model(cfg)
+    if cfg.model.pretrained:
+        init_backbone(model, cfg.model.pretrained)
     if cfg.model.init_weights:
         load_weights(model, cfg.model.init_weights)
     model.to(device)

@@ -16,11 +16,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from ..codec import MSRAHeatmap
 from ..config import Config
 from ..errors import DataError
-from ..transforms import FlipPairs, affine_points, flip_joints, get_affine_transform, half_body
+from ..transforms import IMAGENET_MEAN, IMAGENET_STD, FlipPairs, affine_points, flip_joints, get_affine_transform, half_body
 from ..transforms import random_scale_rotation
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:

@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from posenet.checkpoint import NAMED_WEIGHTS, named_weights_config
+from posenet.model_zoo import NAMED_WEIGHTS, named_weights_config
 from posenet.config import load_config
 from posenet.models.pose_resnet import build_model
 from tests.conftest import REPO_ROOT
