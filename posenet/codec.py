@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .transforms import no_autocast
+from .precision import no_autocast
 
 QUARTER = 0.25  # the seed's sub-pixel step toward the higher neighbour
 LOG_FLOOR = 1e-10  # DARK takes the log of the blurred heatmap; keep it finite

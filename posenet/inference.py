@@ -7,7 +7,6 @@ On CPU the crops are warped with OpenCV and everything runs in float32.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,10 +23,10 @@ from .errors import ConfigError, DataError
 from .keypoints import FLIP_PAIRS
 from .model_zoo import NAMED_WEIGHTS, named_weights_config
 from .models.pose_resnet import build_model
+from .precision import autocast, resolve_precision
 from .transforms import IMAGENET_MEAN, IMAGENET_STD, box_xyxy_to_center_scale, crop_cv2, crop_torch
 from .transforms import heatmap_to_image
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CROP_MODES = ("auto", "torch", "cv2")
 MIN_BOX_SIZE = 1.0  # px; smaller boxes are grown to this so the crop affine stays invertible
 
@@ -95,11 +94,7 @@ class PoseEstimator:
         self.max_batch_size = int(max_batch_size or cfg.test.max_batch_size)
         if self.max_batch_size < 1:
             raise ConfigError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
-        if precision == "auto":
-            precision = "bf16" if self.device.type == "cuda" else "fp32"
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be auto, {', '.join(PRECISIONS)}; got {precision!r}")
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)
         if crop not in CROP_MODES:
             raise ConfigError(f"crop must be one of {', '.join(CROP_MODES)}; got {crop!r}")
         self.crop = ("torch" if self.device.type == "cuda" else "cv2") if crop == "auto" else crop
@@ -244,11 +239,6 @@ class PoseEstimator:
             t = (t.float() * _pixel_scale(t)).round().clamp(0, 255).to(torch.uint8)
         return np.ascontiguousarray(t.permute(1, 2, 0).cpu().numpy())
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
-
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """Heatmaps (n, K, h, w) float32 for crops (n, 3, H, W) in 0-255, flip test included."""
         return self.heatmaps((crops - self._mean) * self._inv_std)
@@ -257,7 +247,7 @@ class PoseEstimator:
         """Heatmaps (n, K, h, w) float32 for normalised crops, flip test included."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with autocast(self.device, self.precision):
             heatmaps = self.model(x).float()
             if self.flip_test:
                 flipped = self.model(x.flip(3)).float()
