@@ -109,7 +109,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
     """crops/s end to end, for the bare net, and for the per-person loop."""
     import torch
 
-    from posenet.codec import MSRAHeatmap
+    from posenet.codec import decode_torch
     from posenet.config import load_config
     from posenet.inference import PoseEstimator
     from posenet.models.pose_resnet import build_model
@@ -170,7 +170,6 @@ def bench_pose(args: argparse.Namespace) -> dict:
             row("net", precision, batch, seconds_per_call(net_only, sync, min_time))
 
     # The per-person loop the batched path replaces: one cv2 crop and one fp32 forward each.
-    codec = MSRAHeatmap(tuple(cfg.model.image_size), tuple(cfg.model.heatmap_size))
     boxes = people_boxes(PEOPLE_PER_FRAME, w, h)
     center, scale = box_xyxy_to_center_scale(boxes, cfg.model.image_size[0] / cfg.model.image_size[1])
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
@@ -182,9 +181,9 @@ def bench_pose(args: argparse.Namespace) -> dict:
             for i in range(len(boxes)):
                 crop = crop_cv2(canvas, center[i], scale[i], tuple(cfg.model.image_size))
                 x = torch.from_numpy(crop).to(device).permute(2, 0, 1)[None].float()
-                heatmaps = model_fp32((x - mean) / std).float().cpu().numpy()
-                coords, _ = codec.decode(heatmaps)
-                heatmap_to_image(coords, center[i : i + 1], scale[i : i + 1],
+                heatmaps = model_fp32((x - mean) / std).float().cpu()
+                coords, _ = decode_torch(heatmaps)
+                heatmap_to_image(coords.numpy(), center[i : i + 1], scale[i : i + 1],
                                  tuple(cfg.model.heatmap_size))
 
     seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
