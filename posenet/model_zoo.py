@@ -12,16 +12,17 @@ from pathlib import Path
 import torch
 from torch.hub import download_url_to_file
 
+from .config import resolve_config
 from .errors import CheckpointError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MMPOSE_URL = "https://download.openmmlab.com/mmpose/top_down/resnet/"
 IMAGENET = "imagenet"  # the name for torchvision's ImageNet ResNet of the model's depth
 
 
 @dataclass(frozen=True)
 class NamedWeights:
-    """Released weights: where to download them and the config YAML (under the repo) they fit."""
+    """Released weights: where to download them and the config they fit (a name shipped in
+    posenet/configs/, see `posenet.config.resolve_config`)."""
 
     url: str
     config: str
@@ -95,7 +96,7 @@ def named_weights_config(name: str) -> Path:
     """The config YAML that goes with named weights, e.g. configs/coco/res50_256x192.yaml."""
     if name not in NAMED_WEIGHTS:
         raise CheckpointError(f"unknown weights name {name!r} (known: {', '.join(NAMED_WEIGHTS)})")
-    return REPO_ROOT / NAMED_WEIGHTS[name].config
+    return resolve_config(NAMED_WEIGHTS[name].config)
 
 
 def resolve_weights(name_or_path: str | os.PathLike) -> Path:

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posenet.cli import add_config_args, run_cli  # noqa: E402
-from posenet.devices import resolve_device  # noqa: E402
+from posenet.cli import add_config_args, run_cli
+from posenet.devices import resolve_device
 
 POSE_CONFIG = "configs/coco/res50_256x192.yaml"
 TRACK_CONFIG = "configs/tracking/default.yaml"
@@ -118,9 +117,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
 
     device = resolve_device(args.device)
     sync = synchronizer(device)
-    from tracker.config import resolve_config_path
-
-    cfg = load_config(resolve_config_path(args.config), ["model.pretrained=", *args.overrides])
+    cfg = load_config(args.config, ["model.pretrained=", *args.overrides])
     torch.manual_seed(0)
     model = build_model(cfg)
     if args.weights:
@@ -256,10 +253,10 @@ def bench_track(args: argparse.Namespace) -> dict:
     """fps per stage and end to end of PoseTracker on width x height frames."""
     import torch
 
-    from tracker.config import apply_options, load_tracker_config, resolve_config_path
+    from tracker.config import apply_options, load_tracker_config
     from tracker.pipeline import PoseTracker, TrackingSummary, build_detector_from_config
 
-    cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
+    cfg = load_tracker_config(args.config, args.overrides)
     cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
     device = resolve_device(cfg.device)
     cfg.device = device

@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from posenet.cli import run_cli  # noqa: E402
-from posenet.evaluation.mpii import load_pred_mat, pckh_table  # noqa: E402
-from posenet.evaluation.table import format_table  # noqa: E402
+from posenet.cli import run_cli
+from posenet.evaluation.mpii import load_pred_mat, pckh_table
+from posenet.evaluation.table import format_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:

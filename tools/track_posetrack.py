@@ -20,7 +20,7 @@ from typing import Sequence
 from posenet.cli import add_config_args, run_cli
 from posenet.errors import DataError
 from tracker.config import (
-    DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config, resolve_config_path,
+    DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config,
 )
 from tracker.detectors import ReplayDetector
 from tracker.pipeline import (
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--detections", help="detection JSON covering the split")
     parser.add_argument("--render", action="store_true", help="also write <seq>.mp4 renders")
     args = parser.parse_args(argv)
-    cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
+    cfg = load_tracker_config(args.config, args.overrides)
     apply_options(cfg, args.device, args.format, args.pose_weights, args.det_weights)
     data = Path(args.data)
     annotation_dir = data / "annotations" / args.split

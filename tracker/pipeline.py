@@ -145,14 +145,11 @@ def build_detector_from_config(cfg: TrackerConfig, device: str):
 
 def build_pose_estimator_from_config(cfg: TrackerConfig, device: str) -> PoseEstimatorLike:
     """posenet.inference.PoseEstimator for the configured pose-net YAML and weights."""
+    from posenet.config import resolve_config
     from posenet.inference import PoseEstimator
 
     weights = None if cfg.pose.weights in NO_WEIGHTS else cfg.pose.weights
-    config_path = Path(cfg.pose.config)
-    if not config_path.is_absolute() and not config_path.exists():
-        # Repo-relative names (configs/coco/...) work from any working directory.
-        candidate = Path(__file__).resolve().parents[1] / config_path
-        config_path = candidate if candidate.exists() else config_path
+    config_path = resolve_config(cfg.pose.config)  # a path or a name shipped in posenet
     overrides = list(cfg.pose.overrides)
     if weights is None:  # random init: no ImageNet download for the backbone either
         overrides = ["model.pretrained=", *overrides]

@@ -12,9 +12,8 @@ from posenet.config import load_config
 from posenet.errors import ConfigError, DataError
 from posenet.inference import PoseEstimator
 from posenet.models.pose_resnet import build_model
-from tests.conftest import REPO_ROOT
 
-CONFIG = REPO_ROOT / "configs/coco/res50_256x192.yaml"
+CONFIG = "configs/coco/res50_256x192.yaml"
 SMALL = ["model.depth=18", "model.pretrained=", "model.image_size=[48, 64]",
          "model.heatmap_size=[12, 16]"]  # fmt: skip
 

@@ -13,11 +13,11 @@ from posenet.config import load_config
 from posenet.datasets import build_dataset, collate_meta
 from posenet.errors import ConfigError, DataError
 from posenet.transforms import get_affine_transform
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import shared_file
 
-COCO = REPO_ROOT / "configs/coco/res50_256x192.yaml"
-MPII = REPO_ROOT / "configs/mpii/res50_256x256.yaml"
-POSETRACK = REPO_ROOT / "configs/posetrack/res50_256x192.yaml"
+COCO = "configs/coco/res50_256x192.yaml"
+MPII = "configs/mpii/res50_256x256.yaml"
+POSETRACK = "configs/posetrack/res50_256x192.yaml"
 SMALL = ["model.image_size=[96, 128]", "model.heatmap_size=[24, 32]"]
 
 
