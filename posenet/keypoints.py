@@ -24,10 +24,6 @@ COCO_SKELETON = (
 )  # fmt: skip
 
 POSETRACK18_NAMES = ("nose", "head_bottom", "head_top", "left_ear", "right_ear") + COCO_NAMES[5:]
-POSETRACK18_SKELETON = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-    (7, 9), (8, 10), (1, 2), (0, 1), (1, 5), (1, 6),
-)  # fmt: skip
 
 POSETRACK17_NAMES = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",

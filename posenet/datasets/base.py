@@ -119,11 +119,6 @@ class KeypointDataset(Dataset):
         raise NotImplementedError
 
 
-def collate_meta(meta: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per-sample meta dicts -> arrays (for predictions gathered over a whole loader)."""
-    return {k: np.asarray([m[k] for m in meta]) for k in meta[0]} if meta else {}
-
-
 def input_aspect_ratio(cfg: Config) -> float:
     """The network input's width / height."""
     return cfg.model.image_size[0] / cfg.model.image_size[1]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from posenet.config import load_config
-from posenet.datasets import build_dataset, collate_meta
+from posenet.datasets import build_dataset
 from posenet.errors import ConfigError, DataError
 from posenet.transforms import get_affine_transform
 from tests.conftest import shared_file
@@ -19,6 +19,11 @@ COCO = "configs/coco/res50_256x192.yaml"
 MPII = "configs/mpii/res50_256x256.yaml"
 POSETRACK = "configs/posetrack/res50_256x192.yaml"
 SMALL = ["model.image_size=[96, 128]", "model.heatmap_size=[24, 32]"]
+
+
+def collate_meta(meta: list[dict]) -> dict[str, np.ndarray]:
+    """Per-sample meta dicts -> arrays, as the evaluation gets them from the loader."""
+    return {k: np.asarray([m[k] for m in meta]) for k in meta[0]}
 
 
 def coco_cfg(root, *extra):
