@@ -16,7 +16,8 @@ fi
 # Build from a copy of the source files (tracked and untracked, not ignored), so that no stale
 # build/ folder can slip old files into the wheel, and the checkout stays clean.
 mkdir "$tmp/src"
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$tmp/src")
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+    xargs -0 cp --parents -t "$tmp/src")
 "$py" -m pip wheel -q --no-deps "${build[@]}" -w "$tmp/wheel" "$tmp/src"
 "$py" -m pip install -q --no-deps --no-index --target "$tmp/site" "$tmp"/wheel/*.whl
 

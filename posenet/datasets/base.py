@@ -19,8 +19,8 @@ from torch.utils.data import Dataset
 from ..codec import MSRAHeatmap
 from ..config import Config
 from ..errors import DataError
-from ..transforms import IMAGENET_MEAN, IMAGENET_STD, FlipPairs, affine_points, flip_joints, get_affine_transform, half_body
-from ..transforms import random_scale_rotation
+from ..transforms import IMAGENET_MEAN, IMAGENET_STD, FlipPairs, affine_points, flip_joints
+from ..transforms import get_affine_transform, half_body, random_scale_rotation
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3); DataError naming the file when it cannot be read."""

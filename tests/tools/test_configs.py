@@ -5,9 +5,9 @@ import re
 import pytest
 import torch
 
-from posenet.model_zoo import NAMED_WEIGHTS, named_weights_config
 from posenet.config import load_config, packaged_configs, resolve_config
 from posenet.errors import ConfigError
+from posenet.model_zoo import NAMED_WEIGHTS, named_weights_config
 from posenet.models.pose_resnet import build_model
 from tests.conftest import REPO_ROOT
 
@@ -98,6 +98,7 @@ def test_unknown_config_name_lists_the_shipped_ones():
         resolve_config("configs/coco/res9_256x192.yaml")
     message = str(info.value)
     assert "configs/coco/res9_256x192.yaml" in message and "not found" in message
-    assert "configs/coco/res50_256x192.yaml" in message and "configs/mpii/res50_256x256.yaml" in message
+    assert "configs/coco/res50_256x192.yaml" in message
+    assert "configs/mpii/res50_256x256.yaml" in message
     with pytest.raises(ConfigError, match="configs/tracking/default.yaml"):
         resolve_config("tracking/nope.yaml", package="tracker")
