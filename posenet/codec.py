@@ -1,8 +1,9 @@
 """Heatmap codec: joints -> Gaussian targets for training, heatmaps -> joints for inference.
 
 `MSRAHeatmap` is the SimpleBaseline codec (numpy in and out). The helpers are pure functions:
-numpy versions follow the seed's formulas, and `*_torch` versions give the same numbers on any
-device for the inference hot path (vectorised over people and joints, no Python loops).
+encoding is numpy (per sample, in the data loader); decoding is torch on any device, the one
+production path (vectorised over people and joints, no Python loops; CPU included). Their
+numbers equal the seed's numpy formulas, kept as a reference in the tests.
 Coordinates are (x, y) in heatmap pixels; `posenet.transforms.heatmap_to_image` maps them back.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .transforms import no_autocast
+from .precision import no_autocast
 
 QUARTER = 0.25  # the seed's sub-pixel step toward the higher neighbour
 LOG_FLOOR = 1e-10  # DARK takes the log of the blurred heatmap; keep it finite
@@ -93,46 +94,7 @@ def generate_unbiased_gaussian_heatmaps(
     return heatmaps.astype(np.float32), weights
 
 
-# ----------------------------------------------------------------------------- numpy decoding
-
-
-def _check_heatmaps(heatmaps: np.ndarray) -> np.ndarray:
-    heatmaps = np.asarray(heatmaps)
-    if heatmaps.ndim != 4 or heatmaps.shape[2] * heatmaps.shape[3] == 0:
-        raise ValueError(f"heatmaps must be (N, K, h, w), got shape {heatmaps.shape}")
-    return heatmaps
-
-
-def get_max_preds(heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Argmax of each heatmap: coords (N, K, 2) float32 and maxvals (N, K); coords 0 if max <= 0."""
-    heatmaps = _check_heatmaps(heatmaps)
-    n, k, h, w = heatmaps.shape
-    flat = heatmaps.reshape(n, k, h * w)
-    idx = np.argmax(flat, axis=2)
-    maxvals = np.take_along_axis(flat, idx[..., None], axis=2)[..., 0]
-    coords = np.stack([idx % w, idx // w], axis=-1).astype(np.float32)
-    coords *= (maxvals > 0)[..., None]
-    return coords, maxvals.astype(np.float32)
-
-
-def refine_quarter_offset(heatmaps: np.ndarray, coords: np.ndarray) -> np.ndarray:
-    """The seed's post-processing: move 0.25 px toward the higher neighbour in x and in y.
-
-    Only where 1 < px < w-1 and 1 < py < h-1 with px = floor(x + 0.5) (as the seed).
-    """
-    heatmaps = _check_heatmaps(heatmaps)
-    _, _, h, w = heatmaps.shape
-    coords = np.array(coords, dtype=np.float32, copy=True)
-    px = np.floor(coords[..., 0] + 0.5).astype(np.int64)
-    py = np.floor(coords[..., 1] + 0.5).astype(np.int64)
-    ok = (px > 1) & (px < w - 1) & (py > 1) & (py < h - 1)
-    pxc, pyc = np.clip(px, 1, w - 2), np.clip(py, 1, h - 2)
-    n_idx, k_idx = np.indices(px.shape)
-    dx = heatmaps[n_idx, k_idx, pyc, pxc + 1] - heatmaps[n_idx, k_idx, pyc, pxc - 1]
-    dy = heatmaps[n_idx, k_idx, pyc + 1, pxc] - heatmaps[n_idx, k_idx, pyc - 1, pxc]
-    shift = np.stack([np.sign(dx), np.sign(dy)], axis=-1).astype(np.float32) * QUARTER
-    coords += shift * ok[..., None]
-    return coords
+# ------------------------------------------------------------------------- decoding helpers
 
 
 def dark_kernel_size(sigma: float) -> int:
@@ -154,53 +116,6 @@ def gaussian_kernel_1d(kernel: int) -> np.ndarray:
     return _kernel_1d(int(kernel)).copy()
 
 
-def blur_heatmaps(heatmaps: np.ndarray, kernel: int) -> np.ndarray:
-    """Gaussian-blur every (h, w) map with zero padding, as DARK's modulation step."""
-    heatmaps = _check_heatmaps(heatmaps)
-    n, k, h, w = heatmaps.shape
-    g = gaussian_kernel_1d(kernel)
-    maps = heatmaps.reshape(n * k, h, w).astype(np.float32)
-    out = np.empty_like(maps)
-    for i, hm in enumerate(maps):  # cv2 filters one 2-D map at a time
-        out[i] = cv2.sepFilter2D(hm, cv2.CV_32F, g, g, borderType=cv2.BORDER_CONSTANT)
-    return out.reshape(n, k, h, w)
-
-
-def refine_dark(heatmaps: np.ndarray, coords: np.ndarray, kernel: int = 11) -> np.ndarray:
-    """DARK: Taylor expansion of the log of the blurred heatmap at the integer maximum.
-
-    offset = -H^-1 g with central differences (step 1 for the gradient, 2 for the Hessian);
-    applied where 1 < x < w-2 and 1 < y < h-2 (like mmpose) and where H is negative definite
-    (mmpose only needs det(H) != 0; at a saddle of a noisy map that sends joints far away).
-    """
-    heatmaps = _check_heatmaps(heatmaps)
-    _, _, h, w = heatmaps.shape
-    coords = np.array(coords, dtype=np.float32, copy=True)
-    logmap = np.log(np.maximum(blur_heatmaps(heatmaps, kernel), LOG_FLOOR)).astype(np.float64)
-    x = coords[..., 0].astype(np.int64)
-    y = coords[..., 1].astype(np.int64)
-    ok = (x > 1) & (x < w - 2) & (y > 1) & (y < h - 2)
-    x, y = np.clip(x, 2, max(w - 3, 2)), np.clip(y, 2, max(h - 3, 2))
-    n_idx, k_idx = np.indices(x.shape)
-
-    def at(dy: int, dx: int) -> np.ndarray:
-        return logmap[n_idx, k_idx, np.clip(y + dy, 0, h - 1), np.clip(x + dx, 0, w - 1)]
-
-    centre = at(0, 0)
-    gx = 0.5 * (at(0, 1) - at(0, -1))
-    gy = 0.5 * (at(1, 0) - at(-1, 0))
-    hxx = 0.25 * (at(0, 2) - 2 * centre + at(0, -2))
-    hyy = 0.25 * (at(2, 0) - 2 * centre + at(-2, 0))
-    hxy = 0.25 * (at(1, 1) - at(-1, 1) - at(1, -1) + at(-1, -1))
-    det = hxx * hyy - hxy**2
-    ok &= (det > 0) & (hxx < 0)  # a maximum: negative-definite Hessian
-    safe = np.where(ok, det, 1.0)
-    off_x = -(hyy * gx - hxy * gy) / safe
-    off_y = -(-hxy * gx + hxx * gy) / safe
-    offset = np.stack([off_x, off_y], axis=-1) * ok[..., None]
-    return (coords + offset).astype(np.float32)
-
-
 def flip_permutation(num_joints: int, flip_pairs: FlipPairs) -> np.ndarray:
     """Joint order after a horizontal flip: left and right of every pair swapped."""
     perm = np.arange(num_joints)
@@ -209,21 +124,6 @@ def flip_permutation(num_joints: int, flip_pairs: FlipPairs) -> np.ndarray:
             raise ValueError(f"flip pair {(a, b)} out of range for {num_joints} joints")
         perm[a], perm[b] = b, a
     return perm
-
-
-def flip_back(heatmaps: np.ndarray, flip_pairs: FlipPairs) -> np.ndarray:
-    """Heatmaps of a mirrored input back to the original frame: mirror x, swap left/right maps."""
-    heatmaps = _check_heatmaps(heatmaps)
-    perm = flip_permutation(heatmaps.shape[1], flip_pairs)
-    return np.ascontiguousarray(heatmaps[:, perm, :, ::-1])
-
-
-def fuse_flip(heatmaps: np.ndarray, flipped_back: np.ndarray, shift: bool = True) -> np.ndarray:
-    """Flip-test average; with `shift` the flipped maps move one pixel right first, as the seed."""
-    flipped_back = np.array(flipped_back, copy=True)
-    if shift:
-        flipped_back[..., 1:] = flipped_back[..., :-1].copy()
-    return (np.asarray(heatmaps) + flipped_back) * 0.5
 
 
 # ----------------------------------------------------------------------------- torch decoding
@@ -242,7 +142,8 @@ def _check_heatmaps_torch(heatmaps: torch.Tensor) -> torch.Tensor:
 
 
 def get_max_preds_torch(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Torch `get_max_preds`: coords (N, K, 2) float32 and maxvals (N, K), on the input's device."""
+    """Argmax of each heatmap: coords (N, K, 2) float32 and maxvals (N, K), on the input's
+    device; coords 0 where the maximum is <= 0 (as the seed)."""
     heatmaps = _check_heatmaps_torch(heatmaps)
     w = heatmaps.shape[3]
     maxvals, idx = heatmaps.flatten(2).max(dim=2)
@@ -259,7 +160,8 @@ def _gather(flat: torch.Tensor, y: torch.Tensor, x: torch.Tensor, w: int) -> tor
 
 
 def refine_quarter_offset_torch(heatmaps: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    """Torch `refine_quarter_offset` (same rule and numbers)."""
+    """The seed's post-processing: move 0.25 px toward the higher neighbour in x and in y,
+    only where 1 < px < w-1 and 1 < py < h-1 with px = floor(x + 0.5) (as the seed)."""
     heatmaps = _check_heatmaps_torch(heatmaps)
     h, w = heatmaps.shape[2:]
     flat = heatmaps.flatten(2)
@@ -276,7 +178,13 @@ def refine_quarter_offset_torch(heatmaps: torch.Tensor, coords: torch.Tensor) ->
 def refine_dark_torch(
     heatmaps: torch.Tensor, coords: torch.Tensor, kernel: int = 11
 ) -> torch.Tensor:
-    """Torch `refine_dark`: blurs only the patch around each maximum, not the whole map."""
+    """DARK: Taylor expansion of the log of the blurred heatmap at the integer maximum.
+
+    offset = -H^-1 g with central differences (step 1 for the gradient, 2 for the Hessian);
+    applied where 1 < x < w-2 and 1 < y < h-2 (like mmpose) and where H is negative definite
+    (mmpose only needs det(H) != 0; at a saddle of a noisy map that sends joints far away).
+    Only the patch around each maximum is blurred (zero padding), not the whole map.
+    """
     heatmaps = _check_heatmaps_torch(heatmaps)
     n, k, h, w = heatmaps.shape
     g = _device_constant(tuple(gaussian_kernel_1d(kernel).tolist()), torch.float32,
@@ -336,7 +244,7 @@ def decode_torch(
 
 
 def flip_back_torch(heatmaps: torch.Tensor, flip_pairs: FlipPairs) -> torch.Tensor:
-    """Torch `flip_back`: mirror x and swap left/right maps, on the input's device."""
+    """Heatmaps of a mirrored input back to the original frame: mirror x, swap left/right maps."""
     if heatmaps.dim() != 4:
         raise ValueError(f"heatmaps must be (N, K, h, w), got shape {tuple(heatmaps.shape)}")
     perm = flip_permutation(heatmaps.shape[1], flip_pairs)
@@ -347,7 +255,8 @@ def flip_back_torch(heatmaps: torch.Tensor, flip_pairs: FlipPairs) -> torch.Tens
 def fuse_flip_torch(
     heatmaps: torch.Tensor, flipped_back: torch.Tensor, shift: bool = True
 ) -> torch.Tensor:
-    """Torch `fuse_flip` (same numbers): one-pixel right shift of the flipped maps, then average."""
+    """Flip-test average; with `shift` the flipped maps move one pixel right first, as the seed
+    (column 0 keeps its value)."""
     if shift:
         flipped_back = torch.cat([flipped_back[..., :1], flipped_back[..., :-1]], dim=-1)
     return (heatmaps + flipped_back) * 0.5
@@ -392,11 +301,8 @@ class MSRAHeatmap:
         return make(self.heatmap_size, keypoints / self.stride, visible, self.sigma)
 
     def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps (N, K, h, w) -> coords (N, K, 2) in heatmap pixels and scores (N, K)."""
-        heatmaps = _check_heatmaps(heatmaps)
-        coords, scores = get_max_preds(heatmaps)
-        if self.use_dark:
-            coords = refine_dark(heatmaps, coords, self.dark_kernel)
-        else:
-            coords = refine_quarter_offset(heatmaps, coords)
-        return coords, scores
+        """Heatmaps (N, K, h, w) -> coords (N, K, 2) in heatmap pixels and scores (N, K),
+        float32, through `decode_torch` on the CPU."""
+        coords, scores = decode_torch(torch.from_numpy(np.ascontiguousarray(heatmaps)),
+                                      dark=self.use_dark, dark_kernel=self.dark_kernel)
+        return coords.numpy(), scores.numpy()

@@ -6,10 +6,12 @@ needs) down. An unknown or misspelt key is an error naming the key and the file.
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
+import os
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, TypeVar
 
 import yaml
@@ -242,9 +244,38 @@ def load_dataclass(cls: type[T], path: str | Path | None = None, overrides: Iter
     return build_dataclass(cls, _merge(data, extra), source)
 
 
-def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> Config:
-    """Load a pose-net `Config` from YAML and `--set` overrides."""
-    cfg = load_dataclass(Config, path, overrides)
+def packaged_configs(package: str = "posenet") -> list[str]:
+    """The config names shipped in `package`, e.g. 'configs/coco/res50_256x192.yaml'."""
+    root = importlib.resources.files(package) / "configs"
+    if not root.is_dir():
+        return []
+    return sorted(f"configs/{d.name}/{f.name}" for d in root.iterdir() if d.is_dir()
+                  for f in d.iterdir() if f.name.endswith((".yaml", ".yml")))
+
+
+def resolve_config(name: str | os.PathLike, package: str = "posenet") -> Path:
+    """The YAML file for a config: an existing path as given; otherwise a config shipped in
+    `package` named 'configs/coco/res50_256x192.yaml' or 'coco/res50_256x192.yaml', found from
+    any working directory. ConfigError naming `name` and listing the shipped ones otherwise."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    parts = PurePosixPath(Path(name).as_posix()).parts
+    if parts[:1] == ("configs",):
+        parts = parts[1:]
+    if parts and not path.is_absolute() and ".." not in parts:
+        shipped = importlib.resources.files(package).joinpath("configs", *parts)
+        if shipped.is_file():
+            return Path(str(shipped))  # an installed package is a folder of files
+    known = packaged_configs(package)
+    raise ConfigError(f"config file not found: {name} (neither a file here nor one of the "
+                      f"configs of {package}: {', '.join(known) or 'none'})")
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load a pose-net `Config` from YAML (a path or a shipped name, see `resolve_config`) and
+    `--set` overrides."""
+    cfg = load_dataclass(Config, resolve_config(path) if path else None, overrides)
     validate_config(cfg)
     return cfg
 

@@ -7,7 +7,6 @@ channels_last; on CPU everything is float32.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import time
@@ -19,6 +18,7 @@ from .config import Config, TrainConfig
 from .datasets.base import KeypointDataset
 from .errors import ConfigError
 from .inference import PoseEstimator
+from .precision import autocast, resolve_precision
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -55,11 +55,9 @@ def build_scheduler(optimizer: torch.optim.Optimizer, t: TrainConfig,
         optimizer, lambda it: lr_factor(it, steps_per_epoch, t))
 
 
-def autocast(device: str, enabled: bool):
-    """bf16 autocast on CUDA when enabled, nothing on CPU."""
-    if enabled and device.startswith("cuda"):
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def train_precision(cfg: Config, device: str) -> str:
+    """The precision of training and validation: 'auto' (bf16 on CUDA) with train.amp, else fp32."""
+    return resolve_precision("auto" if cfg.train.amp else "fp32", device)
 
 
 def train_one_epoch(
@@ -70,6 +68,7 @@ def train_one_epoch(
     from tqdm import tqdm
 
     model.train()
+    precision = train_precision(cfg, device)
     channels_last = cfg.train.channels_last and device.startswith("cuda")
     total, count, start = 0.0, 0, time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=None if progress else True,
@@ -80,7 +79,7 @@ def train_one_epoch(
             images = images.contiguous(memory_format=torch.channels_last)
         target = target.to(device, non_blocking=True)
         weight = weight.to(device, non_blocking=True)
-        with autocast(device, cfg.train.amp):
+        with autocast(device, precision):
             output = model(images)
         loss = criterion(output, target, weight)
         if not torch.isfinite(loss):
@@ -104,8 +103,7 @@ def predict(model: nn.Module, loader, cfg: Config, device: str,
     `cfg`: flip test, decoding), and the samples' meta as arrays."""
     from tqdm import tqdm
 
-    precision = "bf16" if cfg.train.amp and device.startswith("cuda") else "fp32"
-    estimator = PoseEstimator(model, cfg, device=device, precision=precision)
+    estimator = PoseEstimator(model, cfg, device=device, precision=train_precision(cfg, device))
     preds: list[np.ndarray] = []
     metas: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode():

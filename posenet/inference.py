@@ -7,7 +7,6 @@ On CPU the crops are warped with OpenCV and everything runs in float32.
 """
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,16 +15,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import IMAGENET_MEAN, IMAGENET_STD, NAMED_WEIGHTS, REPO_ROOT, load_weights
+from .checkpoint import load_weights
 from .codec import dark_kernel_size, decode_torch, flip_back_torch, flip_permutation, fuse_flip_torch
 from .config import Config, load_config
 from .devices import resolve_device
 from .errors import ConfigError, DataError
 from .keypoints import FLIP_PAIRS
+from .model_zoo import NAMED_WEIGHTS, named_weights_config
 from .models.pose_resnet import build_model
-from .transforms import box_xyxy_to_center_scale, crop_cv2, crop_torch, heatmap_to_image
+from .precision import autocast, resolve_precision
+from .transforms import IMAGENET_MEAN, IMAGENET_STD, box_xyxy_to_center_scale, crop_cv2, crop_torch
+from .transforms import heatmap_to_image
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 CROP_MODES = ("auto", "torch", "cv2")
 MIN_BOX_SIZE = 1.0  # px; smaller boxes are grown to this so the crop affine stays invertible
 
@@ -93,11 +94,7 @@ class PoseEstimator:
         self.max_batch_size = int(max_batch_size or cfg.test.max_batch_size)
         if self.max_batch_size < 1:
             raise ConfigError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
-        if precision == "auto":
-            precision = "bf16" if self.device.type == "cuda" else "fp32"
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be auto, {', '.join(PRECISIONS)}; got {precision!r}")
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)
         if crop not in CROP_MODES:
             raise ConfigError(f"crop must be one of {', '.join(CROP_MODES)}; got {crop!r}")
         self.crop = ("torch" if self.device.type == "cuda" else "cv2") if crop == "auto" else crop
@@ -143,10 +140,9 @@ class PoseEstimator:
         'simplebaseline_res50_coco_256x192'; a name brings its own config when none is given).
         Without weights the net keeps its random initialisation (for tests and benchmarks)."""
         if config_path is None:
-            named = NAMED_WEIGHTS.get(os.fspath(weights)) if weights is not None else None
-            if named is None:
+            if weights is None or os.fspath(weights) not in NAMED_WEIGHTS:
                 raise ConfigError("a pose config is needed unless weights name a released net")
-            config_path = REPO_ROOT / named.config
+            config_path = named_weights_config(os.fspath(weights))
         cfg = load_config(Path(config_path), overrides)
         model = build_model(cfg)
         if weights is not None:
@@ -243,11 +239,6 @@ class PoseEstimator:
             t = (t.float() * _pixel_scale(t)).round().clamp(0, 255).to(torch.uint8)
         return np.ascontiguousarray(t.permute(1, 2, 0).cpu().numpy())
 
-    def _autocast(self):
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=PRECISIONS[self.precision])
-
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         """Heatmaps (n, K, h, w) float32 for crops (n, 3, H, W) in 0-255, flip test included."""
         return self.heatmaps((crops - self._mean) * self._inv_std)
@@ -256,7 +247,7 @@ class PoseEstimator:
         """Heatmaps (n, K, h, w) float32 for normalised crops, flip test included."""
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with self._autocast():
+        with autocast(self.device, self.precision):
             heatmaps = self.model(x).float()
             if self.flip_test:
                 flipped = self.model(x.flip(3)).float()

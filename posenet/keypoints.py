@@ -13,7 +13,6 @@ COCO_NAMES = (
     "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
 )  # fmt: skip
-COCO_FLIP_PAIRS = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
 # Per-joint OKS sigmas of the COCO keypoint benchmark.
 COCO_SIGMAS = np.array(
     [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
@@ -25,10 +24,6 @@ COCO_SKELETON = (
 )  # fmt: skip
 
 POSETRACK18_NAMES = ("nose", "head_bottom", "head_top", "left_ear", "right_ear") + COCO_NAMES[5:]
-POSETRACK18_SKELETON = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-    (7, 9), (8, 10), (1, 2), (0, 1), (1, 5), (1, 6),
-)  # fmt: skip
 
 POSETRACK17_NAMES = (
     "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
@@ -41,9 +36,34 @@ MPII_NAMES = (
     "pelvis", "thorax", "upper_neck", "head_top",
     "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
 )  # fmt: skip
-MPII_FLIP_PAIRS = ((0, 5), (1, 4), (2, 3), (10, 15), (11, 14), (12, 13))
 
-FLIP_PAIRS = {"coco": COCO_FLIP_PAIRS, "posetrack": COCO_FLIP_PAIRS, "mpii": MPII_FLIP_PAIRS}
+# Joint layouts by the name `data.dataset` uses ('posetrack' is the 2018 layout).
+LAYOUTS = {
+    "coco": COCO_NAMES, "posetrack": POSETRACK18_NAMES, "posetrack17": POSETRACK17_NAMES,
+    "mpii": MPII_NAMES,
+}  # fmt: skip
+
+
+def flip_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
+    """Joints that swap under a horizontal flip: left_X with right_X, by name. Every other
+    joint (nose, head_top, pelvis, ...) maps to itself and appears in no pair."""
+    pairs = []
+    for i, name in enumerate(names):
+        if name.startswith("left_"):
+            mirror = "right_" + name[len("left_"):]
+            if mirror not in names:
+                raise ValueError(f"joint {name!r} has no {mirror!r} in its layout")
+            pairs.append(tuple(sorted((i, names.index(mirror)))))
+        elif name.startswith("right_") and "left_" + name[len("right_"):] not in names:
+            raise ValueError(f"joint {name!r} has no left counterpart in its layout")
+    return tuple(sorted(pairs))
+
+
+COCO_FLIP_PAIRS = flip_pairs(COCO_NAMES)
+POSETRACK18_FLIP_PAIRS = flip_pairs(POSETRACK18_NAMES)
+POSETRACK17_FLIP_PAIRS = flip_pairs(POSETRACK17_NAMES)
+MPII_FLIP_PAIRS = flip_pairs(MPII_NAMES)
+FLIP_PAIRS = {layout: flip_pairs(names) for layout, names in LAYOUTS.items()}
 
 
 def _index_map(src: tuple[str, ...], dst: tuple[str, ...]) -> np.ndarray:

@@ -7,7 +7,6 @@ the box is made. Crops run in OpenCV on CPU and with grid_sample on any torch de
 """
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import cv2
@@ -15,9 +14,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .precision import no_autocast
+
 PIXEL_STD = 200.0  # the seed's unit for scale
 BOX_PADDING = 1.25  # the seed's enlargement of a person box before cropping
 HALF_BODY_PADDING = 1.5  # enlargement of the half-body box (HRNet/mmpose)
+# The input normalisation every network here expects (RGB order, pixels in [0, 1]).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 FlipPairs = Sequence[tuple[int, int]]
 
@@ -216,14 +220,6 @@ def crop_matrices_torch(
     tx = center[:, 0] - cs * hx + sn * hy
     ty = center[:, 1] - sn * hx - cs * hy
     return torch.stack([torch.stack([cs, -sn, tx], -1), torch.stack([sn, cs, ty], -1)], 1)
-
-
-def no_autocast(device: torch.device):
-    """Context that turns autocast off on `device`: coordinates and sampling need float32."""
-    try:
-        return torch.autocast(device_type=device.type, enabled=False)
-    except RuntimeError:  # a device type without autocast support
-        return contextlib.nullcontext()
 
 
 def crop_torch(

@@ -31,11 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posenet.cli import add_config_args, run_cli  # noqa: E402
-from posenet.devices import resolve_device  # noqa: E402
-from posenet.errors import ConfigError  # noqa: E402
+from posenet.cli import add_config_args, run_cli
+from posenet.devices import resolve_device
+from posenet.errors import ConfigError
 
 POSE_CONFIG = "configs/coco/res50_256x192.yaml"
 TRACK_CONFIG = "configs/tracking/default.yaml"
@@ -132,18 +131,16 @@ def bench_pose(args: argparse.Namespace) -> dict:
     """crops/s end to end, for the bare net, and for the per-person loop."""
     import torch
 
-    from posenet.checkpoint import IMAGENET_MEAN, IMAGENET_STD
-    from posenet.codec import MSRAHeatmap
+    from posenet.codec import decode_torch
     from posenet.config import load_config
     from posenet.inference import PoseEstimator
     from posenet.models.pose_resnet import build_model
+    from posenet.transforms import IMAGENET_MEAN, IMAGENET_STD
     from posenet.transforms import box_xyxy_to_center_scale, crop_cv2, heatmap_to_image
 
     device = resolve_device(args.device)
     sync = synchronizer(device)
-    from tracker.config import resolve_config_path
-
-    cfg = load_config(resolve_config_path(args.config), ["model.pretrained=", *args.overrides])
+    cfg = load_config(args.config, ["model.pretrained=", *args.overrides])
     torch.manual_seed(0)
     model = build_model(cfg)
     if args.weights:
@@ -193,7 +190,6 @@ def bench_pose(args: argparse.Namespace) -> dict:
             row("net", precision, batch, seconds_per_call(net_only, sync, min_time))
 
     # The per-person loop the batched path replaces: one cv2 crop and one fp32 forward each.
-    codec = MSRAHeatmap(tuple(cfg.model.image_size), tuple(cfg.model.heatmap_size))
     boxes = people_boxes(PEOPLE_PER_FRAME, w, h)
     center, scale = box_xyxy_to_center_scale(boxes, cfg.model.image_size[0] / cfg.model.image_size[1])
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
@@ -205,9 +201,9 @@ def bench_pose(args: argparse.Namespace) -> dict:
             for i in range(len(boxes)):
                 crop = crop_cv2(canvas, center[i], scale[i], tuple(cfg.model.image_size))
                 x = torch.from_numpy(crop).to(device).permute(2, 0, 1)[None].float()
-                heatmaps = model_fp32((x - mean) / std).float().cpu().numpy()
-                coords, _ = codec.decode(heatmaps)
-                heatmap_to_image(coords, center[i : i + 1], scale[i : i + 1],
+                heatmaps = model_fp32((x - mean) / std).float().cpu()
+                coords, _ = decode_torch(heatmaps)
+                heatmap_to_image(coords.numpy(), center[i : i + 1], scale[i : i + 1],
                                  tuple(cfg.model.heatmap_size))
 
     seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
@@ -280,12 +276,12 @@ def bench_track(args: argparse.Namespace) -> dict:
     """fps per stage and end to end of PoseTracker on width x height frames."""
     import torch
 
-    from tracker.config import apply_options, load_tracker_config, resolve_config_path
+    from tracker.config import apply_options, load_tracker_config
     from tracker.detectors import build_detector
     from tracker.output import TrackingSummary
     from tracker.pipeline import PoseTracker
 
-    cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
+    cfg = load_tracker_config(args.config, args.overrides)
     cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
     # Random weights give no confident joints to confirm tracks by; every person is load.
     cfg.tracking.confirm_hits = 1

@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from posenet.cli import check_output_file, run_cli, write_json  # noqa: E402
-from posenet.evaluation.mpii import load_pred_mat, pckh_table  # noqa: E402
-from posenet.evaluation.table import format_table  # noqa: E402
+from posenet.cli import check_output_file, run_cli, write_json
+from posenet.evaluation.mpii import load_pred_mat, pckh_table
+from posenet.evaluation.table import format_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ import numpy as np
 from posenet.cli import add_config_args, check_output_dir, run_cli
 from posenet.errors import DataError
 from tracker.config import (
-    DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config, resolve_config_path,
+    DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config,
 )
 from tracker.detectors import ReplayDetector
 from posenet.posetrack.formats import read_posetrack
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="also write <seq>.mp4 renders")
     args = parser.parse_args(argv)
     check_output_dir(args.out, "--out")
-    cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
+    cfg = load_tracker_config(args.config, args.overrides)
     apply_options(cfg, args.device, args.format, args.pose_weights, args.det_weights)
     data = Path(args.data)
     annotation_dir = data / "annotations" / args.split

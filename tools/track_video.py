@@ -18,7 +18,7 @@ from typing import Sequence
 
 from posenet.cli import add_config_args, check_output_dir, run_cli
 from tracker.config import (
-    DEFAULT_CONFIG, FORMATS, TrackerConfig, apply_options, load_tracker_config, resolve_config_path,
+    DEFAULT_CONFIG, FORMATS, TrackerConfig, apply_options, load_tracker_config,
 )
 from tracker.output import TrackingOutput, write_summary
 from tracker.pipeline import PoseTracker
@@ -38,7 +38,7 @@ def add_tracking_args(parser: argparse.ArgumentParser) -> None:
 
 def load_config_from_args(args: argparse.Namespace) -> TrackerConfig:
     """TrackerConfig from --config/--set, then the dedicated options on top."""
-    cfg = load_tracker_config(resolve_config_path(args.config), args.overrides)
+    cfg = load_tracker_config(args.config, args.overrides)
     return apply_options(
         cfg, args.device, args.format, args.pose_weights, args.det_weights, args.detections
     )

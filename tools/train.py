@@ -21,25 +21,23 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+import torch
+import yaml
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-from posenet import distributed as dist  # noqa: E402
-from posenet.checkpoint import load_checkpoint, load_weights, save_checkpoint  # noqa: E402
-from posenet.cli import add_config_args, check_output_dir, run_cli  # noqa: E402
-from posenet.config import config_to_dict, load_config  # noqa: E402
-from posenet.datasets import build_dataset  # noqa: E402
-from posenet.devices import resolve_device  # noqa: E402
-from posenet.engine import (  # noqa: E402
+from posenet import distributed as dist
+from posenet.checkpoint import init_backbone, load_checkpoint, load_weights, save_checkpoint
+from posenet.cli import add_config_args, check_output_dir, run_cli
+from posenet.config import config_to_dict, load_config
+from posenet.datasets import build_dataset
+from posenet.devices import resolve_device
+from posenet.engine import (
     build_optimizer, build_scheduler, evaluate, train_one_epoch, unwrap,
 )
-from posenet.errors import CheckpointError, ConfigError  # noqa: E402
-from posenet.evaluation.table import format_table  # noqa: E402
-from posenet.losses import JointsMSELoss  # noqa: E402
-from posenet.models.pose_resnet import build_model  # noqa: E402
+from posenet.errors import CheckpointError, ConfigError
+from posenet.evaluation.table import format_table
+from posenet.losses import JointsMSELoss
+from posenet.models.pose_resnet import build_model
 
 
 def rng_state() -> dict[str, Any]:
@@ -148,7 +146,9 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     seed_everything(t.seed + dist.rank())
 
-    model = build_model(cfg, pretrained=True)
+    model = build_model(cfg)
+    if cfg.model.pretrained:
+        init_backbone(model, cfg.model.pretrained)
     if cfg.model.init_weights:
         load_weights(model, cfg.model.init_weights)
     model.to(device)

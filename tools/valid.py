@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from posenet.checkpoint import load_weights  # noqa: E402
-from posenet.cli import add_config_args, check_output_dir, check_output_file, run_cli, write_json  # noqa: E402
-from posenet.config import load_config  # noqa: E402
-from posenet.datasets import build_dataset  # noqa: E402
-from posenet.devices import resolve_device  # noqa: E402
-from posenet.engine import evaluate  # noqa: E402
-from posenet.evaluation.table import format_table  # noqa: E402
-from posenet.models.pose_resnet import build_model  # noqa: E402
+from posenet.checkpoint import load_weights
+from posenet.cli import add_config_args, check_output_dir, check_output_file, run_cli, write_json
+from posenet.config import load_config
+from posenet.datasets import build_dataset
+from posenet.devices import resolve_device
+from posenet.engine import evaluate
+from posenet.evaluation.table import format_table
+from posenet.models.pose_resnet import build_model
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from posenet.config import load_dataclass
+from posenet.config import load_dataclass, resolve_config
 from posenet.errors import ConfigError
 
 SIMILARITIES = ("flow_oks", "oks", "iou")
@@ -143,7 +143,10 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
 def load_tracker_config(
     path: str | Path | None = None, overrides: Iterable[str] = ()
 ) -> TrackerConfig:
-    """TrackerConfig from an optional YAML file plus `key=value` overrides (overrides win)."""
+    """TrackerConfig from an optional YAML file (a path, or a shipped name such as
+    'configs/tracking/default.yaml' found from any working directory) plus `key=value`
+    overrides (overrides win)."""
+    path = resolve_config(path, package="tracker") if path else None
     cfg = load_dataclass(TrackerConfig, path, overrides)
     validate_tracker_config(cfg, str(path) if path else "--set")
     return cfg
@@ -156,18 +159,7 @@ def needs_flow(cfg: TrackerConfig) -> bool:
     return uses and cfg.flow.name.lower() != "none"
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CONFIG = "configs/tracking/default.yaml"
-
-
-def resolve_config_path(name: str | Path | None) -> Path | None:
-    """A config path as given, or relative to the repository when it is not found from here."""
-    if not name:
-        return None
-    path = Path(name)
-    if not path.exists() and not path.is_absolute() and (REPO_ROOT / path).exists():
-        return REPO_ROOT / path
-    return path
+DEFAULT_CONFIG = "configs/tracking/default.yaml"  # shipped in tracker/configs/tracking/
 
 
 def apply_options(

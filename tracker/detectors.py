@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from posenet.errors import CheckpointError, ConfigError, DataError
+from posenet.precision import autocast, precision_dtype, resolve_precision
 from tracker.config import NO_WEIGHTS, DetectorConfig
 from tracker.video import Frame
 
@@ -123,21 +124,22 @@ def _load_failure(err: Exception) -> str:
     return "unknown format"
 
 
-PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+# fp16 rather than bf16 for "auto" on CUDA: torchvision decodes boxes in the dtype of the
+# regression output, and bf16's 8-bit mantissa would round coordinates of a 1920-px frame
+# to 8 px steps (fp16: 1 px).
+DETECTOR_CUDA_PRECISION = "fp16"
+
+
+def detector_precision(device: torch.device, precision: str = "auto") -> str:
+    """A detector's precision name: "auto" is fp16 on CUDA; off CUDA always fp32."""
+    name = resolve_precision(precision, device, cuda_default=DETECTOR_CUDA_PRECISION)
+    return name if device.type == "cuda" else "fp32"
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """Autocast dtype for a detector: None (fp32) off CUDA; on CUDA fp16 for "auto".
-
-    fp16 rather than bf16 by default: torchvision decodes boxes in the dtype of the
-    regression output, and bf16's 8-bit mantissa would round coordinates of a 1920-px frame
-    to 8 px steps (fp16: 1 px).
-    """
-    if precision != "auto" and precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; use auto, {', '.join(PRECISIONS)}")
-    if device.type != "cuda":
-        return None
-    return torch.float16 if precision == "auto" else PRECISIONS[precision]
+    """Autocast dtype for a detector: None (fp32) off CUDA; on CUDA fp16 for "auto"."""
+    return precision_dtype(detector_precision(device, precision))
 
 
 def image_to_tensor(image: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -174,7 +176,7 @@ class TorchvisionDetector:
         self.device = torch.device(device)
         self.score_thr = float(score_thr)
         self.batch_size = int(batch_size)
-        self.dtype = autocast_dtype(self.device, precision)
+        self.precision = detector_precision(self.device, precision)
         self.model_name = model
         if weights is None or is_weights_file(weights):
             model_kwargs.setdefault("weights_backbone", None)  # no ImageNet download either
@@ -187,11 +189,10 @@ class TorchvisionDetector:
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """Persons in each frame: (boxes xyxy (n, 4) float32, scores (n,) float32)."""
         results: list[Detections] = []
-        dtype = self.dtype
         for i in range(0, len(frames), self.batch_size):
             chunk = frames[i : i + self.batch_size]
             batch = [image_to_tensor(f.image, self.device) for f in chunk]
-            with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            with autocast(self.device, self.precision):
                 outputs = self.model(batch)
             results.extend(self._select(out) for out in outputs)
         return results

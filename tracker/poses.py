@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from posenet.config import resolve_config
 from posenet.posetrack.formats import read_posetrack
 from tracker.config import NO_WEIGHTS, PoseConfig
 
@@ -46,11 +46,7 @@ def build_pose_estimator(cfg: PoseConfig, device: str) -> PoseEstimatorLike:
     from posenet.inference import PoseEstimator
 
     weights = None if cfg.weights in NO_WEIGHTS else cfg.weights
-    config_path = Path(cfg.config)
-    if not config_path.is_absolute() and not config_path.exists():
-        # Repo-relative names (configs/coco/...) work from any working directory.
-        candidate = Path(__file__).resolve().parents[1] / config_path
-        config_path = candidate if candidate.exists() else config_path
+    config_path = resolve_config(cfg.config)  # a path or a name shipped in posenet
     overrides = list(cfg.overrides)
     if weights is None:  # random init: no ImageNet download for the backbone either
         overrides = ["model.pretrained=", *overrides]

@@ -42,15 +42,8 @@ from posenet.posetrack.formats import (
     read_posetrack,
 )
 
-# The tracker's pieces this benchmark drives, imported in this one place (tools/track_video.py
-# --poses path): pipeline.py is being split, so these names may move.
-from tracker.config import (
-    REPO_ROOT,
-    TrackerConfig,
-    apply_options,
-    load_tracker_config,
-    resolve_config_path,
-)
+# The tracker's pieces this benchmark drives: the tools/track_video.py --poses path.
+from tracker.config import TrackerConfig, apply_options, load_tracker_config
 from tracker.output import TrackingOutput
 from tracker.pipeline import PoseTracker
 from tracker.poses import GivenPoses
@@ -241,16 +234,12 @@ def write_detections(frames: Sequence[PerturbedFrame], path: str | os.PathLike, 
 
 
 def tracker_config(name: str, overrides: Sequence[str] = ()) -> TrackerConfig:
-    """A tracker by config name (default, iou, hungarian, ...) or YAML path, as track_video.py
-    loads it (overrides on top), on CPU, writing PoseTrack 2018."""
+    """A tracker by config name (default, paper, iou, hungarian, ...) or YAML path, as
+    track_video.py loads it (overrides on top), without flow, on CPU, writing PoseTrack 2018."""
     text = str(name)
     if not text.lower().endswith((".yaml", ".yml")):
         text = f"{TRACKING_CONFIG_DIR}/{text}.yaml"
-    path = resolve_config_path(text)
-    if path is None or not path.is_file():
-        names = sorted(p.stem for p in (REPO_ROOT / TRACKING_CONFIG_DIR).glob("*.yaml"))
-        raise ConfigError(f"tracker {name!r}: no config file {path} (names: {', '.join(names)}, or a YAML path)")
-    cfg = load_tracker_config(path, [*NO_FLOW, *overrides])
+    cfg = load_tracker_config(text, [*NO_FLOW, *overrides])  # ConfigError lists the names
     return apply_options(cfg, device="cpu", format="posetrack18")
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..config import Config
 from ..errors import ConfigError
-from .base import KeypointDataset, collate_meta, read_rgb
+from .base import KeypointDataset, read_rgb
 
-__all__ = ["KeypointDataset", "build_dataset", "collate_meta", "read_rgb", "DATASETS"]
+__all__ = ["KeypointDataset", "build_dataset", "read_rgb", "DATASETS"]
 DATASETS = ("coco", "mpii", "posetrack")
 
 

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..checkpoint import IMAGENET_MEAN, IMAGENET_STD
 from ..codec import MSRAHeatmap
 from ..config import Config
 from ..errors import DataError
-from ..transforms import FlipPairs, affine_points, flip_joints, get_affine_transform, half_body
-from ..transforms import random_scale_rotation
+from ..transforms import IMAGENET_MEAN, IMAGENET_STD, FlipPairs, affine_points, flip_joints
+from ..transforms import get_affine_transform, half_body, random_scale_rotation
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3); DataError naming the file when it cannot be read."""
@@ -118,11 +117,6 @@ class KeypointDataset(Dataset):
         """Score predictions (N, K, 3) in image pixels for all samples, in order: the table and
         the number model selection uses."""
         raise NotImplementedError
-
-
-def collate_meta(meta: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """Per-sample meta dicts -> arrays (for predictions gathered over a whole loader)."""
-    return {k: np.asarray([m[k] for m in meta]) for k in meta[0]} if meta else {}
 
 
 def input_aspect_ratio(cfg: Config) -> float:

@@ -15,13 +15,13 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
-from ..keypoints import COCO_FLIP_PAIRS
-from ..transforms import box_xyxy_to_center_scale
+from ..keypoints import FLIP_PAIRS
+from ..transforms import box_xyxy_to_center_scale, xywh_to_xyxy
 from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
 class COCODataset(KeypointDataset):
-    flip_pairs = COCO_FLIP_PAIRS
+    flip_pairs = FLIP_PAIRS["coco"]
     upper_body_ids = tuple(range(11))
     lower_body_ids = tuple(range(11, 17))
 
@@ -105,7 +105,7 @@ class COCODataset(KeypointDataset):
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise DataError(f"{path}: detection {n} malformed ({exc!r})") from None
             center, scale = box_xyxy_to_center_scale(
-                np.array([[x, y, x + w, y + h]]), input_aspect_ratio(cfg), d.box_padding, d.pixel_std)
+                xywh_to_xyxy([[x, y, w, h]]), input_aspect_ratio(cfg), d.box_padding, d.pixel_std)
             samples.append({
                 "image": self._image_path(image_id), "center": center[0], "scale": scale[0],
                 "joints": np.zeros((17, 3)), "score": float(det["score"]), "image_id": image_id,

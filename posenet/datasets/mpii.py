@@ -11,14 +11,14 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
-from ..keypoints import MPII_FLIP_PAIRS
+from ..keypoints import FLIP_PAIRS
 from .base import KeypointDataset, check_dir, read_json
 
 NUM_JOINTS = 16
 
 
 class MPIIDataset(KeypointDataset):
-    flip_pairs = MPII_FLIP_PAIRS
+    flip_pairs = FLIP_PAIRS["mpii"]
     upper_body_ids = (7, 8, 9, 10, 11, 12, 13, 14, 15)
     lower_body_ids = (0, 1, 2, 3, 4, 5, 6)
 

@@ -11,13 +11,13 @@ import numpy as np
 
 from ..config import Config
 from ..errors import DataError
-from ..keypoints import COCO_FLIP_PAIRS
-from ..transforms import box_xyxy_to_center_scale, center_scale_to_box_xyxy
+from ..keypoints import FLIP_PAIRS
+from ..transforms import box_xyxy_to_center_scale, center_scale_to_box_xyxy, xywh_to_xyxy
 from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
 class PoseTrackDataset(KeypointDataset):
-    flip_pairs = COCO_FLIP_PAIRS
+    flip_pairs = FLIP_PAIRS["posetrack"]  # 2018 layout: head_bottom/head_top do not swap
     upper_body_ids = tuple(range(11))
     lower_body_ids = tuple(range(11, 17))
 
@@ -58,7 +58,7 @@ class PoseTrackDataset(KeypointDataset):
             if kps[:, 2].max() <= 0 or w <= 0 or h <= 0:
                 continue
             center, scale = box_xyxy_to_center_scale(
-                np.array([[x, y, x + w, y + h]]), input_aspect_ratio(cfg), cfg.data.box_padding,
+                xywh_to_xyxy([[x, y, w, h]]), input_aspect_ratio(cfg), cfg.data.box_padding,
                 cfg.data.pixel_std)
             joints = kps.copy()
             joints[:, 2] = kps[:, 2] > 0

@@ -211,9 +211,9 @@ class PoseResNet(nn.Module):
         return self.final_layer(self.deconv_layers(x))
 
 
-def build_model(cfg: Config | ModelConfig, *, pretrained: bool = False) -> PoseResNet:
-    """A PoseResNet from a config; with pretrained=True the backbone is initialised from
-    `model.pretrained` ('imagenet' or a ResNet state-dict file) when it is set."""
+def build_model(cfg: Config | ModelConfig) -> PoseResNet:
+    """A randomly initialised PoseResNet from a config. Weights are loaded separately
+    (`posenet.checkpoint.load_weights`, or `init_backbone` for `model.pretrained`)."""
     model_cfg = cfg.model if isinstance(cfg, Config) else cfg
     if not isinstance(model_cfg, ModelConfig):
         raise TypeError(f"build_model needs a Config or ModelConfig, got {type(cfg).__name__}")
@@ -227,8 +227,4 @@ def build_model(cfg: Config | ModelConfig, *, pretrained: bool = False) -> PoseR
         deconv_with_bias=model_cfg.deconv_with_bias,
         final_conv_kernel=model_cfg.final_conv_kernel,
     )
-    if pretrained and model_cfg.pretrained:
-        from ..checkpoint import init_backbone  # checkpoint imports this module
-
-        init_backbone(model, model_cfg.pretrained)
     return model

@@ -17,6 +17,7 @@ import numpy as np
 
 from posenet.errors import DataError
 from posenet.keypoints import POSETRACK17_NAMES, POSETRACK18_NAMES
+from posenet.transforms import xywh_to_xyxy
 
 NUM_JOINTS = 17
 NO_TRACK_ID = -1
@@ -230,8 +231,7 @@ def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, 
     out["labelled"][:, slots[keep]] = ~np.all(kp[:, keep] == 0, axis=2)
     out["joint_scores"][:, slots[keep]] = _rows(scores, width, path, "scores")[:, keep]
     for values, key, name in ((heads, "head_boxes", "bbox_head"), (boxes, "boxes", "bbox")):
-        xywh = _rows(values, 4, path, name)
-        out[key] = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+        out[key] = xywh_to_xyxy(_rows(values, 4, path, name))
     return out
 
 
@@ -428,14 +428,17 @@ def _r(value: float) -> float:
 
 
 class _StreamingJsonWriter:
-    """Appends entries to temp files next to `path`; close() joins them and renames atomically."""
+    """Appends entries to temp files next to `path`, one per part of the output (PARTS);
+    close() joins them and renames atomically."""
+
+    PARTS: tuple[str, ...] = ("frames",)
 
     def __init__(self, path: str | Path, video_name: str) -> None:
         self.path = Path(path)
         self.video_name = video_name
         self.video_number = _video_number(video_name)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._parts = [self.path.with_name(f".{self.path.name}.{k}.part") for k in ("frames", "people")]
+        self._parts = [self.path.with_name(f".{self.path.name}.{k}.part") for k in self.PARTS]
         self._files = [open(p, "w", encoding="utf-8") for p in self._parts]
         self.num_frames = 0
         self.num_people = 0
@@ -482,6 +485,8 @@ class PoseTrack18Writer(_StreamingJsonWriter):
     Image ids are 10000000000 + video_number * 10000 + frame_index when the video name starts
     with a number (PoseTrack's rule), otherwise 1, 2, 3, ... in the order frames are added.
     """
+
+    PARTS = ("frames", "people")  # the "images" and "annotations" lists
 
     def add_frame(self, file_name: str, frame_index: int, keypoints: np.ndarray, track_ids: np.ndarray,
                   boxes: np.ndarray, scores: np.ndarray) -> None:

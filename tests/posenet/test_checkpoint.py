@@ -1,5 +1,4 @@
 import os
-import urllib.error
 
 import numpy as np
 import pytest
@@ -8,12 +7,11 @@ import torchvision
 
 import posenet.checkpoint as ckpt
 from posenet.checkpoint import (
-    NAMED_WEIGHTS, NamedWeights, init_backbone, load_checkpoint, load_weights, save_checkpoint,
-    strip_module_prefix,
+    init_backbone, load_checkpoint, load_weights, save_checkpoint, strip_module_prefix,
 )
-from posenet.config import ModelConfig
 from posenet.errors import CheckpointError
-from posenet.models.pose_resnet import PoseResNet, build_model
+from posenet.models.pose_resnet import PoseResNet
+from posenet.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 HEAD = ("deconv_layers.", "final_layer.")
 
@@ -49,20 +47,6 @@ class Opaque:  # an arbitrary Python object that a weights-only load must refuse
 @pytest.fixture(scope="module")
 def source() -> dict[str, torch.Tensor]:
     return randomised(tiny(), seed=1)
-
-
-@pytest.fixture
-def hub(tmp_path, monkeypatch):
-    """Point the hub cache at a temp folder and record download calls (no network)."""
-    monkeypatch.setattr(ckpt, "hub_checkpoint_dir", lambda: tmp_path / "hub" / "checkpoints")
-    calls = []
-
-    def offline(url, dst, hash_prefix=None, progress=True):
-        calls.append((url, dst, hash_prefix))
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(ckpt, "download_url_to_file", offline)
-    return calls
 
 
 # --- the seed's files ------------------------------------------------------------------
@@ -155,30 +139,6 @@ def test_backbone_init_is_strict_over_backbone_keys(tmp_path):
     assert "1 unexpected keys: layer5.0.conv1.weight" in message
 
 
-def test_imagenet_by_name_downloads_torchvision_weights(tmp_path, hub, monkeypatch):
-    imagenet = torchvision_state(seed=4)
-    calls = []
-
-    def fake_download(url, dst, hash_prefix=None, progress=True):
-        calls.append((url, hash_prefix))
-        torch.save(imagenet, dst)
-
-    monkeypatch.setattr(ckpt, "download_url_to_file", fake_download)
-    cfg = ModelConfig(depth=18, num_joints=5, num_deconv_filters=[16] * 3, pretrained="imagenet")
-    model = build_model(cfg, pretrained=True)
-    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
-    assert calls == [(url, url.rsplit("-", 1)[1][:8])]
-    assert_holds(model, {"layer3.1.conv2.weight": imagenet["layer3.1.conv2.weight"]})
-    assert (tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[1]).is_file()
-    build_model(cfg, pretrained=True)  # cached now: no second download
-    assert len(calls) == 1
-
-
-def test_build_model_ignores_pretrained_unless_asked(hub):
-    build_model(ModelConfig(depth=18, num_deconv_filters=[16] * 3, pretrained="imagenet"))
-    assert hub == []
-
-
 # --- mismatches ------------------------------------------------------------------------
 
 
@@ -262,43 +222,6 @@ def test_truncated_file_is_one_line(tmp_path):
     assert "\n" not in str(info.value) and len(str(info.value)) < 250
 
 
-def test_unknown_name(tmp_path):
-    with pytest.raises(CheckpointError, match="simplebaseline_res50_coco_256x192"):
-        load_weights(tiny(), "simplebaseline_res9_coco")
-
-
-def test_named_weights_offline_says_which_file_goes_where(tmp_path, hub):
-    with pytest.raises(CheckpointError) as info:
-        load_weights(tiny(), "simplebaseline_res50_coco_256x192")
-    message = str(info.value)
-    target = tmp_path / "hub" / "checkpoints" / "res50_coco_256x192-ec54d7f3_20200709.pth"
-    assert "offline" in message and str(target) in message and "no network" in message
-    assert hub[0][0] == ("https://download.openmmlab.com/mmpose/top_down/resnet/"
-                         "res50_coco_256x192-ec54d7f3_20200709.pth")
-    assert hub[0][2] == "ec54d7f3"  # the SHA-256 prefix in the released file name
-    assert not target.exists()
-
-
-def test_named_weights_download_once_then_cache(tmp_path, source, hub, monkeypatch):
-    url = "https://example.invalid/mmpose/res18_tiny_64x32-0a1b2c3d_20240101.pth"
-    monkeypatch.setitem(NAMED_WEIGHTS, "tiny_test", NamedWeights(url, "configs/none.yaml"))
-    calls = []
-
-    def fake_download(url, dst, hash_prefix=None, progress=True):
-        calls.append((url, hash_prefix))
-        state = {("keypoint_head." + k if k.startswith(HEAD) else "backbone." + k): v
-                 for k, v in source.items()}
-        torch.save({"meta": {}, "state_dict": state}, dst)
-
-    monkeypatch.setattr(ckpt, "download_url_to_file", fake_download)
-    for _ in range(2):
-        model = tiny()
-        report = load_weights(model, "tiny_test")
-        assert_holds(model, source)
-    assert calls == [(url, "0a1b2c3d")]
-    assert report.source == str(tmp_path / "hub" / "checkpoints" / url.rsplit("/", 1)[1])
-
-
 # --- saving ----------------------------------------------------------------------------
 
 
@@ -339,8 +262,8 @@ def test_seed_bgr_weights_adapted_to_rgb_input(tmp_path, source):
     torch.save(source, path)
     ours = tiny().eval()
     load_weights(ours, path, from_bgr=True)
-    mean = torch.tensor(ckpt.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(ckpt.IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     rgb = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(6))
     with torch.no_grad():
         want = seed.bn1(seed.conv1((rgb.flip(1) - mean) / std))  # the seed: BGR, RGB mean/std

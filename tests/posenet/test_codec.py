@@ -1,4 +1,5 @@
-"""Heatmap codec: targets with hand-computed values, round trips, flip test, numpy == torch."""
+"""Heatmap codec: targets with hand-computed values, round trips, flip test, and the torch
+decoder equal to the seed's numpy formulas (tests/posenet/codec_reference.py)."""
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from posenet import codec
 from posenet.codec import MSRAHeatmap
 from posenet.keypoints import COCO_FLIP_PAIRS
+from tests.posenet import codec_reference as reference
 
 INPUT, HEATMAP = (192, 256), (48, 64)
 
@@ -76,9 +78,9 @@ def test_get_max_preds_coords_and_nonpositive_maps():
     hm[0, 0, 1, 3] = 0.7
     hm[0, 1] = -1.0
     hm[0, 1, 2, 2] = -0.5  # max is negative -> coords 0
-    coords, maxvals = codec.get_max_preds(hm)
+    coords, maxvals = codec.get_max_preds_torch(torch.from_numpy(hm))
     assert coords.tolist() == [[[3.0, 1.0], [0.0, 0.0]]]
-    assert maxvals == pytest.approx(np.array([[0.7, -0.5]]))
+    assert maxvals.numpy() == pytest.approx(np.array([[0.7, -0.5]]))
 
 
 def test_quarter_offset_moves_toward_higher_neighbour_away_from_borders():
@@ -86,8 +88,9 @@ def test_quarter_offset_moves_toward_higher_neighbour_away_from_borders():
     hm[0, 0, 3, 3], hm[0, 0, 3, 4], hm[0, 0, 2, 3] = 1.0, 0.5, 0.2  # right and up are higher
     hm[0, 1, 3, 1], hm[0, 1, 3, 2] = 1.0, 0.5  # px = 1 is not > 1: no shift
     hm[0, 2, 3, 3] = 1.0  # equal neighbours: no shift
-    coords, _ = codec.get_max_preds(hm)
-    out = codec.refine_quarter_offset(hm, coords)
+    hm = torch.from_numpy(hm)
+    coords, _ = codec.get_max_preds_torch(hm)
+    out = codec.refine_quarter_offset_torch(hm, coords)
     assert out.tolist() == [[[3.25, 2.75], [1.0, 3.0], [3.0, 3.0]]]
 
 
@@ -140,26 +143,26 @@ def test_flip_back_of_mirrored_joints_gives_the_original_heatmaps():
     for a, b in COCO_FLIP_PAIRS:
         mirrored[[a, b]] = mirrored[[b, a]]
     flipped, _ = codec.generate_unbiased_gaussian_heatmaps(HEATMAP, mirrored, np.ones(17), 2.0)
-    back = codec.flip_back(flipped[None], COCO_FLIP_PAIRS)
-    np.testing.assert_allclose(back[0], original, atol=1e-6)
-    np.testing.assert_allclose(codec.fuse_flip(original[None], back, shift=False)[0], original,
-                               atol=1e-6)
+    back = codec.flip_back_torch(torch.from_numpy(flipped[None]), COCO_FLIP_PAIRS)
+    np.testing.assert_allclose(back[0].numpy(), original, atol=1e-6)
+    fused = codec.fuse_flip_torch(torch.from_numpy(original[None]), back, shift=False)
+    np.testing.assert_allclose(fused[0].numpy(), original, atol=1e-6)
 
 
 def test_fuse_flip_shifts_flipped_maps_one_pixel_right():
-    heatmaps = np.zeros((1, 1, 1, 4), np.float32)
-    flipped = np.array([[[[1.0, 2.0, 3.0, 4.0]]]], np.float32)
-    fused = codec.fuse_flip(heatmaps, flipped, shift=True)
+    heatmaps = torch.zeros((1, 1, 1, 4))
+    flipped = torch.tensor([[[[1.0, 2.0, 3.0, 4.0]]]])
+    fused = codec.fuse_flip_torch(heatmaps, flipped, shift=True)
     assert fused.ravel().tolist() == [0.5, 0.5, 1.0, 1.5]  # column 0 keeps its value, as the seed
     assert flipped.ravel().tolist() == [1.0, 2.0, 3.0, 4.0]  # input untouched
 
 
 def test_flip_back_rejects_pairs_out_of_range():
     with pytest.raises(ValueError, match="flip pair"):
-        codec.flip_back(np.zeros((1, 3, 4, 4)), [(1, 5)])
+        codec.flip_back_torch(torch.zeros((1, 3, 4, 4)), [(1, 5)])
 
 
-# ---------------------------------------------------------------------------- numpy == torch
+# ------------------------------------------------------------------ torch == numpy reference
 
 
 @pytest.mark.parametrize("dark", [False, True])
@@ -169,9 +172,9 @@ def test_torch_decode_matches_numpy(dark):
     hm[0, 0] = -0.1  # non-positive map -> coords 0
     hm[0, 1] = 0.0
     hm[0, 1, 0, 0] = 1.0  # corner maximum: no refinement
-    coords, scores = codec.get_max_preds(hm)
-    expected = (codec.refine_dark(hm, coords, 11) if dark
-                else codec.refine_quarter_offset(hm, coords))
+    coords, scores = reference.get_max_preds(hm)
+    expected = (reference.refine_dark(hm, coords, 11) if dark
+                else reference.refine_quarter_offset(hm, coords))
     got, got_scores = codec.decode_torch(torch.from_numpy(hm), post_process=True, dark=dark)
     assert got.dtype == torch.float32 and got.shape == (6, 17, 2)
     np.testing.assert_array_equal(got_scores.numpy(), scores)
@@ -181,7 +184,7 @@ def test_torch_decode_matches_numpy(dark):
 
 def test_torch_decode_without_post_processing_is_the_argmax():
     hm = blob_heatmaps(np.random.default_rng(3), 2, 5)
-    coords, _ = codec.get_max_preds(hm)
+    coords, _ = reference.get_max_preds(hm)
     got, _ = codec.decode_torch(torch.from_numpy(hm), post_process=False)
     np.testing.assert_array_equal(got.numpy(), coords)
 
@@ -191,10 +194,10 @@ def test_torch_flip_matches_numpy(shift):
     rng = np.random.default_rng(4)
     hm = rng.standard_normal((2, 17, 8, 6)).astype(np.float32)
     flipped = rng.standard_normal((2, 17, 8, 6)).astype(np.float32)
-    back = codec.flip_back(flipped, COCO_FLIP_PAIRS)
+    back = reference.flip_back(flipped, COCO_FLIP_PAIRS)
     back_t = codec.flip_back_torch(torch.from_numpy(flipped), COCO_FLIP_PAIRS)
     np.testing.assert_array_equal(back_t.numpy(), back)
-    fused = codec.fuse_flip(hm, back, shift=shift)
+    fused = reference.fuse_flip(hm, back, shift=shift)
     fused_t = codec.fuse_flip_torch(torch.from_numpy(hm), back_t, shift=shift)
     np.testing.assert_allclose(fused_t.numpy(), fused, rtol=0, atol=1e-6)
 
@@ -215,3 +218,17 @@ def test_decoding_no_people_gives_empty_arrays(dark):
     assert coords.shape == (0, 17, 2) and scores.shape == (0, 17)
     coords_t, scores_t = codec.decode_torch(torch.from_numpy(empty), dark=dark)
     assert coords_t.shape == (0, 17, 2) and scores_t.shape == (0, 17)
+
+
+@pytest.mark.parametrize("dark", [False, True])
+def test_codec_decode_matches_the_numpy_reference(dark):
+    hm = blob_heatmaps(np.random.default_rng(6), 4, 17)
+    coords, scores = MSRAHeatmap(INPUT, HEATMAP, use_dark=dark).decode(hm)
+    expected, expected_scores = reference.get_max_preds(hm)
+    if dark:
+        expected = reference.refine_dark(hm, expected, 11)
+    else:
+        expected = reference.refine_quarter_offset(hm, expected)
+    assert coords.dtype == np.float32 and scores.dtype == np.float32
+    np.testing.assert_array_equal(scores, expected_scores)
+    np.testing.assert_allclose(coords, expected, atol=1e-3 if dark else 0.0)

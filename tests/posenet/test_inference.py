@@ -12,9 +12,8 @@ from posenet.config import load_config
 from posenet.errors import ConfigError, DataError
 from posenet.inference import PoseEstimator
 from posenet.models.pose_resnet import build_model
-from tests.conftest import REPO_ROOT
 
-CONFIG = REPO_ROOT / "configs/coco/res50_256x192.yaml"
+CONFIG = "configs/coco/res50_256x192.yaml"
 SMALL = ["model.depth=18", "model.pretrained=", "model.image_size=[48, 64]",
          "model.heatmap_size=[12, 16]"]  # fmt: skip
 
@@ -112,6 +111,19 @@ def test_flip_test_swaps_left_and_right_maps():
     for joint in (1, 2):
         assert np.abs(flipped[joint, :2] - point).max() <= cell
     assert np.all(flipped[[0, *range(3, 17)], 2] == 0)
+
+
+def test_posetrack_flip_test_keeps_head_bottom_in_place():
+    # PoseTrack slots 1 and 2 are head_bottom/head_top, not a left/right pair: the mirrored
+    # pass's map 1 must come back to slot 1 (full score), never to head_top.
+    point = (150, 120)
+    image = dot_image([point])
+    boxes = [np.array([box_around(*point)])]
+    cfg = load_config(CONFIG, [*SMALL, "data.dataset=posetrack"])
+    plain = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=False).estimate([image], boxes)
+    flipped = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=True).estimate([image], boxes)
+    assert flipped[0][0, 2, 2] == 0
+    assert flipped[0][0, 1, 2] == pytest.approx(plain[0][0, 1, 2], rel=1e-4)
 
 
 def test_batches_of_any_size_give_the_same_keypoints():

@@ -28,8 +28,9 @@ def test_pose_report(tool, tmp_path, capsys):
         assert [(r["precision"], r["batch"]) for r in report[kind]] == [("fp32", 1), ("fp32", 3)]
         for r in report[kind]:
             assert r["crops_per_s"] > 0
-            # crops_per_s is rounded to 0.1: on a loaded machine it can be below 1.
-            assert r["crops_per_s"] == pytest.approx(r["batch"] / (r["ms_per_batch"] / 1e3), rel=0.01, abs=0.05)
+            # crops/s is rounded to 0.1: on a slow machine that is more than 1 %
+            assert r["crops_per_s"] == pytest.approx(r["batch"] / (r["ms_per_batch"] / 1e3),
+                                                     rel=0.01, abs=0.05)
     assert report["loop"]["crops_per_s"] > 0
     assert report["best_end_to_end"] in report["end_to_end"]
     assert "crops/s" in capsys.readouterr().out

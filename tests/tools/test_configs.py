@@ -1,18 +1,17 @@
-"""Every pose-net YAML under configs/coco|mpii|posetrack loads and builds the model it names."""
+"""Every pose-net YAML shipped in posenet/configs/coco|mpii|posetrack loads and builds the model
+it names; config names resolve from any working directory."""
 import re
 
 import pytest
 import torch
 
-from posenet.checkpoint import NAMED_WEIGHTS, named_weights_config
-from posenet.config import load_config
+from posenet.config import load_config, packaged_configs, resolve_config
+from posenet.errors import ConfigError
+from posenet.model_zoo import NAMED_WEIGHTS, named_weights_config
 from posenet.models.pose_resnet import build_model
 from tests.conftest import REPO_ROOT
 
-CONFIGS = sorted(
-    p.relative_to(REPO_ROOT).as_posix()
-    for d in ("coco", "mpii", "posetrack") for p in (REPO_ROOT / "configs" / d).glob("*.yaml")
-)
+CONFIGS = packaged_configs("posenet")
 NAME = re.compile(r"configs/(coco|mpii|posetrack)/res(\d+)_(caffe_)?(\d+)x(\d+)\.yaml")
 
 
@@ -28,9 +27,9 @@ def test_one_config_per_seed_result_row():
 @pytest.mark.parametrize("rel", CONFIGS)
 def test_config_loads_and_builds_its_model(rel):
     dataset, depth, caffe, height, width = NAME.fullmatch(rel).groups()
-    text = (REPO_ROOT / rel).read_text()
+    text = resolve_config(rel).read_text()
     assert re.match(r"# .*\d", text), "the file starts with a comment giving a reference number"
-    cfg = load_config(REPO_ROOT / rel)
+    cfg = load_config(rel)
     m = cfg.model
     assert cfg.data.dataset == dataset
     assert (m.depth, m.style) == (int(depth), "caffe" if caffe else "pytorch")
@@ -48,7 +47,7 @@ def test_config_loads_and_builds_its_model(rel):
 
 @pytest.mark.parametrize("rel", [c for c in CONFIGS if "/posetrack/" not in c])
 def test_seed_training_recipe(rel):
-    cfg = load_config(REPO_ROOT / rel)
+    cfg = load_config(rel)
     t, d = cfg.train, cfg.data
     assert (t.optimizer, t.lr, t.lr_steps, t.lr_factor, t.epochs, t.batch_size) == \
         ("adam", 1e-3, [90, 120], 0.1, 140, 32)
@@ -63,7 +62,7 @@ def test_seed_training_recipe(rel):
 
 
 def test_posetrack_fine_tuning_schedule():
-    cfg = load_config(REPO_ROOT / "configs/posetrack/res50_256x192.yaml")
+    cfg = load_config("configs/posetrack/res50_256x192.yaml")
     data = cfg.data
     assert (data.root, data.train_set, data.val_set) == ("data/posetrack18", "train", "val")
     assert (cfg.train.epochs, cfg.train.lr, cfg.train.lr_steps) == (20, 1e-4, [10, 15])
@@ -78,3 +77,28 @@ def test_named_weights_point_at_a_matching_config(name):
     height, width = map(int, size.split("x"))
     assert cfg.model.depth == int(depth) and cfg.model.image_size == [width, height]
     assert cfg.data.dataset == dataset.replace("posetrack18", "posetrack")
+
+
+def test_config_names_resolve_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = REPO_ROOT / "posenet" / "configs" / "coco" / "res50_256x192.yaml"
+    assert resolve_config("configs/coco/res50_256x192.yaml") == shipped
+    assert resolve_config("coco/res50_256x192.yaml") == shipped
+    tracking = resolve_config("configs/tracking/default.yaml", package="tracker")
+    assert tracking == REPO_ROOT / "tracker" / "configs" / "tracking" / "default.yaml"
+    local = tmp_path / "configs" / "coco" / "res50_256x192.yaml"  # a file here wins
+    local.parent.mkdir(parents=True)
+    local.write_text("model:\n  depth: 18\n")
+    assert resolve_config("configs/coco/res50_256x192.yaml") == local.relative_to(tmp_path)
+    assert load_config("configs/coco/res50_256x192.yaml").model.depth == 18
+
+
+def test_unknown_config_name_lists_the_shipped_ones():
+    with pytest.raises(ConfigError) as info:
+        resolve_config("configs/coco/res9_256x192.yaml")
+    message = str(info.value)
+    assert "configs/coco/res9_256x192.yaml" in message and "not found" in message
+    assert "configs/coco/res50_256x192.yaml" in message
+    assert "configs/mpii/res50_256x256.yaml" in message
+    with pytest.raises(ConfigError, match="configs/tracking/default.yaml"):
+        resolve_config("tracking/nope.yaml", package="tracker")

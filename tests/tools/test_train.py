@@ -13,7 +13,7 @@ from posenet.config import load_config
 from posenet.models.pose_resnet import build_model
 from tests.conftest import REPO_ROOT, load_tool, shared_file
 
-CONFIG = str(REPO_ROOT / "configs/coco/res50_256x192.yaml")
+CONFIG = "configs/coco/res50_256x192.yaml"
 TINY = [
     "model.depth=18", "model.pretrained=", "model.image_size=[64, 96]",
     "model.heatmap_size=[16, 24]", "model.num_deconv_filters=[64, 64, 64]",
@@ -143,7 +143,9 @@ def test_two_processes_through_torchrun(coco_root, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            str(REPO_ROOT / "tools/train.py"), "--config", CONFIG, "--device", "cpu", "--epochs", "1",
            "--output-dir", str(out), *sets(coco_root, "data.max_samples=8", "train.batch_size=2")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # The tools import the installed package; point the workers at this checkout's code.
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
     done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     state = load_checkpoint(out / "checkpoint.pth", trusted=True)

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.config import TrackerConfig, load_tracker_config, resolve_config_path
+from tracker.config import TrackerConfig, load_tracker_config
 from tracker.flow import DISFlow
 from tracker.pipeline import PoseTracker
 from tracker.video import Frame
@@ -172,7 +172,7 @@ def run(similarity: str, seed: int = 0, config: str | None = None):
     """Track the clip; returns per-person lists of (frame, predicted id) and the people."""
     frames, id_maps, people = make_clip(seed)
     world = FakeWorld(frames, id_maps, people)
-    cfg = load_tracker_config(resolve_config_path(config)) if config else TrackerConfig()
+    cfg = load_tracker_config(config) if config else TrackerConfig()
     cfg.device = "cpu"
     cfg.tracking.similarity = similarity
     # Full-resolution flow: these people are 24 px wide (the default half resolution is for

@@ -9,7 +9,7 @@ import pytest
 from posenet.errors import ConfigError, DataError
 from tracker.config import TrackerConfig, load_tracker_config, needs_flow
 from tracker.output import TrackingOutput
-from tracker.pipeline import FrameResult, PoseTracker
+from tracker.pipeline import PoseTracker
 from posenet.posetrack.formats import read_posetrack
 from tracker.video import Frame
 

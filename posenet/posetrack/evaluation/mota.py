@@ -46,13 +46,6 @@ class JointAccumulator:
         self.objects = self.matches = self.switches = self.misses = self.false_positives = 0
         self.sum_d = 0.0
 
-    def add_unmatchable(self) -> None:
-        """poseval's stand-in for a frame without GT or without predictions: one GT id 0 and
-        one predicted id 0 that may not match, i.e. one miss and one false positive."""
-        self.objects += 1
-        self.misses += 1
-        self.false_positives += 1
-
     def update(self, oids: list[int], hids: list[int], pairs: list[tuple[int, int, float]]) -> None:
         """One frame: object and hypothesis ids, and the (object index, hypothesis index,
         distance) pairs that may match (distance <= threshold), in row-major order."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame
+from .frames import NUM_JOINTS, EvalFrame
 
 
 def joint_distances(frame: EvalFrame) -> np.ndarray:

@@ -10,15 +10,20 @@ import pytest
 import torch
 
 from posenet.config import load_config
-from posenet.datasets import build_dataset, collate_meta
+from posenet.datasets import build_dataset
 from posenet.errors import ConfigError, DataError
 from posenet.transforms import get_affine_transform
-from tests.conftest import REPO_ROOT, shared_file
+from tests.conftest import shared_file
 
-COCO = REPO_ROOT / "configs/coco/res50_256x192.yaml"
-MPII = REPO_ROOT / "configs/mpii/res50_256x256.yaml"
-POSETRACK = REPO_ROOT / "configs/posetrack/res50_256x192.yaml"
+COCO = "configs/coco/res50_256x192.yaml"
+MPII = "configs/mpii/res50_256x256.yaml"
+POSETRACK = "configs/posetrack/res50_256x192.yaml"
 SMALL = ["model.image_size=[96, 128]", "model.heatmap_size=[24, 32]"]
+
+
+def collate_meta(meta: list[dict]) -> dict[str, np.ndarray]:
+    """Per-sample meta dicts -> arrays, as the evaluation gets them from the loader."""
+    return {k: np.asarray([m[k] for m in meta]) for k in meta[0]}
 
 
 def coco_cfg(root, *extra):
@@ -191,3 +196,15 @@ def test_missing_and_malformed_files_name_the_path(tmp_path):
         ds[0]
     with pytest.raises(ConfigError, match="data.dataset"):
         build_dataset(coco_cfg(tmp_path, "data.dataset=lsp"), train=True)
+
+
+def test_each_dataset_flips_with_the_pairs_of_its_layout():
+    from posenet.datasets.coco import COCODataset
+    from posenet.datasets.mpii import MPIIDataset
+    from posenet.datasets.posetrack import PoseTrackDataset
+    from posenet.keypoints import FLIP_PAIRS
+
+    assert COCODataset.flip_pairs == FLIP_PAIRS["coco"]
+    assert MPIIDataset.flip_pairs == FLIP_PAIRS["mpii"]
+    assert PoseTrackDataset.flip_pairs == FLIP_PAIRS["posetrack"]
+    assert (1, 2) not in PoseTrackDataset.flip_pairs  # head_bottom/head_top
