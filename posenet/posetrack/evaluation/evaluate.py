@@ -10,7 +10,8 @@ from posenet.errors import UserError
 
 from .frames import EvalSequence, load_folders
 from .mota import MOTCollector, MOTResult
-from .pose_ap import PCKH_THRESHOLD, APCollector, APResult, joint_distances
+from .frames import PCKH_THRESHOLD
+from .pose_ap import APCollector, APResult, joint_distances
 from .report import JOINT_NAMES, ap_table, grouped, mot_table
 
 MODES = ("pose", "track", "both")
