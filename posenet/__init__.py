@@ -2,13 +2,21 @@
 
 Public API: `load_config`, `build_model`, `load_weights`, `PoseEstimator`.
 """
+
 from .config import Config, load_config
 from .errors import CheckpointError, ConfigError, DataError, UserError
 
 __all__ = [
-    "Config", "load_config", "build_model", "load_weights", "PoseEstimator",
-    "UserError", "ConfigError", "CheckpointError", "DataError",
-]  # fmt: skip
+    "Config",
+    "load_config",
+    "build_model",
+    "load_weights",
+    "PoseEstimator",
+    "UserError",
+    "ConfigError",
+    "CheckpointError",
+    "DataError",
+]
 
 
 def __getattr__(name: str):

@@ -5,15 +5,17 @@
 Loading is strict by default and says exactly which keys did not fit. Files are read with
 `torch.load(weights_only=True)`, so a checkpoint cannot run code when it is opened.
 """
+
 from __future__ import annotations
 
 import os
 import pickle
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -75,8 +77,9 @@ def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> None:
         raise
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
-                    trusted: bool = False) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, map_location: Any = "cpu", *, trusted: bool = False
+) -> dict[str, Any]:
     """Read a checkpoint file into a dict with weights_only=True (tensors, numbers, strings,
     numpy scalars/arrays); trusted=True allows any pickle, for files whose source you trust."""
     path = Path(path)
@@ -101,7 +104,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
         reason = detail.group(1) if detail else str(err)
         raise CheckpointError(f"{path}: not a readable torch weights file ({reason})") from None
     except Exception as err:  # zip/pickle/EOF errors: not a torch file or a truncated one
-        reason = str(err).strip().splitlines()[0].split(". ")[0] if str(err).strip() else type(err).__name__
+        reason = (
+            str(err).strip().splitlines()[0].split(". ")[0]
+            if str(err).strip()
+            else type(err).__name__
+        )
         raise CheckpointError(f"{path}: not a readable torch weights file ({reason})") from None
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: expected a dict of weights, got {type(obj).__name__}")
@@ -147,7 +154,7 @@ def convert_state_dict(state: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         for key, value in state.items():
             for prefix in ("backbone.", "keypoint_head.", "head."):
                 if key.startswith(prefix):
-                    key = key[len(prefix):]
+                    key = key[len(prefix) :]
                     break
             renamed[key] = value
         return renamed, "mmpose"
@@ -181,8 +188,15 @@ def _is_old_bn_counter(key: str) -> bool:
     return key.endswith(".num_batches_tracked")
 
 
-def _fit(model: nn.Module, state: dict[str, Any], source: str, layout: str, strict: bool,
-         backbone_only: bool, meta: dict[str, Any]) -> LoadReport:
+def _fit(
+    model: nn.Module,
+    state: dict[str, Any],
+    source: str,
+    layout: str,
+    strict: bool,
+    backbone_only: bool,
+    meta: dict[str, Any],
+) -> LoadReport:
     """Copy matching tensors into `model`; strict: any missing/unexpected/mis-shaped key fails."""
     own = model.state_dict()
     if backbone_only:
@@ -192,11 +206,13 @@ def _fit(model: nn.Module, state: dict[str, Any], source: str, layout: str, stri
     unexpected = [k for k in state if k not in own]
     mismatched = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state.items() if k in own and v.shape != own[k].shape
+        for k, v in state.items()
+        if k in own and v.shape != own[k].shape
     ]
     if strict and (missing or unexpected or mismatched):
-        raise CheckpointError(_mismatch_message(model, source, layout, missing, unexpected,
-                                                mismatched))
+        raise CheckpointError(
+            _mismatch_message(model, source, layout, missing, unexpected, mismatched)
+        )
     fitting = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict(fitting, strict=False)
     return LoadReport(source, layout, len(fitting), missing, unexpected, mismatched, meta)
@@ -207,14 +223,23 @@ def _listing(what: str, keys: list[str]) -> str:
     return f"{len(keys)} {what}: {', '.join(keys[:SHOW_KEYS])}{more}"
 
 
-def _mismatch_message(model: nn.Module, source: str, layout: str, missing: list[str],
-                      unexpected: list[str], mismatched: list[str]) -> str:
+def _mismatch_message(
+    model: nn.Module,
+    source: str,
+    layout: str,
+    missing: list[str],
+    unexpected: list[str],
+    mismatched: list[str],
+) -> str:
     name = type(model).__name__
     if hasattr(model, "depth"):
         name += f"-{model.depth}"
     parts = [f"{source} ({layout} layout) does not fit {name}"]
-    for what, keys in (("missing keys", missing), ("unexpected keys", unexpected),
-                       ("shape mismatches", mismatched)):
+    for what, keys in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("shape mismatches", mismatched),
+    ):
         if keys:
             parts.append(_listing(what, keys))
     return "; ".join(parts)
@@ -224,8 +249,9 @@ def _mismatch_message(model: nn.Module, source: str, layout: str, missing: list[
 # Public entry points
 
 
-def init_backbone(model: nn.Module, name_or_path: str | os.PathLike, *,
-                  trusted: bool = False) -> LoadReport:
+def init_backbone(
+    model: nn.Module, name_or_path: str | os.PathLike, *, trusted: bool = False
+) -> LoadReport:
     """Initialise the ResNet backbone from ImageNet weights ('imagenet': torchvision's file for
     the model's depth) or a ResNet state-dict file; 'fc.*' is dropped, the head is untouched and
     every backbone key must fit. torchvision's weights are pytorch-style: for a caffe-style net
@@ -243,8 +269,14 @@ def init_backbone(model: nn.Module, name_or_path: str | os.PathLike, *,
     return _fit(model, state, str(path), layout, strict=True, backbone_only=True, meta=meta)
 
 
-def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool = True, *,
-                 trusted: bool = False, from_bgr: bool = False) -> LoadReport:
+def load_weights(
+    model: nn.Module,
+    name_or_path: str | os.PathLike,
+    strict: bool = True,
+    *,
+    trusted: bool = False,
+    from_bgr: bool = False,
+) -> LoadReport:
     """Load a seed .pth.tar (plain, 'module.'-prefixed or a training dict), an mmpose checkpoint
     or named weights into `model`; a torchvision ResNet file (or 'imagenet') fills the backbone
     only. strict=False loads what fits and reports the rest. from_bgr=True adapts the seed's
@@ -260,5 +292,12 @@ def load_weights(model: nn.Module, name_or_path: str | os.PathLike, strict: bool
         if "conv1.weight" not in state or "bn1.running_mean" not in state:
             raise CheckpointError(f"{path}: from_bgr needs conv1.weight and bn1.running_mean")
         state = seed_bgr_to_rgb(state)
-    return _fit(model, state, str(path), layout, strict=strict,
-                backbone_only=layout == "torchvision", meta=meta)
+    return _fit(
+        model,
+        state,
+        str(path),
+        layout,
+        strict=strict,
+        backbone_only=layout == "torchvision",
+        meta=meta,
+    )

@@ -1,4 +1,5 @@
 """Shared command-line plumbing: one-line errors, exit codes, --set overrides."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,9 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import UserError
 
@@ -39,7 +41,9 @@ def _writable_folder(path: Path, wanted: Path, option: str) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=existing)
     except OSError as err:
-        raise UserError(f"{option} {wanted}: cannot write in {existing} ({err.strerror or err})") from None
+        raise UserError(
+            f"{option} {wanted}: cannot write in {existing} ({err.strerror or err})"
+        ) from None
     os.close(fd)
     os.unlink(probe)
 
@@ -84,7 +88,9 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
+def run_cli(
+    main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
+) -> int:
     """Run a tool's main(); bad input becomes one line on stderr and a non-zero exit code."""
     prog = os.path.basename(sys.argv[0]) or "tool"
     try:

@@ -6,6 +6,7 @@ production path (vectorised over people and joints, no Python loops; CPU include
 numbers equal the seed's numpy formulas, kept as a reference in the tests.
 Coordinates are (x, y) in heatmap pixels; `posenet.transforms.heatmap_to_image` maps them back.
 """
+
 from __future__ import annotations
 
 import functools
@@ -187,8 +188,7 @@ def refine_dark_torch(
     """
     heatmaps = _check_heatmaps_torch(heatmaps)
     n, k, h, w = heatmaps.shape
-    g = _device_constant(tuple(gaussian_kernel_1d(kernel).tolist()), torch.float32,
-                         heatmaps.device)
+    g = _device_constant(tuple(gaussian_kernel_1d(kernel).tolist()), torch.float32, heatmaps.device)
     half = kernel // 2
     reach = half + 2  # the 5x5 stencil of blurred values needs this many raw pixels around it
     x = coords[..., 0].long()
@@ -198,8 +198,12 @@ def refine_dark_torch(
     py = y[..., None, None] + offsets[:, None]  # (N, K, P, 1)
     px = x[..., None, None] + offsets[None, :]  # (N, K, 1, P)
     inside = (py >= 0) & (py < h) & (px >= 0) & (px < w)  # zero padding outside the map
-    patch = _gather(heatmaps.flatten(2), py.clamp(0, h - 1).expand_as(inside),
-                    px.clamp(0, w - 1).expand_as(inside), w)
+    patch = _gather(
+        heatmaps.flatten(2),
+        py.clamp(0, h - 1).expand_as(inside),
+        px.clamp(0, w - 1).expand_as(inside),
+        w,
+    )
     patch = patch * inside
     p = 2 * reach + 1
     patch = patch.reshape(n * k, 1, p, p)
@@ -303,6 +307,9 @@ class MSRAHeatmap:
     def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Heatmaps (N, K, h, w) -> coords (N, K, 2) in heatmap pixels and scores (N, K),
         float32, through `decode_torch` on the CPU."""
-        coords, scores = decode_torch(torch.from_numpy(np.ascontiguousarray(heatmaps)),
-                                      dark=self.use_dark, dark_kernel=self.dark_kernel)
+        coords, scores = decode_torch(
+            torch.from_numpy(np.ascontiguousarray(heatmaps)),
+            dark=self.use_dark,
+            dark_kernel=self.dark_kernel,
+        )
         return coords.numpy(), scores.numpy()

@@ -3,6 +3,7 @@
 There is no global config object: tools load a `Config` and pass it (or the part a function
 needs) down. An unknown or misspelt key is an error naming the key and the file.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,10 @@ import importlib.resources
 import os
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -26,7 +28,9 @@ class ModelConfig:
     """PoseResNet: a ResNet backbone and a deconvolution head producing one heatmap per joint."""
 
     depth: int = 50  # 18, 34, 50, 101 or 152
-    style: str = "pytorch"  # 'pytorch': stride on the bottleneck's 3x3 conv; 'caffe': on its first 1x1
+    style: str = (
+        "pytorch"  # 'pytorch': stride on the bottleneck's 3x3 conv; 'caffe': on its first 1x1
+    )
     num_joints: int = 17
     image_size: list[int] = field(default_factory=lambda: [192, 256])  # width, height
     heatmap_size: list[int] = field(default_factory=lambda: [48, 64])  # width, height (image / 4)
@@ -36,8 +40,12 @@ class ModelConfig:
     num_deconv_kernels: list[int] = field(default_factory=lambda: [4, 4, 4])
     deconv_with_bias: bool = False
     final_conv_kernel: int = 1  # 1 or 3
-    pretrained: str = ""  # backbone initialisation: '', 'imagenet', or a path to a ResNet state dict
-    init_weights: str = ""  # whole pose net to start training from (name or path), e.g. to fine-tune
+    pretrained: str = (
+        ""  # backbone initialisation: '', 'imagenet', or a path to a ResNet state dict
+    )
+    init_weights: str = (
+        ""  # whole pose net to start training from (name or path), e.g. to fine-tune
+    )
 
 
 @dataclass
@@ -57,7 +65,9 @@ class DataConfig:
     num_joints_half_body: int = 8
     # Person boxes at validation time.
     use_gt_bbox: bool = False  # the seed validated COCO on GT boxes by default; we use detections
-    det_file: str = ""  # COCO-results person detections, e.g. COCO_val2017_detections_AP_H_56_person.json
+    det_file: str = (
+        ""  # COCO-results person detections, e.g. COCO_val2017_detections_AP_H_56_person.json
+    )
     image_thre: float = 0.0  # minimum detection score
     in_vis_thre: float = 0.2  # joint score counted as visible when rescoring
     oks_thre: float = 0.9  # OKS-NMS threshold
@@ -76,7 +86,9 @@ class TrainConfig:
     lr: float = 1e-3
     lr_steps: list[int] = field(default_factory=lambda: [90, 120])
     lr_factor: float = 0.1
-    weight_decay: float = 0.0  # used by adamw and sgd; the seed's 1e-4 with plain Adam did nothing useful
+    weight_decay: float = (
+        0.0  # used by adamw and sgd; the seed's 1e-4 with plain Adam did nothing useful
+    )
     momentum: float = 0.9
     nesterov: bool = False
     warmup_epochs: float = 0.0
@@ -234,7 +246,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_dataclass(cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()) -> T:
+def load_dataclass(
+    cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()
+) -> T:
     """Load `cls` from an optional YAML file plus `key=value` overrides (overrides win)."""
     data = read_yaml(path) if path else {}
     extra = parse_overrides(overrides)
@@ -249,8 +263,13 @@ def packaged_configs(package: str = "posenet") -> list[str]:
     root = importlib.resources.files(package) / "configs"
     if not root.is_dir():
         return []
-    return sorted(f"configs/{d.name}/{f.name}" for d in root.iterdir() if d.is_dir()
-                  for f in d.iterdir() if f.name.endswith((".yaml", ".yml")))
+    return sorted(
+        f"configs/{d.name}/{f.name}"
+        for d in root.iterdir()
+        if d.is_dir()
+        for f in d.iterdir()
+        if f.name.endswith((".yaml", ".yml"))
+    )
 
 
 def resolve_config(name: str | os.PathLike, package: str = "posenet") -> Path:
@@ -268,8 +287,10 @@ def resolve_config(name: str | os.PathLike, package: str = "posenet") -> Path:
         if shipped.is_file():
             return Path(str(shipped))  # an installed package is a folder of files
     known = packaged_configs(package)
-    raise ConfigError(f"config file not found: {name} (neither a file here nor one of the "
-                      f"configs of {package}: {', '.join(known) or 'none'})")
+    raise ConfigError(
+        f"config file not found: {name} (neither a file here nor one of the "
+        f"configs of {package}: {', '.join(known) or 'none'})"
+    )
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
@@ -298,7 +319,9 @@ def validate_config(cfg: Config) -> None:
     if cfg.data.dataset not in ("coco", "mpii", "posetrack"):
         raise ConfigError(f"data.dataset must be coco, mpii or posetrack, got {cfg.data.dataset!r}")
     if cfg.train.optimizer not in ("adam", "adamw", "sgd"):
-        raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {cfg.train.optimizer!r}")
+        raise ConfigError(
+            f"train.optimizer must be adam, adamw or sgd, got {cfg.train.optimizer!r}"
+        )
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Which torch device a run uses: one rule for every tool and for the tracker."""
+
 from __future__ import annotations
 
 from .errors import ConfigError
@@ -17,11 +18,15 @@ def resolve_device(device: str | None) -> str:
         raise ConfigError(f"device {device!r}: unknown; use auto, cpu, cuda or cuda:N") from None
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {device!r} asked for, but CUDA is not available "
-                              "(no GPU found); use --device cpu")
+            raise ConfigError(
+                f"device {device!r} asked for, but CUDA is not available "
+                "(no GPU found); use --device cpu"
+            )
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise ConfigError(f"device {device!r}: only {torch.cuda.device_count()} GPU(s) "
-                              f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+            raise ConfigError(
+                f"device {device!r}: only {torch.cuda.device_count()} GPU(s) "
+                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
     elif parsed.type != "cpu":
         backend = getattr(torch, parsed.type, None) or getattr(torch.backends, parsed.type, None)
         available = getattr(backend, "is_available", None)

@@ -1,5 +1,6 @@
 """Multi-GPU training through torchrun: one process per GPU, set up from the environment
 (RANK, WORLD_SIZE, LOCAL_RANK). A plain `python tools/train.py` is a world of one."""
+
 from __future__ import annotations
 
 import os

@@ -5,11 +5,13 @@ The schedule is per iteration (linear warm-up, then the seed's step decay by epo
 stepped after the optimizer. On CUDA the forward pass runs under bf16 autocast in
 channels_last; on CPU everything is float32.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import time
+
 import numpy as np
 import torch
 from torch import nn
@@ -31,9 +33,12 @@ def build_optimizer(model: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
     if t.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
     if t.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum,
-                               weight_decay=t.weight_decay, nesterov=t.nesterov)
-    raise ConfigError(f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}")
+        return torch.optim.SGD(
+            params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, nesterov=t.nesterov
+        )
+    raise ConfigError(
+        f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}"
+    )
 
 
 def lr_factor(iteration: int, steps_per_epoch: int, t: TrainConfig) -> float:
@@ -48,11 +53,13 @@ def lr_factor(iteration: int, steps_per_epoch: int, t: TrainConfig) -> float:
     return factor
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, t: TrainConfig,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, t: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-iteration schedule; call .step() after optimizer.step()."""
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda it: lr_factor(it, steps_per_epoch, t))
+        optimizer, lambda it: lr_factor(it, steps_per_epoch, t)
+    )
 
 
 def train_precision(cfg: Config, device: str) -> str:
@@ -61,8 +68,15 @@ def train_precision(cfg: Config, device: str) -> str:
 
 
 def train_one_epoch(
-    model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
-    scheduler, device: str, epoch: int, cfg: Config, progress: bool = True,
+    model: nn.Module,
+    loader,
+    criterion: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    device: str,
+    epoch: int,
+    cfg: Config,
+    progress: bool = True,
 ) -> dict[str, float]:
     """One pass over the loader; returns mean loss, last learning rate, images/s and seconds."""
     from tqdm import tqdm
@@ -71,8 +85,9 @@ def train_one_epoch(
     precision = train_precision(cfg, device)
     channels_last = cfg.train.channels_last and device.startswith("cuda")
     total, count, start = 0.0, 0, time.perf_counter()
-    bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=None if progress else True,
-               leave=False)
+    bar = tqdm(
+        loader, desc=f"epoch {epoch}", unit="batch", disable=None if progress else True, leave=False
+    )
     for images, target, weight, _ in bar:
         images = images.to(device, non_blocking=True)
         if channels_last:
@@ -93,12 +108,17 @@ def train_one_epoch(
         count += n
         bar.set_postfix(loss=f"{total / count:.6f}")
     seconds = time.perf_counter() - start
-    return {"loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"],
-            "images_per_s": count / seconds if seconds > 0 else math.nan, "seconds": seconds}
+    return {
+        "loss": total / max(count, 1),
+        "lr": optimizer.param_groups[0]["lr"],
+        "images_per_s": count / seconds if seconds > 0 else math.nan,
+        "seconds": seconds,
+    }
 
 
-def predict(model: nn.Module, loader, cfg: Config, device: str,
-            progress: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def predict(
+    model: nn.Module, loader, cfg: Config, device: str, progress: bool = True
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Keypoints (N, K, 3) in image pixels for every sample of the loader (test settings of
     `cfg`: flip test, decoding), and the samples' meta as arrays."""
     from tqdm import tqdm
@@ -107,20 +127,31 @@ def predict(model: nn.Module, loader, cfg: Config, device: str,
     preds: list[np.ndarray] = []
     metas: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode():
-        for images, _, _, meta in tqdm(loader, desc="predict", unit="batch", leave=False,
-                                       disable=None if progress else True):
+        for images, _, _, meta in tqdm(
+            loader, desc="predict", unit="batch", leave=False, disable=None if progress else True
+        ):
             heatmaps = estimator.heatmaps(images.to(device, non_blocking=True))
-            preds.append(estimator.decode(heatmaps, np.asarray(meta["center"]),
-                                          np.asarray(meta["scale"])))
+            preds.append(
+                estimator.decode(heatmaps, np.asarray(meta["center"]), np.asarray(meta["scale"]))
+            )
             for key, value in meta.items():  # already batched by the default collate
                 metas.setdefault(key, []).append(np.asarray(value))
     k = cfg.model.num_joints
-    return (np.concatenate(preds) if preds else np.zeros((0, k, 3), np.float32),
-            {key: np.concatenate(parts) for key, parts in metas.items()})
+    return (
+        np.concatenate(preds) if preds else np.zeros((0, k, 3), np.float32),
+        {key: np.concatenate(parts) for key, parts in metas.items()},
+    )
 
 
-def evaluate(model: nn.Module, dataset: KeypointDataset, loader, cfg: Config, device: str,
-             output_dir: str | os.PathLike, progress: bool = True) -> tuple[dict[str, float], float]:
+def evaluate(
+    model: nn.Module,
+    dataset: KeypointDataset,
+    loader,
+    cfg: Config,
+    device: str,
+    output_dir: str | os.PathLike,
+    progress: bool = True,
+) -> tuple[dict[str, float], float]:
     """Predict the whole validation set and score it: (table, main metric)."""
     preds, meta = predict(model, loader, cfg, device, progress)
     return dataset.evaluate(preds, meta, output_dir)

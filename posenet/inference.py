@@ -5,6 +5,7 @@ the crops are warped on the GPU (grid_sample), the net runs under bf16 autocast 
 channels_last, and heatmaps are decoded on the GPU, so only keypoints come back to the host.
 On CPU the crops are warped with OpenCV and everything runs in float32.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,7 +17,13 @@ import torch
 from torch import nn
 
 from .checkpoint import load_weights
-from .codec import dark_kernel_size, decode_torch, flip_back_torch, flip_permutation, fuse_flip_torch
+from .codec import (
+    dark_kernel_size,
+    decode_torch,
+    flip_back_torch,
+    flip_permutation,
+    fuse_flip_torch,
+)
 from .config import Config, load_config
 from .devices import resolve_device
 from .errors import ConfigError, DataError
@@ -24,8 +31,14 @@ from .keypoints import FLIP_PAIRS
 from .model_zoo import NAMED_WEIGHTS, named_weights_config
 from .models.pose_resnet import build_model
 from .precision import autocast, resolve_precision
-from .transforms import IMAGENET_MEAN, IMAGENET_STD, box_xyxy_to_center_scale, crop_cv2, crop_torch
-from .transforms import heatmap_to_image
+from .transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    box_xyxy_to_center_scale,
+    crop_cv2,
+    crop_torch,
+    heatmap_to_image,
+)
 
 CROP_MODES = ("auto", "torch", "cv2")
 MIN_BOX_SIZE = 1.0  # px; smaller boxes are grown to this so the crop affine stays invertible
@@ -51,7 +64,9 @@ def _image_hw(image: ImageLike, i: int) -> tuple[int, int]:
     """(H, W) of an RGB image: numpy (H, W, 3) uint8 or a tensor (3, H, W)."""
     if isinstance(image, torch.Tensor):
         if image.dim() != 3 or image.shape[0] != 3:
-            raise DataError(f"images[{i}]: a tensor image must be (3, H, W), got {tuple(image.shape)}")
+            raise DataError(
+                f"images[{i}]: a tensor image must be (3, H, W), got {tuple(image.shape)}"
+            )
         h, w = image.shape[1:]
     else:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
@@ -135,7 +150,7 @@ class PoseEstimator:
         *,
         from_bgr: bool = False,
         **kwargs,
-    ) -> "PoseEstimator":
+    ) -> PoseEstimator:
         """Build the net of a config YAML and load `weights` (a file or a name such as
         'simplebaseline_res50_coco_256x192'; a name brings its own config when none is given).
         Without weights the net keeps its random initialisation (for tests and benchmarks)."""
@@ -151,7 +166,9 @@ class PoseEstimator:
 
     # --------------------------------------------------------------------------- estimating
 
-    def estimate(self, images: Sequence[ImageLike], boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def estimate(
+        self, images: Sequence[ImageLike], boxes: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
         """Keypoints (n_i, K, 3) per image for the person boxes (n_i, 4) xyxy of each image."""
         if len(images) != len(boxes):
             raise DataError(f"got {len(images)} images but {len(boxes)} box arrays")
@@ -174,7 +191,9 @@ class PoseEstimator:
                 if tensors is None:
                     crops = self._crops_cv2(images, image_index[sl], center[sl], scale[sl])
                 else:
-                    crops = self._crops_torch(tensors, sizes, image_index[sl], center[sl], scale[sl])
+                    crops = self._crops_torch(
+                        tensors, sizes, image_index[sl], center[sl], scale[sl]
+                    )
                 out[sl] = self._keypoints(crops, center[sl], scale[sl])
         return list(np.split(out, np.cumsum(counts)[:-1]))
 
@@ -193,8 +212,12 @@ class PoseEstimator:
         return tensors
 
     def _crops_torch(
-        self, tensors: list[torch.Tensor], sizes: list[tuple[int, int]], index: np.ndarray,
-        center: np.ndarray, scale: np.ndarray,
+        self,
+        tensors: list[torch.Tensor],
+        sizes: list[tuple[int, int]],
+        index: np.ndarray,
+        center: np.ndarray,
+        scale: np.ndarray,
     ) -> torch.Tensor:
         """Crops (n, 3, h, w) float 0-255 on the device; one grid_sample per image size."""
         by_size: dict[tuple[int, int], list[int]] = {}
@@ -205,8 +228,9 @@ class PoseEstimator:
             rows = np.flatnonzero(np.isin(index, group))
             local = np.searchsorted(np.asarray(group), index[rows])
             stack = torch.stack([tensors[i] for i in group])
-            part = crop_torch(stack, torch.from_numpy(local), center[rows], scale[rows],
-                              self.input_size)
+            part = crop_torch(
+                stack, torch.from_numpy(local), center[rows], scale[rows], self.input_size
+            )
             if len(by_size) == 1:
                 return part
             if crops is None:
@@ -215,7 +239,10 @@ class PoseEstimator:
         return crops
 
     def _crops_cv2(
-        self, images: Sequence[ImageLike], index: np.ndarray, center: np.ndarray,
+        self,
+        images: Sequence[ImageLike],
+        index: np.ndarray,
+        center: np.ndarray,
         scale: np.ndarray,
     ) -> torch.Tensor:
         """Crops (n, 3, h, w) float 0-255 warped with OpenCV on the host, then moved over."""
@@ -255,14 +282,20 @@ class PoseEstimator:
             back = flip_back_torch(flipped, self.flip_pairs)
             heatmaps = fuse_flip_torch(heatmaps, back, shift=self.cfg.test.shift_heatmap)
         if heatmaps.shape[1] != self.num_joints:
-            raise ConfigError(f"the net predicts {heatmaps.shape[1]} heatmaps, the config says "
-                              f"model.num_joints={self.num_joints}")
+            raise ConfigError(
+                f"the net predicts {heatmaps.shape[1]} heatmaps, the config says "
+                f"model.num_joints={self.num_joints}"
+            )
         return heatmaps
 
     def decode(self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Keypoints (n, K, 3) in image pixels from heatmaps and each crop's center and scale."""
-        coords, scores = decode_torch(heatmaps, post_process=self.cfg.test.post_process,
-                                      dark=self.cfg.test.dark, dark_kernel=self.dark_kernel)
+        coords, scores = decode_torch(
+            heatmaps,
+            post_process=self.cfg.test.post_process,
+            dark=self.cfg.test.dark,
+            dark_kernel=self.dark_kernel,
+        )
         hm_size = (heatmaps.shape[3], heatmaps.shape[2])
         xy = heatmap_to_image(coords.double(), center, scale, hm_size, self.pixel_std)
         return torch.cat([xy.float(), scores.float().unsqueeze(-1)], dim=-1).cpu().numpy()

@@ -4,44 +4,124 @@ The pose net speaks COCO-17 internally. PoseTrack 2018 uses the same 17 slots wi
 replaced by head_bottom/head_top and the ears unannotated; PoseTrack 2017 numbers 15 joints
 0-14; MPII has 16. Keypoints are arrays (N, K, 3): x, y, score (or visibility).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 COCO_NAMES = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
 # Per-joint OKS sigmas of the COCO keypoint benchmark.
-COCO_SIGMAS = np.array(
-    [.26, .25, .25, .35, .35, .79, .79, .72, .72, .62, .62, 1.07, 1.07, .87, .87, .89, .89]
-) / 10.0  # fmt: skip
+COCO_SIGMAS = (
+    np.array(
+        [
+            0.26,
+            0.25,
+            0.25,
+            0.35,
+            0.35,
+            0.79,
+            0.79,
+            0.72,
+            0.72,
+            0.62,
+            0.62,
+            1.07,
+            1.07,
+            0.87,
+            0.87,
+            0.89,
+            0.89,
+        ]
+    )
+    / 10.0
+)
 # Limbs to draw (0-based joint pairs).
 COCO_SKELETON = (
-    (15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6), (5, 7), (6, 8),
-    (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5), (4, 6),
-)  # fmt: skip
+    (15, 13),
+    (13, 11),
+    (16, 14),
+    (14, 12),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (5, 6),
+    (5, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (1, 2),
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+)
 
 POSETRACK18_NAMES = ("nose", "head_bottom", "head_top", "left_ear", "right_ear") + COCO_NAMES[5:]
 
 POSETRACK17_NAMES = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-    "head_bottom", "nose", "head_top",
-)  # fmt: skip
+    "right_ankle",
+    "right_knee",
+    "right_hip",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_wrist",
+    "right_elbow",
+    "right_shoulder",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "head_bottom",
+    "nose",
+    "head_top",
+)
 
 MPII_NAMES = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "pelvis", "thorax", "upper_neck", "head_top",
-    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-)  # fmt: skip
+    "right_ankle",
+    "right_knee",
+    "right_hip",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "pelvis",
+    "thorax",
+    "upper_neck",
+    "head_top",
+    "right_wrist",
+    "right_elbow",
+    "right_shoulder",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+)
 
 # Joint layouts by the name `data.dataset` uses ('posetrack' is the 2018 layout).
 LAYOUTS = {
-    "coco": COCO_NAMES, "posetrack": POSETRACK18_NAMES, "posetrack17": POSETRACK17_NAMES,
+    "coco": COCO_NAMES,
+    "posetrack": POSETRACK18_NAMES,
+    "posetrack17": POSETRACK17_NAMES,
     "mpii": MPII_NAMES,
-}  # fmt: skip
+}
 
 
 def flip_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
@@ -50,11 +130,11 @@ def flip_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     pairs = []
     for i, name in enumerate(names):
         if name.startswith("left_"):
-            mirror = "right_" + name[len("left_"):]
+            mirror = "right_" + name[len("left_") :]
             if mirror not in names:
                 raise ValueError(f"joint {name!r} has no {mirror!r} in its layout")
             pairs.append(tuple(sorted((i, names.index(mirror)))))
-        elif name.startswith("right_") and "left_" + name[len("right_"):] not in names:
+        elif name.startswith("right_") and "left_" + name[len("right_") :] not in names:
             raise ValueError(f"joint {name!r} has no left counterpart in its layout")
     return tuple(sorted(pairs))
 

@@ -1,4 +1,5 @@
 """Heatmap loss of the seed: mean squared error per joint, weighted by the target weight."""
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ class JointsMSELoss(nn.Module):
         super().__init__()
         self.use_target_weight = use_target_weight
 
-    def forward(self, output: torch.Tensor, target: torch.Tensor,
-                target_weight: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, output: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor
+    ) -> torch.Tensor:
         output = output.float().flatten(2)  # (B, K, h*w); the loss in float32 under autocast
         target = target.float().flatten(2)
         if self.use_target_weight:

@@ -1,6 +1,7 @@
 """Released pose-net weights by name: where each file is downloaded from, the torch hub cache
 it lands in, and the config each one fits. Offline, the error names the file and where to put it.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,25 +42,25 @@ def _mmpose(filename: str, config: str) -> NamedWeights:
 # PoseTrack18 val mAP (annotated boxes).
 NAMED_WEIGHTS: dict[str, NamedWeights] = {
     "simplebaseline_res50_coco_256x192":  # 71.8
-        _mmpose("res50_coco_256x192-ec54d7f3_20200709.pth", "coco/res50_256x192.yaml"),
+    _mmpose("res50_coco_256x192-ec54d7f3_20200709.pth", "coco/res50_256x192.yaml"),
     "simplebaseline_res50_coco_384x288":  # 73.1
-        _mmpose("res50_coco_384x288-e6f795e9_20200709.pth", "coco/res50_384x288.yaml"),
+    _mmpose("res50_coco_384x288-e6f795e9_20200709.pth", "coco/res50_384x288.yaml"),
     "simplebaseline_res101_coco_256x192":  # 72.6
-        _mmpose("res101_coco_256x192-6e6babf0_20200708.pth", "coco/res101_256x192.yaml"),
+    _mmpose("res101_coco_256x192-6e6babf0_20200708.pth", "coco/res101_256x192.yaml"),
     "simplebaseline_res101_coco_384x288":  # 74.8
-        _mmpose("res101_coco_384x288-8c71bdc9_20200709.pth", "coco/res101_384x288.yaml"),
+    _mmpose("res101_coco_384x288-8c71bdc9_20200709.pth", "coco/res101_384x288.yaml"),
     "simplebaseline_res152_coco_256x192":  # 73.5
-        _mmpose("res152_coco_256x192-f6e307c2_20200709.pth", "coco/res152_256x192.yaml"),
+    _mmpose("res152_coco_256x192-f6e307c2_20200709.pth", "coco/res152_256x192.yaml"),
     "simplebaseline_res152_coco_384x288":  # 75.0
-        _mmpose("res152_coco_384x288-3860d4c9_20200709.pth", "coco/res152_384x288.yaml"),
+    _mmpose("res152_coco_384x288-3860d4c9_20200709.pth", "coco/res152_384x288.yaml"),
     "simplebaseline_res50_mpii_256x256":  # 88.2
-        _mmpose("res50_mpii_256x256-418ffc88_20200812.pth", "mpii/res50_256x256.yaml"),
+    _mmpose("res50_mpii_256x256-418ffc88_20200812.pth", "mpii/res50_256x256.yaml"),
     "simplebaseline_res101_mpii_256x256":  # 88.7
-        _mmpose("res101_mpii_256x256-416f5d71_20200812.pth", "mpii/res101_256x256.yaml"),
+    _mmpose("res101_mpii_256x256-416f5d71_20200812.pth", "mpii/res101_256x256.yaml"),
     "simplebaseline_res152_mpii_256x256":  # 89.0
-        _mmpose("res152_mpii_256x256-3ecba29d_20200812.pth", "mpii/res152_256x256.yaml"),
+    _mmpose("res152_mpii_256x256-3ecba29d_20200812.pth", "mpii/res152_256x256.yaml"),
     "simplebaseline_res50_posetrack18_256x192":  # 81.0
-        _mmpose("res50_posetrack18_256x192-a62807c7_20201028.pth", "posetrack/res50_256x192.yaml"),
+    _mmpose("res50_posetrack18_256x192-a62807c7_20201028.pth", "posetrack/res50_256x192.yaml"),
 }
 
 # Released file names carry the first hex digits of their SHA-256 ("name-<hash>[_date].pth").
@@ -81,8 +82,12 @@ def download_weights(url: str) -> Path:
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
         print(f"Downloading {url} to {dst}", file=sys.stderr)
-        download_url_to_file(url, str(dst), hash_prefix=match.group(1) if match else None,
-                             progress=sys.stderr.isatty())
+        download_url_to_file(
+            url,
+            str(dst),
+            hash_prefix=match.group(1) if match else None,
+            progress=sys.stderr.isatty(),
+        )
     except OSError as err:  # URLError, HTTPError, timeouts, no space, read-only cache
         raise CheckpointError(
             f"cannot download {url} ({err}); offline, put the file {filename} at {dst}"

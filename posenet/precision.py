@@ -4,24 +4,28 @@
 and fp32 elsewhere. Parts that need float32 whatever the caller chose (crop sampling, DARK's
 logs) turn autocast off with `no_autocast`.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from contextlib import AbstractContextManager as ContextManager
 
 import torch
 
 from .errors import ConfigError
 
 PRECISIONS: dict[str, torch.dtype] = {
-    "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
-}  # fmt: skip
+    "fp32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
 AUTO = "auto"
 POSE_CUDA_DEFAULT = "bf16"  # the pose net's 'auto' on CUDA
 
 
-def resolve_precision(precision: str, device: str | torch.device,
-                      cuda_default: str = POSE_CUDA_DEFAULT) -> str:
+def resolve_precision(
+    precision: str, device: str | torch.device, cuda_default: str = POSE_CUDA_DEFAULT
+) -> str:
     """A precision name checked, with 'auto' made `cuda_default` on CUDA and 'fp32' elsewhere."""
     if precision != AUTO and precision not in PRECISIONS:
         raise ConfigError(f"precision must be {AUTO}, {', '.join(PRECISIONS)}; got {precision!r}")

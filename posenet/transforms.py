@@ -5,6 +5,7 @@ seed). The crop maps the box of size scale * pixel_std around `center` (rotated 
 degrees) onto the network input; only the width sets the zoom, the aspect ratio is fixed when
 the box is made. Crops run in OpenCV on CPU and with grid_sample on any torch device.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -204,12 +205,16 @@ def crop_cv2(
     """Crop one person (cv2.warpAffine, bilinear, zeros outside the image) as the seed."""
     mat = get_affine_transform(center, scale, rot, output_size)
     size = (int(output_size[0]), int(output_size[1]))
-    return cv2.warpAffine(image, mat, size, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        image, mat, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
 
 
 def crop_matrices_torch(
-    center: torch.Tensor, scale: torch.Tensor, rot: torch.Tensor, output_size: tuple[int, int],
+    center: torch.Tensor,
+    scale: torch.Tensor,
+    rot: torch.Tensor,
+    output_size: tuple[int, int],
     pixel_std: float = PIXEL_STD,
 ) -> torch.Tensor:
     """Crop -> image affines (N, 2, 3) on the tensors' device (torch `get_affine_transforms`)."""
@@ -276,11 +281,14 @@ def _crop_torch(
     # grid_sample's normalisation of x folded in; y is clamped to the zero rows around its
     # image, then moved to its place in the stack and normalised, in place.
     mats = crop_matrices_torch(center, scale, rot, (out_w, out_h))
-    theta = torch.stack([
-        mats[:, :, 0] * (out_w / 2),
-        mats[:, :, 1] * (out_h / 2),
-        mats[:, :, 0] * ((out_w - 1) / 2) + mats[:, :, 1] * ((out_h - 1) / 2) + mats[:, :, 2],
-    ], dim=2)
+    theta = torch.stack(
+        [
+            mats[:, :, 0] * (out_w / 2),
+            mats[:, :, 1] * (out_h / 2),
+            mats[:, :, 0] * ((out_w - 1) / 2) + mats[:, :, 1] * ((out_h - 1) / 2) + mats[:, :, 2],
+        ],
+        dim=2,
+    )
     theta[:, 0] = theta[:, 0] * (2.0 / w_img)
     theta[:, 0, 2] += 1.0 / w_img - 1.0
     grid = F.affine_grid(theta, [n, 1, out_h, out_w], align_corners=False)
@@ -288,8 +296,13 @@ def _crop_torch(
     row0 = (1 + image_index * period).to(torch.float32)  # stack row of each image's row 0
     y.clamp_(-1.0, float(h_img)).mul_(2.0 / stack_h)
     y.add_(((2 * row0 + 1) / stack_h - 1).view(n, 1, 1))
-    out = F.grid_sample(stack[None], grid.view(1, n * out_h, out_w, 2), mode="bilinear",
-                        padding_mode="zeros", align_corners=False)
+    out = F.grid_sample(
+        stack[None],
+        grid.view(1, n * out_h, out_w, 2),
+        mode="bilinear",
+        padding_mode="zeros",
+        align_corners=False,
+    )
     return out.view(c, n, out_h, out_w).permute(1, 0, 2, 3).contiguous()
 
 

@@ -1,5 +1,6 @@
 """Shared test fixtures. Real data lives in ../shared/data (see its README); under CI=true a
 missing file there is a failure, elsewhere a skip with the path that is missing."""
+
 from __future__ import annotations
 
 import os

@@ -18,6 +18,7 @@ to random initialisation and need no download.
 detections are tracked as `track_video.py --poses` does (tracker/tracking_benchmark.py) and it
 prints MOTA, IDSW, mAP and person-level id changes per setting and tracker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-
 
 from posenet.cli import add_config_args, run_cli
 from posenet.devices import resolve_device
@@ -62,8 +62,13 @@ def synchronizer(device: str) -> Callable[[], None]:
     return lambda: None
 
 
-def seconds_per_call(fn: Callable[[], object], sync: Callable[[], None], min_time: float,
-                     min_calls: int = 3, warmup: int = 2) -> float:
+def seconds_per_call(
+    fn: Callable[[], object],
+    sync: Callable[[], None],
+    min_time: float,
+    min_calls: int = 3,
+    warmup: int = 2,
+) -> float:
     """Mean wall time of fn() after `warmup` calls, over at least `min_calls` and `min_time` s."""
     for _ in range(warmup):
         fn()
@@ -85,7 +90,9 @@ def int_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
     return values
@@ -95,7 +102,9 @@ def seed_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values or min(values) < 0:
         raise argparse.ArgumentTypeError(f"expected non-negative integers, got {text!r}")
     return values
@@ -135,8 +144,13 @@ def bench_pose(args: argparse.Namespace) -> dict:
     from posenet.config import load_config
     from posenet.inference import PoseEstimator
     from posenet.models.pose_resnet import build_model
-    from posenet.transforms import IMAGENET_MEAN, IMAGENET_STD
-    from posenet.transforms import box_xyxy_to_center_scale, crop_cv2, heatmap_to_image
+    from posenet.transforms import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        box_xyxy_to_center_scale,
+        crop_cv2,
+        heatmap_to_image,
+    )
 
     device = resolve_device(args.device)
     sync = synchronizer(device)
@@ -154,36 +168,62 @@ def bench_pose(args: argparse.Namespace) -> dict:
     w, h = args.width, args.height
     canvas = textured_canvas(w, h)
     report: dict = {
-        "benchmark": "pose", "device": device, "device_name": device_name(device),
-        "torch": torch.__version__, "config": str(args.config),
-        "input_size": list(cfg.model.image_size), "depth": cfg.model.depth,
-        "flip_test": args.flip_test, "frame_size": [w, h],
-        "people_per_frame": PEOPLE_PER_FRAME, "end_to_end": [], "net": [], "loop": None,
+        "benchmark": "pose",
+        "device": device,
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "config": str(args.config),
+        "input_size": list(cfg.model.image_size),
+        "depth": cfg.model.depth,
+        "flip_test": args.flip_test,
+        "frame_size": [w, h],
+        "people_per_frame": PEOPLE_PER_FRAME,
+        "end_to_end": [],
+        "net": [],
+        "loop": None,
     }
 
     def row(kind: str, precision: str, batch: int, seconds: float) -> dict:
-        entry = {"precision": precision, "batch": batch, "ms_per_batch": round(seconds * 1e3, 3),
-                 "crops_per_s": _sig(batch / seconds)}
+        entry = {
+            "precision": precision,
+            "batch": batch,
+            "ms_per_batch": round(seconds * 1e3, 3),
+            "crops_per_s": _sig(batch / seconds),
+        }
         report[kind].append(entry)
-        print(f"{kind:10s} {precision:5s} batch {batch:4d}: {entry['crops_per_s']:10.1f} crops/s "
-              f"({entry['ms_per_batch']:.1f} ms per batch)", flush=True)
+        print(
+            f"{kind:10s} {precision:5s} batch {batch:4d}: {entry['crops_per_s']:10.1f} crops/s "
+            f"({entry['ms_per_batch']:.1f} ms per batch)",
+            flush=True,
+        )
         return entry
 
     for precision in precisions:
-        est = PoseEstimator(model, cfg, device=device, flip_test=args.flip_test,
-                            max_batch_size=max(batches), precision=precision)
+        est = PoseEstimator(
+            model,
+            cfg,
+            device=device,
+            flip_test=args.flip_test,
+            max_batch_size=max(batches),
+            precision=precision,
+        )
         for batch in batches:
             frames = math.ceil(batch / PEOPLE_PER_FRAME)
             images = [canvas] * frames
             counts = [min(PEOPLE_PER_FRAME, batch - i * PEOPLE_PER_FRAME) for i in range(frames)]
             boxes = [people_boxes(n, w, h) for n in counts]
-            seconds = seconds_per_call(lambda: est.estimate(images, boxes), sync, min_time)
+            seconds = seconds_per_call(
+                lambda est=est, images=images, boxes=boxes: est.estimate(images, boxes),
+                sync,
+                min_time,
+            )
             row("end_to_end", precision, batch, seconds)
         for batch in batches:
-            x = torch.randn(batch, 3, cfg.model.image_size[1], cfg.model.image_size[0],
-                            device=device)
+            x = torch.randn(
+                batch, 3, cfg.model.image_size[1], cfg.model.image_size[0], device=device
+            )
 
-            def net_only(x=x):
+            def net_only(x=x, est=est):
                 with torch.inference_mode():
                     return est.forward(x)
 
@@ -191,7 +231,9 @@ def bench_pose(args: argparse.Namespace) -> dict:
 
     # The per-person loop the batched path replaces: one cv2 crop and one fp32 forward each.
     boxes = people_boxes(PEOPLE_PER_FRAME, w, h)
-    center, scale = box_xyxy_to_center_scale(boxes, cfg.model.image_size[0] / cfg.model.image_size[1])
+    center, scale = box_xyxy_to_center_scale(
+        boxes, cfg.model.image_size[0] / cfg.model.image_size[1]
+    )
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
     std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
     model_fp32 = model.to(device).eval().to(memory_format=torch.contiguous_format)
@@ -203,20 +245,28 @@ def bench_pose(args: argparse.Namespace) -> dict:
                 x = torch.from_numpy(crop).to(device).permute(2, 0, 1)[None].float()
                 heatmaps = model_fp32((x - mean) / std).float().cpu()
                 coords, _ = decode_torch(heatmaps)
-                heatmap_to_image(coords.numpy(), center[i : i + 1], scale[i : i + 1],
-                                 tuple(cfg.model.heatmap_size))
+                heatmap_to_image(
+                    coords.numpy(),
+                    center[i : i + 1],
+                    scale[i : i + 1],
+                    tuple(cfg.model.heatmap_size),
+                )
 
     seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
-    report["loop"] = {"precision": "fp32", "batch": 1,
-                      "crops_per_s": _sig(len(boxes) / seconds)}
-    print(f"{'loop':10s} fp32  batch    1: {report['loop']['crops_per_s']:10.1f} crops/s "
-          "(one person at a time, cv2 crop)", flush=True)
+    report["loop"] = {"precision": "fp32", "batch": 1, "crops_per_s": _sig(len(boxes) / seconds)}
+    print(
+        f"{'loop':10s} fp32  batch    1: {report['loop']['crops_per_s']:10.1f} crops/s "
+        "(one person at a time, cv2 crop)",
+        flush=True,
+    )
     best = max(report["end_to_end"], key=lambda r: r["crops_per_s"])
     report["best_end_to_end"] = best
     report["speedup_over_loop"] = _sig(best["crops_per_s"] / report["loop"]["crops_per_s"])
-    print(f"best end to end: {best['crops_per_s']:.1f} crops/s ({best['precision']}, batch "
-          f"{best['batch']}), {report['speedup_over_loop']}x the per-person loop "
-          f"on {report['device_name']}")
+    print(
+        f"best end to end: {best['crops_per_s']:.1f} crops/s ({best['precision']}, batch "
+        f"{best['batch']}), {report['speedup_over_loop']}x the per-person loop "
+        f"on {report['device_name']}"
+    )
     return report
 
 
@@ -308,12 +358,21 @@ def bench_track(args: argparse.Namespace) -> dict:
         summary.add(result)
     sync()
     summary.wall_seconds = time.perf_counter() - start
-    report = {"benchmark": "track", "device": device, "device_name": device_name(device),
-              "torch": torch.__version__, "frame_size": [w, h], "people_per_frame": args.people,
-              "detector": "none" if args.no_detector else cfg.detector.name,
-              "detector_batch": cfg.detector.batch_size, "pose_config": cfg.pose.config,
-              "pose_overrides": list(cfg.pose.overrides), "flow": cfg.flow.name,
-              "similarity": cfg.tracking.similarity, **summary.to_dict()}
+    report = {
+        "benchmark": "track",
+        "device": device,
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "frame_size": [w, h],
+        "people_per_frame": args.people,
+        "detector": "none" if args.no_detector else cfg.detector.name,
+        "detector_batch": cfg.detector.batch_size,
+        "pose_config": cfg.pose.config,
+        "pose_overrides": list(cfg.pose.overrides),
+        "flow": cfg.flow.name,
+        "similarity": cfg.tracking.similarity,
+        **summary.to_dict(),
+    }
     report.pop("outputs", None)
     report.pop("notes", None)
     timed = {k: v for k, v in summary.stage_seconds.items() if v > 0}
@@ -336,7 +395,9 @@ def bench_tracking(args: argparse.Namespace) -> dict:
     names = args.settings or list(tb.SETTINGS)
     unknown = [s for s in names if s not in tb.SETTINGS]
     if unknown:
-        raise ConfigError(f"--settings: unknown {', '.join(unknown)} (known: {', '.join(tb.SETTINGS)})")
+        raise ConfigError(
+            f"--settings: unknown {', '.join(unknown)} (known: {', '.join(tb.SETTINGS)})"
+        )
     settings = {name: tb.SETTINGS[name] for name in names}
     trackers = tb.build_trackers(args.trackers, args.overrides)
     gt = tb.load_ground_truth(args.gt, args.max_videos)
@@ -344,7 +405,11 @@ def bench_tracking(args: argparse.Namespace) -> dict:
 
     def progress(rows: list[dict]) -> None:
         seconds = sum(r["seconds"] for r in rows)
-        print(f"{rows[0]['setting']} seed {rows[0]['seed']}: {seconds:.1f} s", file=sys.stderr, flush=True)
+        print(
+            f"{rows[0]['setting']} seed {rows[0]['seed']}: {seconds:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tracking_benchmark_") as tmp:
@@ -355,12 +420,22 @@ def bench_tracking(args: argparse.Namespace) -> dict:
     print(tb.format_table(means, settings, len(gt), frames))
     print(f"wall time {wall:.1f} s ({args.workers} worker(s))")
     return {
-        "benchmark": "tracking", "gt": str(args.gt), "videos": [seq.name for seq in gt],
-        "frames": frames, "seeds": args.seeds, "settings": tb.settings_json(settings),
-        "trackers": {name: (None if cfg is None else asdict(cfg.tracking)) for name, cfg in trackers.items()},
-        "overrides": list(args.overrides), "flow": tb.FLOW_NOTE, "workers": args.workers,
-        "wall_seconds": round(wall, 2), "means": means, "runs": rows,
-    }  # fmt: skip
+        "benchmark": "tracking",
+        "gt": str(args.gt),
+        "videos": [seq.name for seq in gt],
+        "frames": frames,
+        "seeds": args.seeds,
+        "settings": tb.settings_json(settings),
+        "trackers": {
+            name: (None if cfg is None else asdict(cfg.tracking)) for name, cfg in trackers.items()
+        },
+        "overrides": list(args.overrides),
+        "flow": tb.FLOW_NOTE,
+        "workers": args.workers,
+        "wall_seconds": round(wall, 2),
+        "means": means,
+        "runs": rows,
+    }
 
 
 # --------------------------------------------------------------------------------- CLI
@@ -370,13 +445,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    pose = sub.add_parser("pose", help="crops/s of the pose net: batched, bare net, per-person loop")
+    pose = sub.add_parser(
+        "pose", help="crops/s of the pose net: batched, bare net, per-person loop"
+    )
     add_config_args(pose, default_config=POSE_CONFIG)
     pose.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
     pose.add_argument("--weights", help="pose-net weights (default: random init, same speed)")
     pose.add_argument("--batch-sizes", type=int_list, help="default 1,8,64,256 (--quick: 1,8)")
-    pose.add_argument("--precisions", type=lambda s: s.split(","),
-                      help="fp32,bf16,fp16 (default: fp32,bf16 on CUDA, fp32 on CPU)")
+    pose.add_argument(
+        "--precisions",
+        type=lambda s: s.split(","),
+        help="fp32,bf16,fp16 (default: fp32,bf16 on CUDA, fp32 on CPU)",
+    )
     pose.add_argument("--flip-test", action="store_true", help="two passes per crop")
     pose.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement")
     pose.add_argument("--width", type=int, default=1280, help="frame width the boxes lie in")
@@ -398,15 +478,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     track.add_argument("--json", help="also write the figures to this JSON file")
 
     tracking = sub.add_parser("tracking", help="tracking quality on perturbed ground-truth poses")
-    tracking.add_argument("--gt", default=str(BONN_GT),
-                          help="folder of PoseTrack 2017 or 2018 ground truth (default: the Bonn set)")
-    tracking.add_argument("--trackers", type=lambda s: [v for v in s.split(",") if v], default=["default"],
-                          help="tracker config names (default, iou, hungarian, ...) or YAML paths")
-    tracking.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                          help="override the named trackers' config, e.g. tracking.queue_length=10")
-    tracking.add_argument("--settings", type=lambda s: [v for v in s.split(",") if v],
-                          help="perturbation settings: gap0,gap8,gap20,noise8,drop30,spurious "
-                          "(default: all)")
+    tracking.add_argument(
+        "--gt",
+        default=str(BONN_GT),
+        help="folder of PoseTrack 2017 or 2018 ground truth (default: the Bonn set)",
+    )
+    tracking.add_argument(
+        "--trackers",
+        type=lambda s: [v for v in s.split(",") if v],
+        default=["default"],
+        help="tracker config names (default, iou, hungarian, ...) or YAML paths",
+    )
+    tracking.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override the named trackers' config, e.g. tracking.queue_length=10",
+    )
+    tracking.add_argument(
+        "--settings",
+        type=lambda s: [v for v in s.split(",") if v],
+        help="perturbation settings: gap0,gap8,gap20,noise8,drop30,spurious (default: all)",
+    )
     tracking.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="default 0,1,2")
     tracking.add_argument("--max-videos", type=int, help="only the first N videos (by name)")
     tracking.add_argument("--workers", type=int, default=1, help="processes (default 1)")

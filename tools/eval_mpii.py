@@ -1,12 +1,13 @@
 """Score a saved MPII prediction file (the seed's pred.mat) with PCKh and print the seed's table.
 
-    python tools/eval_mpii.py PRED.mat [--gt data/mpii/annot/gt_valid.mat] [--json out.json]
+python tools/eval_mpii.py PRED.mat [--gt data/mpii/annot/gt_valid.mat] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from posenet.cli import check_output_file, run_cli, write_json
 from posenet.evaluation.mpii import load_pred_mat, pckh_table

@@ -1,13 +1,14 @@
 """Score PoseTrack predictions against ground truth: per-joint AP and MOTA, as poseval prints.
 
-    python tools/eval_posetrack.py --gt DIR --pred DIR [--mode pose|track|both] [--json out.json]
+python tools/eval_posetrack.py --gt DIR --pred DIR [--mode pose|track|both] [--json out.json]
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from posenet.cli import check_output_file, run_cli, write_json
 from posenet.posetrack.evaluation import MODES, evaluate_posetrack
@@ -16,9 +17,15 @@ from posenet.posetrack.evaluation import MODES, evaluate_posetrack
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate, print the official tables (and notes on stderr), optionally write JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gt", required=True, help="folder of ground-truth JSON files, one per sequence")
-    parser.add_argument("--pred", required=True, help="folder of prediction JSON files with the same names")
-    parser.add_argument("--mode", choices=MODES, default="both", help="pose: AP; track: MOTA; both (default)")
+    parser.add_argument(
+        "--gt", required=True, help="folder of ground-truth JSON files, one per sequence"
+    )
+    parser.add_argument(
+        "--pred", required=True, help="folder of prediction JSON files with the same names"
+    )
+    parser.add_argument(
+        "--mode", choices=MODES, default="both", help="pose: AP; track: MOTA; both (default)"
+    )
     parser.add_argument("--json", dest="json_out", help="also write the numbers to this JSON file")
     args = parser.parse_args(argv)
     if args.json_out:
@@ -29,7 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(result.tables())
     elapsed = time.perf_counter() - start
-    summary = f"{result.num_sequences} sequences, {result.num_frames} scored frames, {elapsed:.2f} s"
+    summary = (
+        f"{result.num_sequences} sequences, {result.num_frames} scored frames, {elapsed:.2f} s"
+    )
     print(summary, file=sys.stderr)
     if args.json_out:
         write_json(args.json_out, result.to_dict())

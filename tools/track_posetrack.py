@@ -10,22 +10,26 @@ the name of its annotation file and lists the same frames in the same order, rea
 JSON (COCO results or PoseTrack) covering the split, matched to frames through the image ids
 and file names of the annotation files.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from posenet.cli import add_config_args, check_output_dir, run_cli
 from posenet.errors import DataError
+from posenet.posetrack.formats import read_posetrack
 from tracker.config import (
-    DEFAULT_CONFIG, FORMATS, apply_options, load_tracker_config,
+    DEFAULT_CONFIG,
+    FORMATS,
+    apply_options,
+    load_tracker_config,
 )
 from tracker.detectors import ReplayDetector
-from posenet.posetrack.formats import read_posetrack
 from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.poses import basename
@@ -114,9 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay = None
     if args.detections:
         names = {
-            f.image_id: f.file_name for _, seq in sequences for f in seq.frames
+            f.image_id: f.file_name
+            for _, seq in sequences
+            for f in seq.frames
             if f.image_id is not None
-        }  # fmt: skip
+        }
         replay = ReplayDetector(
             args.detections, score_thr=cfg.detector.score_thr, image_names=names
         )
@@ -133,10 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             tracker.detector = SequenceDetections(replay, folder.relative_to(data).as_posix())
         video = out_dir / f"{path.stem}.mp4" if args.render else None
         with TrackingOutput(
-            out_dir / path.name, path.stem, format=cfg.output.format, video_path=video,
-            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head,
+            out_dir / path.name,
+            path.stem,
+            format=cfg.output.format,
+            video_path=video,
+            render_thr=cfg.output.render_thr,
+            derive_head=cfg.output.derive_head,
             source=str(folder),
-        ) as output:  # fmt: skip
+        ) as output:
             results = tracker.track(folder, keep_images=args.render)
             wanted = [(f.file_name, f.frame_index) for f in seq.frames]
             matched = write_aligned(output, results, wanted)

@@ -9,16 +9,21 @@ The input is any video PyAV opens or a folder of frames. DIR (default ./<input n
 <name>.json, <name>.mp4 and summary.json. An interrupted run (Ctrl-C, a broken video) still
 leaves valid files holding every frame tracked so far.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from posenet.cli import add_config_args, check_output_dir, run_cli
 from tracker.config import (
-    DEFAULT_CONFIG, FORMATS, TrackerConfig, apply_options, load_tracker_config,
+    DEFAULT_CONFIG,
+    FORMATS,
+    TrackerConfig,
+    apply_options,
+    load_tracker_config,
 )
 from tracker.output import TrackingOutput, write_summary
 from tracker.pipeline import PoseTracker
@@ -61,9 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--end", type=int, help="stop before this frame (default: the end)")
     parser.add_argument("--no-render", action="store_true", help="skip the rendered MP4")
     parser.add_argument(
-        "--poses", help="PoseTrack-2018 JSON of people per frame: only track them (no detection "
+        "--poses",
+        help="PoseTrack-2018 JSON of people per frame: only track them (no detection "
         "or pose estimation)",
-    )  # fmt: skip
+    )
     args = parser.parse_args(argv)
     cfg = load_config_from_args(args)
     source = Path(args.input)
@@ -76,11 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         render = cfg.output.render and not args.no_render
         output = TrackingOutput(
-            out_dir / f"{name}.json", name, format=cfg.output.format,
-            video_path=out_dir / f"{name}.mp4" if render else None, fps=reader.fps,
-            render_thr=cfg.output.render_thr, derive_head=cfg.output.derive_head,
+            out_dir / f"{name}.json",
+            name,
+            format=cfg.output.format,
+            video_path=out_dir / f"{name}.mp4" if render else None,
+            fps=reader.fps,
+            render_thr=cfg.output.render_thr,
+            derive_head=cfg.output.derive_head,
             source=str(source),
-        )  # fmt: skip
+        )
         complete = False
         try:
             results = tracker.track(reader, keep_images=render)

@@ -10,6 +10,7 @@ prefixes), final.pth, log.jsonl (one line of metrics per epoch), config.yaml, an
 scalars under tensorboard/ when tensorboard is installed.
 `--resume` continues from checkpoint.pth (or the file given) where the run stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +34,11 @@ from posenet.config import config_to_dict, load_config
 from posenet.datasets import build_dataset
 from posenet.devices import resolve_device
 from posenet.engine import (
-    build_optimizer, build_scheduler, evaluate, train_one_epoch, unwrap,
+    build_optimizer,
+    build_scheduler,
+    evaluate,
+    train_one_epoch,
+    unwrap,
 )
 from posenet.errors import CheckpointError, ConfigError
 from posenet.evaluation.table import format_table
@@ -41,8 +47,11 @@ from posenet.models.pose_resnet import build_model
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -76,12 +85,19 @@ def make_loader(dataset, batch_size: int, workers: int, train: bool, device: str
     from torch.utils.data import DataLoader, DistributedSampler
 
     workers = resolve_workers(workers)
-    sampler = DistributedSampler(dataset, shuffle=train) if dist.world_size() > 1 and train else None
+    sampler = (
+        DistributedSampler(dataset, shuffle=train) if dist.world_size() > 1 and train else None
+    )
     return DataLoader(
-        dataset, batch_size=batch_size, shuffle=train and sampler is None, sampler=sampler,
-        num_workers=workers, pin_memory=device.startswith("cuda"), drop_last=False,
+        dataset,
+        batch_size=batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=device.startswith("cuda"),
+        drop_last=False,
         persistent_workers=workers > 0,
-    )  # fmt: skip
+    )
 
 
 def tensorboard_writer(out: Path):
@@ -112,8 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_args(parser)
     parser.add_argument("--device", help="cuda or cpu (default: cuda if available)")
-    parser.add_argument("--resume", nargs="?", const="", default=None, metavar="CHECKPOINT",
-                        help="continue from output_dir/checkpoint.pth (or this file)")
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="CHECKPOINT",
+        help="continue from output_dir/checkpoint.pth (or this file)",
+    )
     parser.add_argument("--seed", type=int, help="random seed (default: train.seed)")
     parser.add_argument("--epochs", type=int, help="override train.epochs")
     parser.add_argument("--output-dir", help="override output_dir")
@@ -159,8 +181,11 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
     if len(train_set) == 0:
         raise ConfigError(f"{cfg.data.root}: the training set '{cfg.data.train_set}' has no people")
     train_loader = make_loader(train_set, t.batch_size, t.workers, True, device)
-    val_loader = (make_loader(val_set, cfg.test.batch_size, t.workers, False, device)
-                  if val_set is not None else None)
+    val_loader = (
+        make_loader(val_set, cfg.test.batch_size, t.workers, False, device)
+        if val_set is not None
+        else None
+    )
 
     criterion = JointsMSELoss(t.use_target_weight)
     optimizer = build_optimizer(model, t)
@@ -180,7 +205,9 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
         except (ValueError, KeyError, RuntimeError) as err:
-            raise CheckpointError(f"{path}: optimizer state does not fit this config ({err})") from None
+            raise CheckpointError(
+                f"{path}: optimizer state does not fit this config ({err})"
+            ) from None
         start_epoch, best = int(state["epoch"]), float(state.get("best", best))
         if "rng" in state:
             set_rng_state(state["rng"])
@@ -196,33 +223,51 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
     for epoch in range(start_epoch, t.epochs):
         if hasattr(train_loader.sampler, "set_epoch"):
             train_loader.sampler.set_epoch(epoch)
-        stats = train_one_epoch(model, train_loader, criterion, optimizer, scheduler, device,
-                                epoch, cfg, progress=main_process)
+        stats = train_one_epoch(
+            model,
+            train_loader,
+            criterion,
+            optimizer,
+            scheduler,
+            device,
+            epoch,
+            cfg,
+            progress=main_process,
+        )
         stats["loss"] = dist.mean_over_processes(stats["loss"], device)
         record: dict[str, Any] = {"epoch": epoch, **stats, "time": time.time()}
         metric = None
         if val_loader is not None and main_process:
-            table, metric = evaluate(unwrap(model), val_set, val_loader, cfg, device, out,
-                                     progress=main_process)
+            table, metric = evaluate(
+                unwrap(model), val_set, val_loader, cfg, device, out, progress=main_process
+            )
             record["val"] = table
             print(format_table(table), flush=True)
         dist.barrier()
         if main_process:
             is_best = metric is not None and metric > best
             best = metric if is_best else best
-            state = {"state_dict": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                     "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best": best,
-                     "config": config_to_dict(cfg), "rng": rng_state()}
+            state = {
+                "state_dict": unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "best": best,
+                "config": config_to_dict(cfg),
+                "rng": rng_state(),
+            }
             save_checkpoint(state, out / "checkpoint.pth")
             if is_best or val_loader is None:
                 save_checkpoint(unwrap(model).state_dict(), out / "model_best.pth")
             record["best"] = best
             append_log(out / "log.jsonl", record)
             add_scalars(writer, record, epoch)
-            print(f"epoch {epoch}: loss {stats['loss']:.6f}, lr {stats['lr']:.2e}, "
-                  f"{stats['images_per_s']:.1f} img/s" +
-                  (f", metric {metric:.4f} (best {best:.4f})" if metric is not None else ""),
-                  flush=True)
+            print(
+                f"epoch {epoch}: loss {stats['loss']:.6f}, lr {stats['lr']:.2e}, "
+                f"{stats['images_per_s']:.1f} img/s"
+                + (f", metric {metric:.4f} (best {best:.4f})" if metric is not None else ""),
+                flush=True,
+            )
     if main_process:
         save_checkpoint(unwrap(model).state_dict(), out / "final.pth")
     if writer is not None:

@@ -7,11 +7,12 @@ W is a file (training checkpoint, model_best.pth, the seed's .pth.tar, mmpose) o
 name. COCO uses the seed's post-processing (rescoring, OKS-NMS) and flip test by default;
 MPII also writes pred.mat. Results files go to --output-dir (default: the config's output_dir).
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -29,8 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_args(parser)
     parser.add_argument("--weights", required=True, help="pose-net weights: a file or a name")
-    parser.add_argument("--from-bgr", action="store_true",
-                        help="the weights are the seed's BGR-trained release files")
+    parser.add_argument(
+        "--from-bgr",
+        action="store_true",
+        help="the weights are the seed's BGR-trained release files",
+    )
     parser.add_argument("--device", help="cuda or cpu (default: cuda if available)")
     parser.add_argument("--output-dir", help="where results files go")
     parser.add_argument("--workers", type=int, default=4, help="data-loading processes")
@@ -39,16 +43,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.config:
         parser.error("--config is required")
     cfg = load_config(args.config, args.overrides)
-    out = check_output_dir(args.output_dir or cfg.output_dir, "--output-dir" if args.output_dir else "output_dir")
+    out = check_output_dir(
+        args.output_dir or cfg.output_dir, "--output-dir" if args.output_dir else "output_dir"
+    )
     if args.json:
         check_output_file(args.json, "--json")
     device = resolve_device(args.device)
     model = build_model(cfg)
     load_weights(model, args.weights, from_bgr=args.from_bgr)
     dataset = build_dataset(cfg, train=False)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.test.batch_size, shuffle=False,
-                                         num_workers=args.workers,
-                                         pin_memory=device.startswith("cuda"))
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=cfg.test.batch_size,
+        shuffle=False,
+        num_workers=args.workers,
+        pin_memory=device.startswith("cuda"),
+    )
     out.mkdir(parents=True, exist_ok=True)
     table, _ = evaluate(model, dataset, loader, cfg, device, out)
     print(format_table(table))

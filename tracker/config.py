@@ -5,11 +5,12 @@ frame's joints (score >= 0.4) carried along optical flow into boxes enlarged by 
 unified by NMS, poses from a SimpleBaseline R50 256x192 COCO net, flow-OKS similarity,
 greedy matching over a queue of the last 5 frames.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from posenet.config import load_dataclass, resolve_config
 from posenet.errors import ConfigError

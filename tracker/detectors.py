@@ -1,6 +1,7 @@
 """Person detectors: a torchvision detection model run batched over frames, or boxes replayed
 from a detection JSON file. Both return, per image, boxes (n, 4) xyxy float32 pixels and
 scores (n,) float32 for persons only, with scores >= score_thr."""
+
 from __future__ import annotations
 
 import json
@@ -124,7 +125,6 @@ def _load_failure(err: Exception) -> str:
     return "unknown format"
 
 
-
 # fp16 rather than bf16 for "auto" on CUDA: torchvision decodes boxes in the dtype of the
 # regression output, and bf16's 8-bit mantissa would round coordinates of a 1920-px frame
 # to 8 px steps (fp16: 1 px).
@@ -237,11 +237,16 @@ def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
                 raise DataError(f"{path}: detection [{i}] has no '{key}'")
         bbox = entry["bbox"]
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_finite_number, bbox))):
-            raise DataError(f"{path}: detection [{i}].bbox must be 4 numbers [x, y, w, h], got {bbox!r}"[:300])
+            raise DataError(
+                f"{path}: detection [{i}].bbox must be 4 numbers [x, y, w, h], got {bbox!r}"[:300]
+            )
         score = entry.get("score", 1.0)
         if not _is_finite_number(score):
             raise DataError(f"{path}: detection [{i}].score must be a number, got {score!r}"[:300])
-        entry = {**entry, "image_id": _image_id(entry["image_id"], path, f"detection [{i}].image_id")}
+        entry = {
+            **entry,
+            "image_id": _image_id(entry["image_id"], path, f"detection [{i}].image_id"),
+        }
         name = entry.get("file_name", entry.get("image_name"))
         if isinstance(name, str):
             names.setdefault(entry["image_id"], name)
@@ -299,7 +304,10 @@ class ReplayDetector:
         self.score_thr = float(score_thr)
         entries, names = _read_detection_json(self.path)
         if image_names:
-            names = {**names, **{_image_id(k, self.path, "image id"): v for k, v in image_names.items()}}
+            names = {
+                **names,
+                **{_image_id(k, self.path, "image id"): v for k, v in image_names.items()},
+            }
         ids = {e["image_id"] for e in entries}
         text_ids = sorted(str(i) for i in ids if isinstance(i, str))
         if text_ids and not names:

@@ -1,6 +1,7 @@
 """Dense optical flow between consecutive frames, used to carry joints from one frame to the
 next. Every estimator maps (prev RGB, cur RGB) -> flow (H, W, 2) float32 at full resolution in
 full-resolution pixels, flow[y, x] = displacement of pixel (x, y) from prev to cur."""
+
 from __future__ import annotations
 
 import os
@@ -94,9 +95,16 @@ class FarnebackFlow:
     def __call__(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
         _check_pair(prev, cur)
         flow = cv2.calcOpticalFlowFarneback(
-            _gray(prev, self.scale), _gray(cur, self.scale), None, pyr_scale=0.5,
-            levels=self.levels, winsize=self.winsize, iterations=self.iterations, poly_n=5,
-            poly_sigma=1.1, flags=0,
+            _gray(prev, self.scale),
+            _gray(cur, self.scale),
+            None,
+            pyr_scale=0.5,
+            levels=self.levels,
+            winsize=self.winsize,
+            iterations=self.iterations,
+            poly_n=5,
+            poly_sigma=1.1,
+            flags=0,
         )
         return upscale_flow(flow, prev.shape[1], prev.shape[0])
 
@@ -151,8 +159,6 @@ class RAFTFlow:
         predictions = self.model(pair[:1], pair[1:], num_flow_updates=self.num_flow_updates)
         flow = predictions[-1][0, :, :h, :w].permute(1, 2, 0)
         return flow.float().cpu().numpy()
-
-
 
 
 def build_flow(cfg: FlowConfig, device: str | torch.device = "cpu") -> FlowEstimator:

@@ -1,7 +1,8 @@
 """Assign current people to tracks from a similarity matrix: greedy (the paper) or Hungarian."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -5,6 +5,7 @@ or 2017 layout) and, optionally, an MP4 with skeletons and ids in one colour per
 `TrackingSummary` counts frames, people, tracks and seconds per stage, and merges itself
 across the sequences of a split.
 """
+
 from __future__ import annotations
 
 import json
@@ -93,9 +94,7 @@ class TrackingSummary:
             f"people per frame: {d['people_per_frame']:.2f} (max {d['max_people_per_frame']}), "
             f"tracks: {d['tracks']}",
         ]
-        speeds = ", ".join(
-            f"{k} {v:.1f}" if v else f"{k} -" for k, v in d["fps_per_stage"].items()
-        )
+        speeds = ", ".join(f"{k} {v:.1f}" if v else f"{k} -" for k, v in d["fps_per_stage"].items())
         wall = f"{d['fps']:.1f} fps overall" if d["fps"] else "-"
         lines.append(f"fps per stage: {speeds}; {wall} ({d['wall_seconds']:.1f} s)")
         lines += [f"{kind}: {path}" for kind, path in d["outputs"].items()]
@@ -156,9 +155,13 @@ class TrackingOutput:
         """Add one frame to the JSON (as `file_name`, default the frame name) and the video."""
         t0 = time.perf_counter()
         self.json.add_frame(
-            file_name or result.name, result.index, self.posetrack_keypoints(result),
-            result.track_ids, result.boxes, result.scores,
-        )  # fmt: skip
+            file_name or result.name,
+            result.index,
+            self.posetrack_keypoints(result),
+            result.track_ids,
+            result.boxes,
+            result.scores,
+        )
         timings = dict(result.timings)
         timings["write"] = time.perf_counter() - t0
         if self.video_path is not None and result.image is not None:

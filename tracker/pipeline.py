@@ -13,6 +13,7 @@ in one call each. The steps that depend on the previous frame then run frame by 
 
 `tracker.output.TrackingOutput` writes the results.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,10 +29,15 @@ from tracker.config import TrackerConfig, needs_flow
 from tracker.detectors import PersonDetector, build_detector
 from tracker.flow import FlowEstimator, build_flow
 from tracker.poses import (
-    NUM_JOINTS, GivenPoses, PoseEstimatorLike, build_pose_estimator, pose_layout, to_coco,
-)  # fmt: skip
-from tracker.tracks import TrackSet, build_track_set
+    NUM_JOINTS,
+    GivenPoses,
+    PoseEstimatorLike,
+    build_pose_estimator,
+    pose_layout,
+    to_coco,
+)
 from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
+from tracker.tracks import TrackSet, build_track_set
 from tracker.unify import unify_people
 from tracker.video import FOLDER_FPS, Frame, FrameReader
 
@@ -212,9 +218,14 @@ class PoseTracker:
                 keypoints = to_coco(native)
             else:
                 keypoints, boxes, scores = unify_people(
-                    frame.image, detections[k], det_poses[k], moved, moved_scores,
-                    self._timed_estimate(timing), self.config.tracking,
-                )  # fmt: skip
+                    frame.image,
+                    detections[k],
+                    det_poses[k],
+                    moved,
+                    moved_scores,
+                    self._timed_estimate(timing),
+                    self.config.tracking,
+                )
                 if self.layout == "posetrack18":
                     native, keypoints = keypoints, to_coco(keypoints)
             t0 = time.perf_counter()
@@ -222,10 +233,16 @@ class PoseTracker:
             timing["track"] += time.perf_counter() - t0
             state.prev_image = frame.image
             yield FrameResult(
-                index=frame.index, name=frame.name, keypoints=keypoints, track_ids=ids,
-                boxes=boxes, scores=scores, timings=timing, image=frame.image,
+                index=frame.index,
+                name=frame.name,
+                keypoints=keypoints,
+                track_ids=ids,
+                boxes=boxes,
+                scores=scores,
+                timings=timing,
+                image=frame.image,
                 posetrack_keypoints=native,
-            )  # fmt: skip
+            )
 
 
 class _LoopState:

@@ -4,6 +4,7 @@
 per frame from a PoseTrack JSON (`--poses`), which then replaces detection and pose estimation.
 Poses are (n, 17, 3) float64 arrays: x, y in image pixels and a score.
 """
+
 from __future__ import annotations
 
 import os

@@ -10,6 +10,7 @@ memory stays flat however long the video:
   the frames it missed (joint scores scaled by `score_factor`); holds back `max_gap` frames.
 - `smooth_keypoints`: a causal One-Euro filter per track and joint; holds nothing back.
 """
+
 from __future__ import annotations
 
 import math
@@ -44,10 +45,13 @@ def _select(result: FrameResult, keep: np.ndarray, ids: np.ndarray | None = None
     """The people `keep` (bool or index) of a result, with new ids if given."""
     native = result.posetrack_keypoints
     return replace(
-        result, keypoints=result.keypoints[keep], boxes=result.boxes[keep],
-        track_ids=result.track_ids[keep] if ids is None else ids, scores=result.scores[keep],
+        result,
+        keypoints=result.keypoints[keep],
+        boxes=result.boxes[keep],
+        track_ids=result.track_ids[keep] if ids is None else ids,
+        scores=result.scores[keep],
         posetrack_keypoints=None if native is None else native[keep],
-    )  # fmt: skip
+    )
 
 
 def confirmed_only(results: Iterable[FrameResult], hits: int) -> Iterator[FrameResult]:
@@ -158,9 +162,11 @@ def _with_people(result: FrameResult, people: list) -> FrameResult:
     ids, kps, boxes, scores, natives = zip(*people)
     native = result.posetrack_keypoints
     if native is not None:
-        native = np.concatenate([native, np.stack(natives)]) if all(
-            n is not None for n in natives
-        ) else None
+        native = (
+            np.concatenate([native, np.stack(natives)])
+            if all(n is not None for n in natives)
+            else None
+        )
     return replace(
         result,
         keypoints=np.concatenate([result.keypoints, np.stack(kps)]),
@@ -213,7 +219,9 @@ def smooth_keypoints(
             kp = kp.copy()
             for row, track_id in enumerate(int(i) for i in result.track_ids):
                 last = filters.get((track_id, field))
-                one_euro = last[1] if last and last[0] == position - 1 else OneEuro(min_cutoff, beta)
+                one_euro = (
+                    last[1] if last and last[0] == position - 1 else OneEuro(min_cutoff, beta)
+                )
                 valid = kp[row, :, 2:] > 0
                 xy = kp[row, :, :2]
                 if one_euro.x is not None:

@@ -1,11 +1,12 @@
 """Carry people from one frame to the next along the optical flow (the paper's box propagation)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 
 def sample_flow(flow: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Bilinear sample of a flow field (H,W,2) at points (...,2) in pixels (clipped to the image)."""
+    """Bilinear sample of a flow field (H,W,2) at points (...,2) in pixels, clipped to the image."""
     flow = np.asarray(flow, dtype=np.float32)
     if flow.ndim != 3 or flow.shape[2] != 2:
         raise ValueError(f"flow must be (H, W, 2), got {flow.shape}")

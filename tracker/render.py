@@ -1,4 +1,5 @@
 """Draw tracked poses: skeleton, joints, box and id in one stable colour per track."""
+
 from __future__ import annotations
 
 import colorsys
@@ -70,7 +71,13 @@ def draw_poses(
             continue
         if int(tid) >= 0:
             cv2.putText(
-                canvas, str(int(tid)), anchor, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * width + 0.1, color,
-                width, cv2.LINE_AA,
+                canvas,
+                str(int(tid)),
+                anchor,
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.4 * width + 0.1,
+                color,
+                width,
+                cv2.LINE_AA,
             )
     return canvas

@@ -1,6 +1,7 @@
 """Similarities between people in two frames: box IoU and OKS (flow-OKS is OKS on poses moved
 along the optical flow, see tracker.propagate), and NMS. IoU and NMS are torchvision.ops on CPU
 behind numpy wrappers; OKS is posenet's, the one COCO evaluation uses."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -16,6 +16,7 @@ net's confidence): 0.5 + 0.5 exp(-d^2 / (2 * 8 px^2)), always above the tracker'
 threshold so every labelled joint takes part; spurious poses score 0.5 (joints and person).
 The person score is the mean joint score. No box is written: GivenPoses uses the joints' extent.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,7 +53,11 @@ from tracker.video import Frame
 TRACKING_CONFIG_DIR = "configs/tracking"  # tracker names resolve to <dir>/<name>.yaml
 PERFECT = "perfect ids"
 FLOOR = "iou floor"
-FLOOR_OVERRIDES = ("tracking.similarity=iou", "tracking.queue_length=1", "tracking.propagate_boxes=false")
+FLOOR_OVERRIDES = (
+    "tracking.similarity=iou",
+    "tracking.queue_length=1",
+    "tracking.propagate_boxes=false",
+)
 FLOOR_BASE = "paper"  # the floor is the paper's tracker reduced to previous-frame box IoU
 FLOW_NOTE = "no flow (flow.name=none): the videos have no images"
 NO_FLOW = ("flow.name=none",)
@@ -121,8 +126,13 @@ def frame_size(sequences: Sequence[PoseTrackSequence]) -> tuple[int, int]:
 
 def pose_pool(seq: PoseTrackSequence) -> np.ndarray:
     """All poses of a video (N, 17, 3): x, y, 1 for labelled joints, zeros elsewhere."""
-    poses = [np.where(f.labelled[..., None], np.dstack([f.keypoints[..., :2], np.ones(f.labelled.shape)]), 0.0)
-             for f in seq.frames if len(f)]  # fmt: skip
+    poses = [
+        np.where(
+            f.labelled[..., None], np.dstack([f.keypoints[..., :2], np.ones(f.labelled.shape)]), 0.0
+        )
+        for f in seq.frames
+        if len(f)
+    ]
     return np.concatenate(poses) if poses else np.zeros((0, 17, 3))
 
 
@@ -186,11 +196,17 @@ def perturb_sequence(
         poses[..., 1] = np.where(present, poses[..., 1].clip(0, height - 1), 0.0)
         count_j = present.sum(axis=1)
         person = np.where(count_j > 0, poses[..., 2].sum(axis=1) / np.maximum(count_j, 1), 0.0)
-        out.append(PerturbedFrame(f.file_name, f.frame_index, poses, ids.astype(np.int64), person, spurious))
+        out.append(
+            PerturbedFrame(
+                f.file_name, f.frame_index, poses, ids.astype(np.int64), person, spurious
+            )
+        )
     return out
 
 
-def _spurious_pose(donors: Sequence[np.ndarray], rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def _spurious_pose(
+    donors: Sequence[np.ndarray], rng: np.random.Generator, width: int, height: int
+) -> np.ndarray:
     """A real pose of another video moved to a uniform place inside the frame, joints scored 0.5."""
     pool = donors[int(rng.integers(len(donors)))]
     pose = pool[int(rng.integers(len(pool)))].copy()
@@ -202,22 +218,34 @@ def _spurious_pose(donors: Sequence[np.ndarray], rng: np.random.Generator, width
     return pose
 
 
-def write_detections(frames: Sequence[PerturbedFrame], path: str | os.PathLike, video: str,
-                     with_ids: bool = False) -> Path:
+def write_detections(
+    frames: Sequence[PerturbedFrame], path: str | os.PathLike, video: str, with_ids: bool = False
+) -> Path:
     """PoseTrack-2018 JSON of the detections (what `track_video.py --poses` reads), track ids
     only when `with_ids` (the perfect-ids prediction); written atomically."""
     images, annotations = [], []
     for k, f in enumerate(frames):
-        images.append({"id": k + 1, "file_name": f.file_name, "frame_index": int(f.frame_index),
-                       "vid_id": video, "is_labeled": True})  # fmt: skip
+        images.append(
+            {
+                "id": k + 1,
+                "file_name": f.file_name,
+                "frame_index": int(f.frame_index),
+                "vid_id": video,
+                "is_labeled": True,
+            }
+        )
         keypoints = np.round(f.keypoints, 3).reshape(len(f.keypoints), 51).tolist()
         joint_scores = np.round(f.keypoints[..., 2], 4).tolist()
         scores = np.round(f.scores, 4).tolist()
         for p in range(len(f.keypoints)):
             ann = {
-                "id": len(annotations) + 1, "image_id": k + 1, "category_id": 1,
-                "keypoints": keypoints[p], "scores": joint_scores[p], "score": scores[p],
-            }  # fmt: skip
+                "id": len(annotations) + 1,
+                "image_id": k + 1,
+                "category_id": 1,
+                "keypoints": keypoints[p],
+                "scores": joint_scores[p],
+                "score": scores[p],
+            }
             if with_ids:
                 ann["track_id"] = int(f.track_ids[p])
             annotations.append(ann)
@@ -248,15 +276,26 @@ def floor_config() -> TrackerConfig:
     return tracker_config(FLOOR_BASE, FLOOR_OVERRIDES)
 
 
-def track_detections(cfg: TrackerConfig, poses_path: str | os.PathLike, out_path: str | os.PathLike,
-                     seq: PoseTrackSequence, image: np.ndarray) -> Path:
+def track_detections(
+    cfg: TrackerConfig,
+    poses_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    seq: PoseTrackSequence,
+    image: np.ndarray,
+) -> Path:
     """Track a detection file as `track_video.py --poses` does, frames being the ground truth's
     (names and indices) on one shared blank `image`; writes PoseTrack JSON to `out_path`."""
     tracker = PoseTracker(cfg, poses=GivenPoses(poses_path))
     names = {os.path.basename(f.file_name): f.file_name for f in seq.frames}
     frames = (Frame(f.frame_index, image, os.path.basename(f.file_name)) for f in seq.frames)
-    with TrackingOutput(out_path, seq.name, format=cfg.output.format, render_thr=cfg.output.render_thr,
-                        derive_head=cfg.output.derive_head, source=str(poses_path)) as output:  # fmt: skip
+    with TrackingOutput(
+        out_path,
+        seq.name,
+        format=cfg.output.format,
+        render_thr=cfg.output.render_thr,
+        derive_head=cfg.output.derive_head,
+        source=str(poses_path),
+    ) as output:
         for result in tracker.track(frames, keep_images=False):
             output.write(result, file_name=names[result.name])
     return Path(out_path)
@@ -301,15 +340,22 @@ def person_id_changes(frames: Sequence[EvalFrame], thr: float = PERSON_MATCH_THR
     return changes
 
 
-def score_predictions(gt: Sequence[PoseTrackSequence], pred_paths: Sequence[str | os.PathLike]) -> dict:
+def score_predictions(
+    gt: Sequence[PoseTrackSequence], pred_paths: Sequence[str | os.PathLike]
+) -> dict:
     """MOTA (total), IDSW (switches summed over joints), mAP (total AP) from our PoseTrack
     evaluator, and person-level id changes, of prediction files against the ground truth."""
-    sequences = [EvalSequence(g.name, prepare_frames(g, read_posetrack(p), True)) for g, p in zip(gt, pred_paths)]
+    sequences = [
+        EvalSequence(g.name, prepare_frames(g, read_posetrack(p), True))
+        for g, p in zip(gt, pred_paths)
+    ]
     ev = evaluate_sequences(sequences, "both")
     return {
-        "mota": float(ev.mot.mota[15]), "idsw": int(ev.mot.num_switches.sum()), "map": float(ev.ap.ap[15]),
+        "mota": float(ev.mot.mota[15]),
+        "idsw": int(ev.mot.num_switches.sum()),
+        "map": float(ev.ap.ap[15]),
         "id_changes": sum(person_id_changes(s.frames) for s in sequences),
-    }  # fmt: skip
+    }
 
 
 # ----------------------------------------------------------------------------- the run
@@ -338,7 +384,9 @@ def run_job(job: Job) -> list[dict]:
         donors = [pool for name, pool in pools.items() if name != seq.name]
         frames = perturb_sequence(seq, job.params, job.seed, donors, job.size)
         plain.append(write_detections(frames, folder / "detections" / f"{seq.name}.json", seq.name))
-        perfect.append(write_detections(frames, folder / "perfect" / f"{seq.name}.json", seq.name, True))
+        perfect.append(
+            write_detections(frames, folder / "perfect" / f"{seq.name}.json", seq.name, True)
+        )
     rows = []
     for name, cfg in job.trackers.items():
         t0 = time.perf_counter()
@@ -350,8 +398,15 @@ def run_job(job: Job) -> list[dict]:
                 for seq, det in zip(job.gt, plain)
             ]
         scores = score_predictions(job.gt, outputs)
-        rows.append({"setting": job.setting, "seed": job.seed, "tracker": name, **scores,
-                     "seconds": round(time.perf_counter() - t0, 3)})  # fmt: skip
+        rows.append(
+            {
+                "setting": job.setting,
+                "seed": job.seed,
+                "tracker": name,
+                **scores,
+                "seconds": round(time.perf_counter() - t0, 3),
+            }
+        )
     return rows
 
 
@@ -371,7 +426,11 @@ def run_benchmark(
     """Every setting x seed x tracker; rows as run_job gives them, in that order. `workers` > 1
     runs jobs in that many processes."""
     size = frame_size(gt)
-    jobs = [Job(s, seed, settings[s], dict(trackers), Path(workdir), list(gt), size) for s in settings for seed in seeds]
+    jobs = [
+        Job(s, seed, settings[s], dict(trackers), Path(workdir), list(gt), size)
+        for s in settings
+        for seed in seeds
+    ]
     rows: list[dict] = []
 
     def collect(job_rows: list[dict]) -> None:
@@ -398,25 +457,37 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
         groups.setdefault((r["setting"], r["tracker"]), []).append(r)
     out = []
     for (setting, tracker), group in groups.items():
-        mean = {k: float(np.mean([r[k] for r in group])) for k in ("mota", "idsw", "map", "id_changes")}
+        mean = {
+            k: float(np.mean([r[k] for r in group])) for k in ("mota", "idsw", "map", "id_changes")
+        }
         out.append({"setting": setting, "tracker": tracker, "seeds": len(group), **mean})
     return out
 
 
-def format_table(means: Sequence[dict], settings: dict[str, Setting], num_videos: int, num_frames: int) -> str:
+def format_table(
+    means: Sequence[dict], settings: dict[str, Setting], num_videos: int, num_frames: int
+) -> str:
     """One table: setting x tracker -> MOTA, IDSW, mAP, person-level id changes."""
     seeds = sorted({m["seeds"] for m in means})
-    head = (f"Tracking quality on {num_videos} videos ({num_frames} frames), means over "
-            f"{'/'.join(map(str, seeds))} seed(s); {FLOW_NOTE}")  # fmt: skip
+    head = (
+        f"Tracking quality on {num_videos} videos ({num_frames} frames), means over "
+        f"{'/'.join(map(str, seeds))} seed(s); {FLOW_NOTE}"
+    )
     width = max([len(m["tracker"]) for m in means] + [7])
-    lines = [head, f"{'setting':9s} {'noise drop gap spurious':24s} {'tracker':{width}s}   MOTA    IDSW    mAP  id changes"]
+    lines = [
+        head,
+        f"{'setting':9s} {'noise drop gap spurious':24s} {'tracker':{width}s}"
+        "   MOTA    IDSW    mAP  id changes",
+    ]
     previous = None
     for m in means:
         s = m["setting"]
         label = (s, settings[s].describe()) if s != previous else ("", "")
         previous = s
-        lines.append(f"{label[0]:9s} {label[1]:24s} {m['tracker']:{width}s} {m['mota']:6.1f} "
-                     f"{m['idsw']:7.1f} {m['map']:6.1f} {m['id_changes']:11.1f}")  # fmt: skip
+        lines.append(
+            f"{label[0]:9s} {label[1]:24s} {m['tracker']:{width}s} {m['mota']:6.1f} "
+            f"{m['idsw']:7.1f} {m['map']:6.1f} {m['id_changes']:11.1f}"
+        )
     return "\n".join(lines)
 
 
@@ -425,7 +496,9 @@ def settings_json(settings: dict[str, Setting]) -> dict:
     return {name: asdict(s) for name, s in settings.items()}
 
 
-def load_ground_truth(folder: str | os.PathLike, max_videos: int | None = None) -> list[PoseTrackSequence]:
+def load_ground_truth(
+    folder: str | os.PathLike, max_videos: int | None = None
+) -> list[PoseTrackSequence]:
     """The ground-truth videos of a folder (PoseTrack 2017 or 2018 JSON), sorted by name."""
     paths = sorted(Path(folder).glob("*.json"))
     if not paths:
@@ -433,7 +506,9 @@ def load_ground_truth(folder: str | os.PathLike, max_videos: int | None = None) 
     return [read_posetrack(p) for p in paths[:max_videos]]
 
 
-def build_trackers(names: Sequence[str], overrides: Sequence[str] = ()) -> dict[str, TrackerConfig | None]:
+def build_trackers(
+    names: Sequence[str], overrides: Sequence[str] = ()
+) -> dict[str, TrackerConfig | None]:
     """The ceiling (perfect ids), the floor (previous-frame box IoU) and the named trackers
     (config names or YAML paths) with `overrides` applied to the named ones only."""
     trackers: dict[str, TrackerConfig | None] = {PERFECT: None, FLOOR: floor_config()}

@@ -16,14 +16,15 @@ OKS needs a person's scale; `scale: history` takes it from the track's fuller po
 with at least `scale_min_joints` confident joints), so a frame where only two joints are
 seen, whose box has almost no area, does not break the track. Ids start at 0, never reused.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from posenet.keypoints import COCO_SIGMAS
 from posenet.errors import ConfigError
+from posenet.keypoints import COCO_SIGMAS
 from tracker.config import SIMILARITIES, TrackingConfig
 
 from .matching import MATCHERS
@@ -48,7 +49,9 @@ class Track:
     area_from_full_pose: bool = False
 
 
-def _shift(keypoints: np.ndarray, box: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _shift(
+    keypoints: np.ndarray, box: np.ndarray, delta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     kp = keypoints.copy()
     kp[:, :2] += delta
     return kp, box + np.tile(delta, 2)
@@ -64,11 +67,14 @@ class TrackSet:
     def __init__(self, config: TrackingConfig | None = None, fps: float = 25.0) -> None:
         cfg = config if config is not None else TrackingConfig()
         if cfg.similarity not in SIMILARITIES:
-            raise ConfigError(f"tracking.similarity must be one of {', '.join(SIMILARITIES)}, "
-                              f"got {cfg.similarity!r}")
+            raise ConfigError(
+                f"tracking.similarity must be one of {', '.join(SIMILARITIES)}, "
+                f"got {cfg.similarity!r}"
+            )
         if cfg.matcher not in MATCHERS:
-            raise ConfigError(f"tracking.matcher must be one of {', '.join(MATCHERS)}, "
-                              f"got {cfg.matcher!r}")
+            raise ConfigError(
+                f"tracking.matcher must be one of {', '.join(MATCHERS)}, got {cfg.matcher!r}"
+            )
         self.cfg = cfg
         self.similarity = cfg.similarity
         self.match = MATCHERS[cfg.matcher]
@@ -142,10 +148,14 @@ class TrackSet:
             ids[row] = track.id
         for row in np.flatnonzero(ids < 0):
             track = Track(
-                id=self.next_id, keypoints=keypoints[row].copy(), box=boxes[row].copy(),
-                score=float(scores[row]), observed=keypoints[row].copy(), last_seen=self.frame,
+                id=self.next_id,
+                keypoints=keypoints[row].copy(),
+                box=boxes[row].copy(),
+                score=float(scores[row]),
+                observed=keypoints[row].copy(),
+                last_seen=self.frame,
                 confirmed=self.cfg.confirm_hits <= 1,
-            )  # fmt: skip
+            )
             track.area, track.area_from_full_pose = self._scale(track, keypoints[row], boxes[row])
             self.next_id += 1
             self.tracks.append(track)

@@ -11,6 +11,7 @@ Person score: the box score times the mean of the joint scores above
 A propagated box carries the previous person's score as its box score, so a person kept alive
 by propagation alone fades out frame after frame.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

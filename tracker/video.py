@@ -5,6 +5,7 @@ video length and decoding overlaps with the GPU work of the caller. Errors found
 decoding (a truncated video, an unreadable image, a frame of another size) are raised from the
 iterator at the frame where they happen, after every good frame before it was delivered.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,8 @@ from pathlib import Path
 
 import av
 import cv2
-from av.video.reformatter import VideoReformatter
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from posenet.errors import DataError
 

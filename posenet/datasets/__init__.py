@@ -1,4 +1,5 @@
 """Top-down keypoint datasets: COCO, MPII and PoseTrack 2018, chosen by `data.dataset`."""
+
 from __future__ import annotations
 
 from ..config import Config

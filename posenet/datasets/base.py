@@ -5,6 +5,7 @@ Images are decoded to RGB and normalised with the ImageNet RGB mean/std, the inp
 here expects. Each dataset subclass reads its annotation layout into sample dicts and scores
 predictions in its benchmark's metric.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,17 @@ from torch.utils.data import Dataset
 from ..codec import MSRAHeatmap
 from ..config import Config
 from ..errors import DataError
-from ..transforms import IMAGENET_MEAN, IMAGENET_STD, FlipPairs, affine_points, flip_joints
-from ..transforms import get_affine_transform, half_body, random_scale_rotation
+from ..transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FlipPairs,
+    affine_points,
+    flip_joints,
+    get_affine_transform,
+    half_body,
+    random_scale_rotation,
+)
+
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
     """An image file as RGB uint8 (H, W, 3); DataError naming the file when it cannot be read."""
@@ -85,21 +95,35 @@ class KeypointDataset(Dataset):
         if not self.cfg.train.use_target_weight:
             weight = np.ones_like(weight)
         x = (crop.astype(np.float32) - self.mean) / self.std
-        meta = {"index": index, "center": center.astype(np.float32),
-                "scale": scale.astype(np.float32), "rotation": float(rotation),
-                "score": float(s.get("score", 1.0)), "image_id": s["image_id"], "joints": joints.astype(np.float32)}
-        return (torch.from_numpy(x.transpose(2, 0, 1).copy()), torch.from_numpy(target),
-                torch.from_numpy(weight.reshape(-1, 1).astype(np.float32)), meta)
+        meta = {
+            "index": index,
+            "center": center.astype(np.float32),
+            "scale": scale.astype(np.float32),
+            "rotation": float(rotation),
+            "score": float(s.get("score", 1.0)),
+            "image_id": s["image_id"],
+            "joints": joints.astype(np.float32),
+        }
+        return (
+            torch.from_numpy(x.transpose(2, 0, 1).copy()),
+            torch.from_numpy(target),
+            torch.from_numpy(weight.reshape(-1, 1).astype(np.float32)),
+            meta,
+        )
 
     def _augment(self, image, joints, center, scale):
         """The seed's training augmentation: half body, scale, rotation, horizontal flip."""
         d = self.cfg.data
         rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ()).item()))
         visible = joints[:, 2] > 0
-        if (self.upper_body_ids and visible.sum() > d.num_joints_half_body
-                and rng.random() < d.half_body_prob):
-            found = half_body(joints, visible, self.upper_body_ids, self.lower_body_ids,
-                              self.aspect_ratio, rng)
+        if (
+            self.upper_body_ids
+            and visible.sum() > d.num_joints_half_body
+            and rng.random() < d.half_body_prob
+        ):
+            found = half_body(
+                joints, visible, self.upper_body_ids, self.lower_body_ids, self.aspect_ratio, rng
+            )
             if found is not None:
                 center, scale = (np.asarray(v, np.float64) for v in found)
         zoom, rotation = random_scale_rotation(rng, d.scale_factor, d.rot_factor, d.rot_prob)
@@ -112,8 +136,9 @@ class KeypointDataset(Dataset):
             center[0] = image.shape[1] - center[0] - 1
         return center, scale, rotation, np.ascontiguousarray(image), joints
 
-    def evaluate(self, preds: np.ndarray, meta: dict[str, np.ndarray],
-                 output_dir: str | os.PathLike) -> tuple[dict[str, float], float]:
+    def evaluate(
+        self, preds: np.ndarray, meta: dict[str, np.ndarray], output_dir: str | os.PathLike
+    ) -> tuple[dict[str, float], float]:
         """Score predictions (N, K, 3) in image pixels for all samples, in order: the table and
         the number model selection uses."""
         raise NotImplementedError

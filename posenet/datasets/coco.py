@@ -5,6 +5,7 @@ Training uses ground-truth boxes (cleaned and clipped as the seed does, people w
 one labelled joint). Validation uses ground-truth boxes when `data.use_gt_bbox`, else the
 person detections of `data.det_file` (COCO results, score >= `data.image_thre`).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,7 +39,9 @@ class COCODataset(KeypointDataset):
         try:
             self.images = {int(im["id"]): im for im in data["images"]}
         except (KeyError, TypeError, ValueError):
-            raise DataError(f"{self.ann_file}: field 'images' needs an 'id' in every entry") from None
+            raise DataError(
+                f"{self.ann_file}: field 'images' needs an 'id' in every entry"
+            ) from None
         self.image_ids = sorted(self.images)
         num_joints = cfg.model.num_joints
         if num_joints != 17:
@@ -75,22 +78,31 @@ class COCODataset(KeypointDataset):
             if ann.get("area", 1) <= 0 or x2 < x1 or y2 < y1:
                 continue
             center, scale = box_xyxy_to_center_scale(
-                np.array([[x1, y1, x2, y2]]), input_aspect_ratio(cfg), cfg.data.box_padding,
-                cfg.data.pixel_std)
+                np.array([[x1, y1, x2, y2]]),
+                input_aspect_ratio(cfg),
+                cfg.data.box_padding,
+                cfg.data.pixel_std,
+            )
             joints = kps.copy()
             joints[:, 2] = np.minimum(kps[:, 2], 1)
-            samples.append({
-                "image": self._image_path(int(ann["image_id"])), "center": center[0],
-                "scale": scale[0], "joints": joints, "score": 1.0,
-                "image_id": int(ann["image_id"]),
-            })  # fmt: skip
+            samples.append(
+                {
+                    "image": self._image_path(int(ann["image_id"])),
+                    "center": center[0],
+                    "scale": scale[0],
+                    "joints": joints,
+                    "score": 1.0,
+                    "image_id": int(ann["image_id"]),
+                }
+            )
         return samples
 
     def _detection_samples(self, cfg: Config) -> list[dict[str, Any]]:
         d = cfg.data
         if not d.det_file:
-            raise DataError("data.det_file is empty: give a person detection file or set "
-                            "data.use_gt_bbox=true")
+            raise DataError(
+                "data.det_file is empty: give a person detection file or set data.use_gt_bbox=true"
+            )
         path = Path(d.det_file)
         entries = read_json(path)
         if not isinstance(entries, list):
@@ -105,22 +117,36 @@ class COCODataset(KeypointDataset):
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise DataError(f"{path}: detection {n} malformed ({exc!r})") from None
             center, scale = box_xyxy_to_center_scale(
-                xywh_to_xyxy([[x, y, w, h]]), input_aspect_ratio(cfg), d.box_padding, d.pixel_std)
-            samples.append({
-                "image": self._image_path(image_id), "center": center[0], "scale": scale[0],
-                "joints": np.zeros((17, 3)), "score": float(det["score"]), "image_id": image_id,
-            })  # fmt: skip
+                xywh_to_xyxy([[x, y, w, h]]), input_aspect_ratio(cfg), d.box_padding, d.pixel_std
+            )
+            samples.append(
+                {
+                    "image": self._image_path(image_id),
+                    "center": center[0],
+                    "scale": scale[0],
+                    "joints": np.zeros((17, 3)),
+                    "score": float(det["score"]),
+                    "image_id": image_id,
+                }
+            )
         return samples
 
-    def evaluate(self, preds: np.ndarray, meta: dict[str, np.ndarray],
-                 output_dir: str | os.PathLike) -> tuple[dict[str, float], float]:
+    def evaluate(
+        self, preds: np.ndarray, meta: dict[str, np.ndarray], output_dir: str | os.PathLike
+    ) -> tuple[dict[str, float], float]:
         """COCO keypoint AP/AR with the seed's rescoring and OKS-NMS; results JSON kept."""
         from ..evaluation.coco import coco_results, evaluate_coco
 
         d = self.cfg.data
         areas = meta["scale"][:, 0] * meta["scale"][:, 1] * d.pixel_std**2
-        results = coco_results(preds, meta["score"], areas, meta["image_id"],
-                               in_vis_thre=d.in_vis_thre, oks_thre=d.oks_thre)
+        results = coco_results(
+            preds,
+            meta["score"],
+            areas,
+            meta["image_id"],
+            in_vis_thre=d.in_vis_thre,
+            oks_thre=d.oks_thre,
+        )
         out = Path(output_dir) / f"keypoints_{self.image_set}_results.json"
         table = evaluate_coco(results, self.ann_file, image_ids=self.image_ids, out_json=out)
         return table, table["AP"]

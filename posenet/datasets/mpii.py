@@ -1,6 +1,7 @@
 """MPII in the seed's layout: `{root}/annot/{train,valid}.json` (entries with image, center,
 scale, joints, joints_vis; MATLAB 1-based), `{root}/annot/gt_valid.mat`, `{root}/images/`.
 Scored with PCKh in the seed's table; predictions are also written to `pred.mat`."""
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ class MPIIDataset(KeypointDataset):
         self.gt_file = root / "annot" / f"gt_{self.image_set}.mat"
         image_dir = check_dir(root / "images", "MPII image")
         if cfg.model.num_joints != NUM_JOINTS:
-            raise DataError(f"{self.ann_file}: MPII has 16 joints, "
-                            f"model.num_joints={cfg.model.num_joints}")
+            raise DataError(
+                f"{self.ann_file}: MPII has 16 joints, model.num_joints={cfg.model.num_joints}"
+            )
         entries = read_json(self.ann_file)
         if not isinstance(entries, list):
             raise DataError(f"{self.ann_file}: expected a list of person entries")
@@ -55,11 +57,18 @@ class MPIIDataset(KeypointDataset):
             size *= 1.25
         center -= 1
         kps = np.concatenate([joints - 1, (vis > 0)[:, None]], axis=1)
-        return {"image": str(image_dir / image), "center": center, "scale": size, "joints": kps,
-                "score": 1.0, "image_id": n}
+        return {
+            "image": str(image_dir / image),
+            "center": center,
+            "scale": size,
+            "joints": kps,
+            "score": 1.0,
+            "image_id": n,
+        }
 
-    def evaluate(self, preds: np.ndarray, meta: dict[str, np.ndarray],
-                 output_dir: str | os.PathLike) -> tuple[dict[str, float], float]:
+    def evaluate(
+        self, preds: np.ndarray, meta: dict[str, np.ndarray], output_dir: str | os.PathLike
+    ) -> tuple[dict[str, float], float]:
         """PCKh@0.5 table against annot/gt_{set}.mat; pred.mat written to output_dir."""
         from ..evaluation.mpii import pckh_table, save_pred_mat
 

@@ -6,6 +6,7 @@ NMS (posenet.evaluation.oks) counts the joints the lower-scored candidate sees a
 `in_vis_thre` and scales by the mean of the two areas: that is what the seed's (and mmpose's)
 `oks_iou` computes in effect, and we keep it so AP compares with theirs.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,12 +23,27 @@ from ..errors import DataError
 from ..keypoints import COCO_SIGMAS
 from .oks import oks
 
-STAT_NAMES = ("AP", "AP .5", "AP .75", "AP (M)", "AP (L)", "AR", "AR .5", "AR .75", "AR (M)", "AR (L)")
+STAT_NAMES = (
+    "AP",
+    "AP .5",
+    "AP .75",
+    "AP (M)",
+    "AP (L)",
+    "AR",
+    "AR .5",
+    "AR .75",
+    "AR (M)",
+    "AR (L)",
+)
 
 
 def oks_nms(
-    keypoints: np.ndarray, scores: np.ndarray, areas: np.ndarray, thr: float,
-    sigmas: np.ndarray = COCO_SIGMAS, in_vis_thre: float | None = None,
+    keypoints: np.ndarray,
+    scores: np.ndarray,
+    areas: np.ndarray,
+    thr: float,
+    sigmas: np.ndarray = COCO_SIGMAS,
+    in_vis_thre: float | None = None,
 ) -> list[int]:
     """Greedy NMS by OKS: keep the best-scored pose, drop those with OKS > thr to it, repeat."""
     order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
@@ -37,8 +53,15 @@ def oks_nms(
     while order.size > 0:
         i, rest = order[0], order[1:]
         keep.append(int(i))
-        overlap = oks(keypoints[i][None], keypoints[rest], areas[rest], sigmas, in_vis_thre,
-                      a_areas=areas[i][None], visible_in="b")[0]
+        overlap = oks(
+            keypoints[i][None],
+            keypoints[rest],
+            areas[rest],
+            sigmas,
+            in_vis_thre,
+            a_areas=areas[i][None],
+            visible_in="b",
+        )[0]
         order = rest[overlap <= thr]
     return keep
 
@@ -53,8 +76,13 @@ def rescore(keypoints: np.ndarray, box_scores: np.ndarray, in_vis_thre: float) -
 
 
 def coco_results(
-    keypoints: np.ndarray, box_scores: np.ndarray, areas: np.ndarray, image_ids: np.ndarray,
-    in_vis_thre: float = 0.2, oks_thre: float = 0.9, sigmas: np.ndarray = COCO_SIGMAS,
+    keypoints: np.ndarray,
+    box_scores: np.ndarray,
+    areas: np.ndarray,
+    image_ids: np.ndarray,
+    in_vis_thre: float = 0.2,
+    oks_thre: float = 0.9,
+    sigmas: np.ndarray = COCO_SIGMAS,
 ) -> list[dict[str, Any]]:
     """COCO-results entries from predictions (N, K, 3) in image pixels: rescoring, then OKS-NMS
     within each image (all of an image's people are kept if NMS would drop every one)."""
@@ -69,11 +97,14 @@ def coco_results(
         rows = np.asarray(rows)
         keep = oks_nms(keypoints[rows], scores[rows], areas[rows], oks_thre, sigmas, in_vis_thre)
         for j in rows[keep] if keep else rows:
-            results.append({
-                "image_id": image_id, "category_id": 1,
-                "keypoints": [round(float(v), 3) for v in keypoints[j].reshape(-1)],
-                "score": float(scores[j]),
-            })  # fmt: skip
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "keypoints": [round(float(v), 3) for v in keypoints[j].reshape(-1)],
+                    "score": float(scores[j]),
+                }
+            )
     return results
 
 
@@ -94,7 +125,9 @@ def load_coco_gt(gt: str | os.PathLike | Any):
 
 
 def evaluate_coco(
-    results: list[dict[str, Any]], gt: str | os.PathLike | Any, image_ids: list[int] | None = None,
+    results: list[dict[str, Any]],
+    gt: str | os.PathLike | Any,
+    image_ids: list[int] | None = None,
     out_json: str | os.PathLike | None = None,
 ) -> dict[str, float]:
     """Keypoint AP/AR (STAT_NAMES) of COCO-results entries through pycocotools' COCOeval.

@@ -6,6 +6,7 @@ Pelvis and thorax are left out of the means, and the means weight each joint by 
 is labelled, as the seed does. Like the seed, "Mean@0.1" is read from the 12th step of the
 threshold sweep 0, 0.01, ..., 0.5, i.e. at 0.11; we keep that so numbers compare with its table.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,10 +22,14 @@ HEAD_SIZE_FACTOR = 0.6
 NUM_JOINTS = 16  # MPII joints per person in pred.mat and gt_valid.mat
 MEAN_AT_01_STEP = 11  # index into np.arange(0, 0.51, 0.01): the seed's "Mean@0.1"
 GROUPS = {  # table column -> joint names in gt_valid.mat's `dataset_joints`
-    "Head": ("head",), "Shoulder": ("lsho", "rsho"), "Elbow": ("lelb", "relb"),
-    "Wrist": ("lwri", "rwri"), "Hip": ("lhip", "rhip"), "Knee": ("lkne", "rkne"),
+    "Head": ("head",),
+    "Shoulder": ("lsho", "rsho"),
+    "Elbow": ("lelb", "relb"),
+    "Wrist": ("lwri", "rwri"),
+    "Hip": ("lhip", "rhip"),
+    "Knee": ("lkne", "rkne"),
     "Ankle": ("lank", "rank"),
-}  # fmt: skip
+}
 LEFT_OUT = ("pelv", "thor")
 COLUMNS = (*GROUPS, "Mean", "Mean@0.1")
 
@@ -67,7 +72,9 @@ def load_ground_truth(path: str | os.PathLike) -> MPIIGroundTruth:
     if missing.shape != (k, n):
         raise DataError(f"{path}: field 'jnt_missing' must be ({k}, {n}), got {missing.shape}")
     if head_boxes.shape != (2, 2, n):
-        raise DataError(f"{path}: field 'headboxes_src' must be (2, 2, {n}), got {head_boxes.shape}")
+        raise DataError(
+            f"{path}: field 'headboxes_src' must be (2, 2, {n}), got {head_boxes.shape}"
+        )
     needed = {name for group in GROUPS.values() for name in group} | set(LEFT_OUT)
     if not needed <= set(names):
         raise DataError(f"{path}: field 'dataset_joints' lacks {sorted(needed - set(names))}")
@@ -78,8 +85,10 @@ def scaled_errors(preds: np.ndarray, gt: MPIIGroundTruth) -> np.ndarray:
     """(16, N) distance of each 0-based prediction to the ground truth, in head sizes."""
     preds = np.asarray(preds, np.float64)
     if preds.shape != (gt.num_people, len(gt.joint_names), 2):
-        raise DataError(f"predictions must be ({gt.num_people}, {len(gt.joint_names)}, 2), one per "
-                        f"ground-truth person, got {preds.shape}")
+        raise DataError(
+            f"predictions must be ({gt.num_people}, {len(gt.joint_names)}, 2), one per "
+            f"ground-truth person, got {preds.shape}"
+        )
     pred_1based = np.transpose(preds + 1.0, (1, 2, 0))  # MATLAB coordinates, as the ground truth
     err = np.linalg.norm(pred_1based - gt.positions, axis=1)
     head = np.linalg.norm(gt.head_boxes[1] - gt.head_boxes[0], axis=0) * HEAD_SIZE_FACTOR
@@ -134,6 +143,12 @@ def load_pred_mat(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: field 'preds' missing")
     preds = np.asarray(mat["preds"], np.float64)
     if preds.ndim != 3 or preds.shape[1] != NUM_JOINTS or preds.shape[2] < 2:
-        hint = " (transposed? the ground truth's layout is (16, 2, N))" if preds.shape[:1] == (NUM_JOINTS,) else ""
-        raise DataError(f"{path}: field 'preds' must be (N, {NUM_JOINTS}, 2), got {preds.shape}{hint}")
+        hint = (
+            " (transposed? the ground truth's layout is (16, 2, N))"
+            if preds.shape[:1] == (NUM_JOINTS,)
+            else ""
+        )
+        raise DataError(
+            f"{path}: field 'preds' must be (N, {NUM_JOINTS}, 2), got {preds.shape}{hint}"
+        )
     return preds[..., :2] - 1.0

@@ -1,5 +1,6 @@
 """Object keypoint similarity (COCO's OKS), the one implementation that COCO OKS-NMS and the
 tracker's pose matching share, with the extent-of-joints area for poses without a box."""
+
 from __future__ import annotations
 
 from typing import Literal
@@ -10,7 +11,7 @@ from ..keypoints import COCO_SIGMAS
 
 
 def keypoint_areas(keypoints: np.ndarray, score_thr: float = 0.0) -> np.ndarray:
-    """Area of the extent of each person's joints above `score_thr` (N,): OKS scale without a box."""
+    """Area (N,) of the extent of each person's joints above `score_thr`: OKS scale, no box."""
     kp = np.asarray(keypoints, dtype=np.float64).reshape(len(keypoints), -1, 3)
     valid = kp[..., 2] > score_thr
     big, small = np.inf, -np.inf
@@ -32,7 +33,7 @@ def oks(
     a_areas: np.ndarray | None = None,
     visible_in: Literal["both", "b"] = "both",
 ) -> np.ndarray:
-    """Object keypoint similarity of every pose in `a` (N,K,3) with every pose in `b` (M,K,3): (N,M).
+    """Object keypoint similarity (N,M) of every pose in `a` (N,K,3) with every pose in `b` (M,K,3).
 
     COCO's definition, the mean over counted joints of exp(-d^2 / (2 s^2 k^2)) with k = 2 sigma.
     The scale s^2 is the area of the `b` person (`areas` (M,), e.g. its box area; the extent of

@@ -1,4 +1,5 @@
 """Metric tables printed the way the seed prints them."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping

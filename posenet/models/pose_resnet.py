@@ -4,9 +4,10 @@ State-dict keys are those of the seed's released weights (and of torchvision's R
 backbone): conv1, bn1, layer1..layer4, deconv_layers.<i>, final_layer. The network is made of
 plain modules only, so it runs in channels_last memory format without changes.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -46,8 +47,14 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, caffe: bool = False) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        caffe: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -72,8 +79,14 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, caffe: bool = False) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        caffe: bool = False,
+    ) -> None:
         super().__init__()
         self.conv1 = conv1x1(inplanes, planes, stride if caffe else 1)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -154,13 +167,17 @@ class PoseResNet(nn.Module):
         )
         head_channels = num_deconv_filters[-1] if num_deconv_layers else self.inplanes
         self.final_layer = nn.Conv2d(
-            head_channels, num_joints, kernel_size=final_conv_kernel, stride=1,
+            head_channels,
+            num_joints,
+            kernel_size=final_conv_kernel,
+            stride=1,
             padding=1 if final_conv_kernel == 3 else 0,
         )
         self.init_weights()
 
-    def _make_layer(self, block: type[nn.Module], planes: int, num_blocks: int, stride: int,
-                    caffe: bool) -> nn.Sequential:
+    def _make_layer(
+        self, block: type[nn.Module], planes: int, num_blocks: int, stride: int, caffe: bool
+    ) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(
@@ -172,16 +189,24 @@ class PoseResNet(nn.Module):
         layers += [block(self.inplanes, planes, caffe=caffe) for _ in range(1, num_blocks)]
         return nn.Sequential(*layers)
 
-    def _make_deconv_layers(self, filters: list[int], kernels: list[int],
-                            with_bias: bool) -> nn.Sequential:
+    def _make_deconv_layers(
+        self, filters: list[int], kernels: list[int], with_bias: bool
+    ) -> nn.Sequential:
         # ConvTranspose, BatchNorm, ReLU per layer: indices 0,1,2 / 3,4,5 / ... as in the seed.
         layers: list[nn.Module] = []
         in_channels = self.inplanes
         for planes, kernel in zip(filters, kernels):
             padding, output_padding = deconv_padding(kernel)
             layers += [
-                nn.ConvTranspose2d(in_channels, planes, kernel, stride=2, padding=padding,
-                                   output_padding=output_padding, bias=with_bias),
+                nn.ConvTranspose2d(
+                    in_channels,
+                    planes,
+                    kernel,
+                    stride=2,
+                    padding=padding,
+                    output_padding=output_padding,
+                    bias=with_bias,
+                ),
                 nn.BatchNorm2d(planes),
                 nn.ReLU(inplace=True),
             ]

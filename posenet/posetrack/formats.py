@@ -4,14 +4,16 @@ Both layouts are read into the PoseTrack-2018 17-slot order (posenet.keypoints).
 as labelled by the rule of the official evaluation code (poseval): in 2018 files every slot
 except those stored as exactly [0, 0, 0]; in 2017 files every point listed with an id 0-14.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -32,10 +34,27 @@ POSETRACK18_CATEGORY = {
     "name": "person",
     "keypoints": list(POSETRACK18_NAMES),
     "skeleton": [
-        [16, 14], [14, 12], [17, 15], [15, 13], [12, 13], [6, 12], [7, 13], [6, 7], [6, 8],
-        [7, 9], [8, 10], [9, 11], [2, 3], [1, 2], [1, 3], [2, 4], [3, 5], [4, 6], [5, 7],
+        [16, 14],
+        [14, 12],
+        [17, 15],
+        [15, 13],
+        [12, 13],
+        [6, 12],
+        [7, 13],
+        [6, 7],
+        [6, 8],
+        [7, 9],
+        [8, 10],
+        [9, 11],
+        [2, 3],
+        [1, 2],
+        [1, 3],
+        [2, 4],
+        [3, 5],
+        [4, 6],
+        [5, 7],
     ],
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -55,7 +74,9 @@ class PoseTrackFrame:
     is_labeled: bool = True
     ignore_regions: list[np.ndarray] = field(default_factory=list)  # polygons (m, 2)
     num_annotations: int = 0  # people listed in the file, including any without points
-    frame_id: int | None = None  # the file's own frame number: 2018 image id, 2017 imgnum; None if absent
+    frame_id: int | None = (
+        None  # the file's own frame number: 2018 image id, 2017 imgnum; None if absent
+    )
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -128,7 +149,9 @@ def _polygons_2018(image: dict, path: Path, where: str) -> list[np.ndarray]:
         try:
             poly = np.array([px, py], dtype=np.float64).T
         except (TypeError, ValueError):
-            raise _fail(path, f"{where}.ignore_regions_x[{r}]", "expected lists of numbers") from None
+            raise _fail(
+                path, f"{where}.ignore_regions_x[{r}]", "expected lists of numbers"
+            ) from None
         if poly.ndim != 2 or poly.shape[1] != 2:
             raise _fail(path, f"{where}.ignore_regions_x[{r}]", "x and y lists differ in length")
         polygons.append(poly)
@@ -146,7 +169,11 @@ def _slot_map_2018(data: dict, path: Path) -> np.ndarray:
     unknown = [n for n in names if n not in POSETRACK18_NAMES]
     if unknown or len(set(names)) != len(names):
         problem = f"unknown joint names {unknown[:4]}" if unknown else "repeated joint names"
-        raise _fail(path, "categories[0].keypoints", f"{problem}; expected PoseTrack names: {', '.join(POSETRACK18_NAMES)}")
+        raise _fail(
+            path,
+            "categories[0].keypoints",
+            f"{problem}; expected PoseTrack names: {', '.join(POSETRACK18_NAMES)}",
+        )
     return np.array([POSETRACK18_NAMES.index(n) for n in names])
 
 
@@ -182,7 +209,9 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
     return frames
 
 
-def _rows(values: list, width: int, path: Path, field_name: str, fill: float = np.nan) -> np.ndarray:
+def _rows(
+    values: list, width: int, path: Path, field_name: str, fill: float = np.nan
+) -> np.ndarray:
     """(N, width) float array from per-annotation lists (None -> fill); names the bad entry."""
     rows = [[fill] * width if v is None else v for v in values]
     try:
@@ -251,7 +280,9 @@ def _read_2017(data: dict, path: Path) -> list[PoseTrackFrame]:
             raise _fail(path, f"{where}.annorect", "expected a list")
         # poseval drops people without an "annopoints" entry holding a "point" list.
         start = len(people)
-        people += [(f"{where}.annorect[{r}]", rect) for r, rect in enumerate(rects) if _has_points(rect)]
+        people += [
+            (f"{where}.annorect[{r}]", rect) for r, rect in enumerate(rects) if _has_points(rect)
+        ]
         spans.append((start, len(people)))
         imgnum = entry.get("imgnum")
         index = int(_number(imgnum, path, f"{where}.imgnum")) - 1 if imgnum is not None else None
@@ -295,8 +326,15 @@ def _points_2017_checked(points: Any, path: Path, where: str) -> list[tuple[floa
         if point.get("id") is None:
             continue  # poseval skips points without an id
         jid = _number(point["id"], path, f"{pwhere}.id")
-        x, y = _number(point.get("x"), path, f"{pwhere}.x"), _number(point.get("y"), path, f"{pwhere}.y")
-        score = _number(point["score"], path, f"{pwhere}.score") if point.get("score") is not None else np.nan
+        x, y = (
+            _number(point.get("x"), path, f"{pwhere}.x"),
+            _number(point.get("y"), path, f"{pwhere}.y"),
+        )
+        score = (
+            _number(point["score"], path, f"{pwhere}.score")
+            if point.get("score") is not None
+            else np.nan
+        )
         vis = point.get("is_visible")
         vis = 1.0 if vis is None else _number(vis, path, f"{pwhere}.is_visible")
         rows.append((jid, x, y, score, vis))
@@ -311,16 +349,25 @@ def _people_2017(people: list[tuple[str, dict]], path: Path) -> dict[str, np.nda
         points = rect["annopoints"][0]["point"] or []
         try:  # fast path for well-formed points; the checked path names what is wrong
             rows += [
-                (p, q["id"][0], q["x"][0], q["y"][0], q["score"][0] if "score" in q else np.nan,
-                 q["is_visible"][0] if "is_visible" in q else 1.0)
-                for q in points if q["id"] is not None
-            ]  # fmt: skip
+                (
+                    p,
+                    q["id"][0],
+                    q["x"][0],
+                    q["y"][0],
+                    q["score"][0] if "score" in q else np.nan,
+                    q["is_visible"][0] if "is_visible" in q else 1.0,
+                )
+                for q in points
+                if q["id"] is not None
+            ]
         except (KeyError, IndexError, TypeError):
             rows += [(p,) + row for row in _points_2017_checked(points, path, where)]
         if "track_id" in rect:
             out["track_ids"][p] = _track_id(rect["track_id"], path, f"{where}.track_id")
         if all(rect.get(k) is not None for k in ("x1", "y1", "x2", "y2")):
-            out["head_boxes"][p] = [_number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")]
+            out["head_boxes"][p] = [
+                _number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")
+            ]
         if rect.get("score") is not None:
             out["scores"][p] = _number(rect["score"], path, f"{where}.score")
     try:
@@ -383,7 +430,9 @@ def read_posetrack(path: str | Path) -> PoseTrackSequence:
     non_finite: list[str] = []
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f, parse_constant=lambda name: non_finite.append(name) or _NonFinite(name))
+            data = json.load(
+                f, parse_constant=lambda name: non_finite.append(name) or _NonFinite(name)
+            )
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -398,7 +447,9 @@ def read_posetrack(path: str | Path) -> PoseTrackSequence:
     elif "images" in data:
         layout, frames = "posetrack18", _read_2018(data, path)
     else:
-        raise _fail(path, "top level", "neither 'annolist' (PoseTrack 2017) nor 'images' (PoseTrack 2018)")
+        raise _fail(
+            path, "top level", "neither 'annolist' (PoseTrack 2017) nor 'images' (PoseTrack 2018)"
+        )
     return PoseTrackSequence(path=path, name=path.stem, layout=layout, frames=frames)
 
 
@@ -416,8 +467,12 @@ def _as_people(keypoints, track_ids, boxes, scores) -> tuple[np.ndarray, ...]:
     kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, NUM_JOINTS, 3).copy()
     n = len(kp)
     ids = np.asarray(track_ids, dtype=np.int64).reshape(n)
-    bx = np.nan_to_num(np.asarray(boxes, dtype=np.float64).reshape(n, 4), nan=0.0, posinf=0.0, neginf=0.0)
-    sc = np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(n), nan=0.0, posinf=0.0, neginf=0.0)
+    bx = np.nan_to_num(
+        np.asarray(boxes, dtype=np.float64).reshape(n, 4), nan=0.0, posinf=0.0, neginf=0.0
+    )
+    sc = np.nan_to_num(
+        np.asarray(scores, dtype=np.float64).reshape(n), nan=0.0, posinf=0.0, neginf=0.0
+    )
     kp[~np.isfinite(kp[..., :2]).all(axis=2)] = 0.0
     kp[..., 2] = np.nan_to_num(kp[..., 2], nan=0.0, posinf=0.0, neginf=0.0)
     return kp, ids, bx, sc
@@ -488,31 +543,50 @@ class PoseTrack18Writer(_StreamingJsonWriter):
 
     PARTS = ("frames", "people")  # the "images" and "annotations" lists
 
-    def add_frame(self, file_name: str, frame_index: int, keypoints: np.ndarray, track_ids: np.ndarray,
-                  boxes: np.ndarray, scores: np.ndarray) -> None:
-        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes (n, 4) xyxy."""
+    def add_frame(
+        self,
+        file_name: str,
+        frame_index: int,
+        keypoints: np.ndarray,
+        track_ids: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+    ) -> None:
+        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes xyxy."""
         self._check_open()
         kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
         if len(np.unique(ids)) != len(ids):
-            raise ValueError(f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}")
+            raise ValueError(
+                f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}"
+            )
         self.num_frames += 1
         if self.video_number is not None:
             image_id = IMAGE_ID_BASE + self.video_number * IMAGE_ID_VIDEO_STRIDE + int(frame_index)
         else:
             image_id = self.num_frames
         image = {
-            "file_name": file_name, "id": image_id, "frame_id": image_id, "frame_index": int(frame_index),
-            "vid_id": self.video_name, "is_labeled": True, "has_no_densepose": True,
-        }  # fmt: skip
+            "file_name": file_name,
+            "id": image_id,
+            "frame_id": image_id,
+            "frame_index": int(frame_index),
+            "vid_id": self.video_name,
+            "is_labeled": True,
+            "has_no_densepose": True,
+        }
         self._files[0].write(json.dumps(image) + "\n")
         for k in range(len(kp)):
             self.num_people += 1
             x1, y1, x2, y2 = bx[k]
             ann = {
-                "id": self.num_people, "image_id": image_id, "category_id": 1, "track_id": int(ids[k]),
-                "keypoints": [_r(v) for v in kp[k].ravel()], "scores": [_r(v) for v in kp[k, :, 2]],
-                "bbox": [_r(x1), _r(y1), _r(x2 - x1), _r(y2 - y1)], "score": _r(sc[k]),
-            }  # fmt: skip
+                "id": self.num_people,
+                "image_id": image_id,
+                "category_id": 1,
+                "track_id": int(ids[k]),
+                "keypoints": [_r(v) for v in kp[k].ravel()],
+                "scores": [_r(v) for v in kp[k, :, 2]],
+                "bbox": [_r(x1), _r(y1), _r(x2 - x1), _r(y2 - y1)],
+                "score": _r(sc[k]),
+            }
             self._files[1].write(json.dumps(ann) + "\n")
         for f in self._files:
             f.flush()
@@ -536,13 +610,22 @@ class PoseTrack17Writer(_StreamingJsonWriter):
     stored as (0, 0, score 0) are left out (unlabelled).
     """
 
-    def add_frame(self, file_name: str, frame_index: int, keypoints: np.ndarray, track_ids: np.ndarray,
-                  boxes: np.ndarray, scores: np.ndarray) -> None:
-        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes (n, 4) xyxy."""
+    def add_frame(
+        self,
+        file_name: str,
+        frame_index: int,
+        keypoints: np.ndarray,
+        track_ids: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+    ) -> None:
+        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes xyxy."""
         self._check_open()
         kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
         if len(np.unique(ids)) != len(ids):
-            raise ValueError(f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}")
+            raise ValueError(
+                f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}"
+            )
         self.num_frames += 1
         kp17 = kp[:, PT17_TO_PT18]
         rects = []
@@ -553,11 +636,22 @@ class PoseTrack17Writer(_StreamingJsonWriter):
                 if not (x == 0 and y == 0 and s == 0)
             ]
             x1, y1, x2, y2 = bx[k]
-            rects.append({
-                "x1": [_r(x1)], "y1": [_r(y1)], "x2": [_r(x2)], "y2": [_r(y2)], "score": [_r(sc[k])],
-                "track_id": [int(ids[k])], "annopoints": [{"point": points}],
-            })  # fmt: skip
-        entry = {"image": [{"name": file_name}], "imgnum": [int(frame_index) + 1], "annorect": rects}
+            rects.append(
+                {
+                    "x1": [_r(x1)],
+                    "y1": [_r(y1)],
+                    "x2": [_r(x2)],
+                    "y2": [_r(y2)],
+                    "score": [_r(sc[k])],
+                    "track_id": [int(ids[k])],
+                    "annopoints": [{"point": points}],
+                }
+            )
+        entry = {
+            "image": [{"name": file_name}],
+            "imgnum": [int(frame_index) + 1],
+            "annorect": rects,
+        }
         self._files[0].write(json.dumps(entry) + "\n")
         self._files[0].flush()
 

@@ -1,6 +1,7 @@
 """The seed's heatmap decoding in numpy, kept as the reference the production torch decoder
 (`posenet.codec.decode_torch` and friends) is checked against: same rules, written the plain
 way, one formula per line."""
+
 from __future__ import annotations
 
 import cv2

@@ -7,7 +7,11 @@ import torchvision
 
 import posenet.checkpoint as ckpt
 from posenet.checkpoint import (
-    init_backbone, load_checkpoint, load_weights, save_checkpoint, strip_module_prefix,
+    init_backbone,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+    strip_module_prefix,
 )
 from posenet.errors import CheckpointError
 from posenet.models.pose_resnet import PoseResNet
@@ -76,9 +80,16 @@ def test_training_checkpoint_with_optimizer_and_numpy_perf(tmp_path, source):
     model = tiny()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     path = tmp_path / "checkpoint.pth.tar"
-    torch.save({"epoch": 7, "model": "pose_resnet", "perf": np.float64(0.7),
-                "state_dict": {f"module.{k}": v for k, v in source.items()},
-                "optimizer": optimizer.state_dict()}, path)
+    torch.save(
+        {
+            "epoch": 7,
+            "model": "pose_resnet",
+            "perf": np.float64(0.7),
+            "state_dict": {f"module.{k}": v for k, v in source.items()},
+            "optimizer": optimizer.state_dict(),
+        },
+        path,
+    )
     report = load_weights(model, path)
     assert_holds(model, source)
     assert report.layout == "training" and report.meta["epoch"] == 7
@@ -90,10 +101,14 @@ def test_training_checkpoint_with_optimizer_and_numpy_perf(tmp_path, source):
 
 @pytest.mark.parametrize("head_prefix", ["keypoint_head.", "head."])  # mmpose 0.x / 1.x
 def test_mmpose_checkpoint(tmp_path, source, head_prefix):
-    state = {(head_prefix + k if k.startswith(HEAD) else "backbone." + k): v
-             for k, v in source.items()}
-    meta = {"mmpose_version": "1.3.0", "epoch": 210,
-            "dataset_meta": {"sigmas": np.array([0.026, 0.025], np.float32), "num_keypoints": 17}}
+    state = {
+        (head_prefix + k if k.startswith(HEAD) else "backbone." + k): v for k, v in source.items()
+    }
+    meta = {
+        "mmpose_version": "1.3.0",
+        "epoch": 210,
+        "dataset_meta": {"sigmas": np.array([0.026, 0.025], np.float32), "num_keypoints": 17},
+    }
     path = tmp_path / "res18_coco_256x192-0123abcd_20200709.pth"
     torch.save({"meta": meta, "state_dict": state}, path)
     model = tiny()
@@ -160,8 +175,11 @@ def test_shape_mismatch_strict_and_lenient(tmp_path):
     source = randomised(tiny(num_joints=7), seed=5)
     path = tmp_path / "seven_joints.pth"
     torch.save(source, path)
-    with pytest.raises(CheckpointError, match=r"final_layer.weight: checkpoint \(7, 16, 1, 1\) "
-                                              r"vs model \(5, 16, 1, 1\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"final_layer.weight: checkpoint \(7, 16, 1, 1\) "
+        r"vs model \(5, 16, 1, 1\)",
+    ):
         load_weights(tiny(), path)
     model = tiny()
     final_before = model.final_layer.weight.clone()
@@ -251,8 +269,11 @@ def test_failed_save_keeps_the_old_file(tmp_path, monkeypatch):
 
 
 def test_strip_module_prefix():
-    assert strip_module_prefix({"module.a.b": 1, "c": 2, "x.module.d": 3}) == \
-        {"a.b": 1, "c": 2, "x.module.d": 3}
+    assert strip_module_prefix({"module.a.b": 1, "c": 2, "x.module.d": 3}) == {
+        "a.b": 1,
+        "c": 2,
+        "x.module.d": 3,
+    }
 
 
 def test_seed_bgr_weights_adapted_to_rgb_input(tmp_path, source):

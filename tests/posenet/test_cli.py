@@ -1,4 +1,5 @@
 """posenet.cli helpers: output paths checked before any work, JSON without NaN."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,14 @@ def test_output_dir_checks(tmp_path):
     a_file.write_text("x")
     with pytest.raises(UserError, match=r"--out .*taken: is a file, expected a folder"):
         check_output_dir(a_file, "--out")
-    with pytest.raises(UserError, match=r"--out .*taken/deeper/run: .*taken is a file, not a folder"):
+    with pytest.raises(
+        UserError, match=r"--out .*taken/deeper/run: .*taken is a file, not a folder"
+    ):
         check_output_dir(a_file / "deeper" / "run", "--out")
     assert check_output_dir(tmp_path / "new" / "run") == tmp_path / "new" / "run"
-    assert not (tmp_path / "new").exists() and sorted(tmp_path.iterdir()) == [a_file]  # nothing made
+    assert not (tmp_path / "new").exists() and sorted(tmp_path.iterdir()) == [
+        a_file
+    ]  # nothing made
 
 
 def test_output_file_checks(tmp_path):

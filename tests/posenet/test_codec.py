@@ -1,5 +1,6 @@
 """Heatmap codec: targets with hand-computed values, round trips, flip test, and the torch
 decoder equal to the seed's numpy formulas (tests/posenet/codec_reference.py)."""
+
 import math
 
 import numpy as np
@@ -44,21 +45,23 @@ def test_unbiased_target_is_centred_on_the_sub_pixel_position():
     hm, _ = codec_.encode([[18.0, 12.0]], [1])  # heatmap (4.5, 3.0)
     assert hm[0, 3, 4] == pytest.approx(math.exp(-0.125))
     assert hm[0, 3, 5] == pytest.approx(math.exp(-0.125))
-    assert hm[0, 3, 9] == pytest.approx(math.exp(-4.5**2 / 2))  # full map, no 3-sigma cut
+    assert hm[0, 3, 9] == pytest.approx(math.exp(-(4.5**2) / 2))  # full map, no 3-sigma cut
     assert hm.max() < 1.0
 
 
 @pytest.mark.parametrize("unbiased", [False, True])
 def test_weights_zero_for_invisible_and_out_of_crop_joints(unbiased):
     codec_ = MSRAHeatmap(INPUT, HEATMAP, sigma=2.0, unbiased=unbiased)
-    joints = np.array([
-        [96.0, 128.0],    # visible, inside
-        [96.0, 128.0],    # not visible
-        [-40.0, 100.0],   # heatmap x = -10: square [-16, -4] entirely left of the map
-        [100.0, 300.0],   # heatmap y = 75: below the map
-        [-8.0, 100.0],    # heatmap x = -2: square reaches into the map
-        [50.0, 60.0],     # COCO visibility 2 counts as visible
-    ])
+    joints = np.array(
+        [
+            [96.0, 128.0],  # visible, inside
+            [96.0, 128.0],  # not visible
+            [-40.0, 100.0],  # heatmap x = -10: square [-16, -4] entirely left of the map
+            [100.0, 300.0],  # heatmap y = 75: below the map
+            [-8.0, 100.0],  # heatmap x = -2: square reaches into the map
+            [50.0, 60.0],  # COCO visibility 2 counts as visible
+        ]
+    )
     hm, weights = codec_.encode(joints, [1, 0, 1, 1, 1, 2])
     assert weights.tolist() == [1.0, 0.0, 0.0, 0.0, 1.0, 1.0]
     assert hm[1].max() == 0.0 and hm[2].max() == 0.0 and hm[3].max() == 0.0
@@ -173,8 +176,11 @@ def test_torch_decode_matches_numpy(dark):
     hm[0, 1] = 0.0
     hm[0, 1, 0, 0] = 1.0  # corner maximum: no refinement
     coords, scores = reference.get_max_preds(hm)
-    expected = (reference.refine_dark(hm, coords, 11) if dark
-                else reference.refine_quarter_offset(hm, coords))
+    expected = (
+        reference.refine_dark(hm, coords, 11)
+        if dark
+        else reference.refine_quarter_offset(hm, coords)
+    )
     got, got_scores = codec.decode_torch(torch.from_numpy(hm), post_process=True, dark=dark)
     assert got.dtype == torch.float32 and got.shape == (6, 17, 2)
     np.testing.assert_array_equal(got_scores.numpy(), scores)

@@ -13,7 +13,9 @@ def test_defaults_are_the_seed_recipe():
 def test_yaml_and_overrides(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("model:\n  depth: 101\ntrain:\n  lr: 0.002\n")
-    cfg = load_config(path, ["train.lr=0.005", "test.flip_test=false", "model.image_size=[288, 384]"])
+    cfg = load_config(
+        path, ["train.lr=0.005", "test.flip_test=false", "model.image_size=[288, 384]"]
+    )
     assert cfg.model.depth == 101
     assert cfg.train.lr == 0.005
     assert cfg.test.flip_test is False

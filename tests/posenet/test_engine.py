@@ -1,4 +1,5 @@
 """Training pieces: the heatmap loss, the optimizer choices and the learning-rate schedule."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,5 +1,6 @@
 """PoseEstimator: shapes, batching, known answers from a dot-finding net, flip test, crops,
 errors, and building from a config with saved weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,12 @@ from posenet.inference import PoseEstimator
 from posenet.models.pose_resnet import build_model
 
 CONFIG = "configs/coco/res50_256x192.yaml"
-SMALL = ["model.depth=18", "model.pretrained=", "model.image_size=[48, 64]",
-         "model.heatmap_size=[12, 16]"]  # fmt: skip
+SMALL = [
+    "model.depth=18",
+    "model.pretrained=",
+    "model.image_size=[48, 64]",
+    "model.heatmap_size=[12, 16]",
+]
 
 
 class DotFinder(nn.Module):
@@ -65,7 +70,11 @@ def estimator(model=None, **kwargs) -> PoseEstimator:
 def test_one_array_per_image_with_empty_frames():
     est = estimator(flip_test=False)
     images = [dot_image([(100, 100)]) for _ in range(3)]
-    boxes = [np.array([box_around(100, 100)] * 2), np.zeros((0, 4)), np.array([box_around(100, 100)])]
+    boxes = [
+        np.array([box_around(100, 100)] * 2),
+        np.zeros((0, 4)),
+        np.array([box_around(100, 100)]),
+    ]
     out = est.estimate(images, boxes)
     assert [o.shape for o in out] == [(2, 17, 3), (0, 17, 3), (1, 17, 3)]
     assert all(o.dtype == np.float32 for o in out)
@@ -145,8 +154,10 @@ def test_gpu_style_crops_agree_with_opencv_crops_on_a_real_net():
     cfg = load_config(CONFIG, SMALL)
     model = build_model(cfg)
     rng = np.random.default_rng(1)
-    images = [rng.integers(0, 256, (100, 130, 3), dtype=np.uint8),
-              rng.integers(0, 256, (90, 110, 3), dtype=np.uint8)]  # two image sizes
+    images = [
+        rng.integers(0, 256, (100, 130, 3), dtype=np.uint8),
+        rng.integers(0, 256, (90, 110, 3), dtype=np.uint8),
+    ]  # two image sizes
     boxes = [np.array([[5, 5, 70, 95], [60, 10, 125, 90]], float), np.array([[0, 0, 100, 80.0]])]
     by_cv2 = PoseEstimator(model, cfg, crop="cv2").estimate(images, boxes)
     by_torch = PoseEstimator(model, cfg, crop="torch").estimate(images, boxes)

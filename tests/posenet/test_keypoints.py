@@ -42,8 +42,16 @@ def test_mpii_coco_limbs():
 
 
 def test_coco_flip_pairs_are_the_well_known_ones():
-    assert K.COCO_FLIP_PAIRS == ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14),
-                                 (15, 16))
+    assert K.COCO_FLIP_PAIRS == (
+        (1, 2),
+        (3, 4),
+        (5, 6),
+        (7, 8),
+        (9, 10),
+        (11, 12),
+        (13, 14),
+        (15, 16),
+    )
     assert K.FLIP_PAIRS["coco"] == K.COCO_FLIP_PAIRS
 
 

@@ -1,5 +1,6 @@
 """Released weights by name: hub cache, download once, offline error naming the file and where
 it goes, the config each name fits; no network (downloads are faked)."""
+
 import subprocess
 import sys
 import urllib.error
@@ -61,8 +62,10 @@ def test_named_weights_offline_says_which_file_goes_where(tmp_path, hub):
     message = str(info.value)
     target = tmp_path / "hub" / "checkpoints" / "res50_coco_256x192-ec54d7f3_20200709.pth"
     assert "offline" in message and str(target) in message and "no network" in message
-    assert hub[0][0] == ("https://download.openmmlab.com/mmpose/top_down/resnet/"
-                         "res50_coco_256x192-ec54d7f3_20200709.pth")
+    assert hub[0][0] == (
+        "https://download.openmmlab.com/mmpose/top_down/resnet/"
+        "res50_coco_256x192-ec54d7f3_20200709.pth"
+    )
     assert hub[0][2] == "ec54d7f3"  # the SHA-256 prefix in the released file name
     assert not target.exists()
 
@@ -75,8 +78,10 @@ def test_named_weights_download_once_then_cache(tmp_path, hub, monkeypatch):
 
     def fake_download(url, dst, hash_prefix=None, progress=True):
         calls.append((url, hash_prefix))
-        state = {("keypoint_head." + k if k.startswith(HEAD) else "backbone." + k): v
-                 for k, v in source.items()}
+        state = {
+            ("keypoint_head." + k if k.startswith(HEAD) else "backbone." + k): v
+            for k, v in source.items()
+        }
         torch.save({"meta": {}, "state_dict": state}, dst)
 
     monkeypatch.setattr(zoo, "download_url_to_file", fake_download)
@@ -95,7 +100,9 @@ def test_named_weights_config_fits_the_name():
 
 def test_imports_point_one_way():
     # checkpoint -> model_zoo and checkpoint -> models; never the other way round.
-    code = ("import sys, posenet.models.pose_resnet, posenet.model_zoo; "
-            "print('posenet.checkpoint' in sys.modules)")
+    code = (
+        "import sys, posenet.models.pose_resnet, posenet.model_zoo; "
+        "print('posenet.checkpoint' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

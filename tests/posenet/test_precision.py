@@ -1,4 +1,5 @@
 """Precision names, what 'auto' means per device and caller, and the autocast contexts."""
+
 import pytest
 import torch
 

@@ -1,4 +1,5 @@
 """Boxes, affines, crops (cv2 and torch) and augmentation helpers, on hand-computed answers."""
+
 import cv2
 import numpy as np
 import pytest
@@ -28,10 +29,12 @@ def test_box_to_center_scale_fixes_aspect_and_pads():
 def test_center_scale_to_box_undoes_the_padding():
     boxes = np.array([[10, 20, 160, 220], [5, 5, 8, 9]], float)  # the first is 3:4 already
     center, scale = T.box_xyxy_to_center_scale(boxes, aspect_ratio=0.75)
-    np.testing.assert_allclose(T.center_scale_to_box_xyxy(center, scale, padding=1.25)[0],
-                               boxes[0], atol=1e-4)
-    np.testing.assert_allclose(T.center_scale_to_box_xyxy(center, scale)[0],
-                               [-8.75, -5, 178.75, 245], atol=1e-4)
+    np.testing.assert_allclose(
+        T.center_scale_to_box_xyxy(center, scale, padding=1.25)[0], boxes[0], atol=1e-4
+    )
+    np.testing.assert_allclose(
+        T.center_scale_to_box_xyxy(center, scale)[0], [-8.75, -5, 178.75, 245], atol=1e-4
+    )
 
 
 def test_xywh_xyxy_conversions():
@@ -50,17 +53,20 @@ def test_box_to_center_scale_rejects_bad_shapes():
 def test_affine_maps_center_to_crop_centre_and_scales_by_width():
     # scale width 1.0 = 200 px onto 100 px: half size; centre -> (50, 64)
     mat = T.get_affine_transform(np.array([300.0, 200.0]), np.array([1.0, 2.56]), 0, (100, 128))
-    np.testing.assert_allclose(T.affine_points([[300, 200], [320, 180]], mat),
-                               [[50, 64], [60, 54]], atol=1e-4)
+    np.testing.assert_allclose(
+        T.affine_points([[300, 200], [320, 180]], mat), [[50, 64], [60, 54]], atol=1e-4
+    )
 
 
 def test_affine_rotation_follows_the_seed_direction_vector():
     # rot 90: the seed's source direction (0, -w/2) turns into (+w/2, 0), which maps to crop up.
     mat = T.get_affine_transform(np.array([100.0, 100.0]), np.array([1.0, 1.0]), 90, (200, 200))
-    np.testing.assert_allclose(T.affine_points([[200, 100], [100, 50]], mat),
-                               [[100, 0], [50, 100]], atol=1e-4)
-    inv = T.get_affine_transform(np.array([100.0, 100.0]), np.array([1.0, 1.0]), 90, (200, 200),
-                                 inv=True)
+    np.testing.assert_allclose(
+        T.affine_points([[200, 100], [100, 50]], mat), [[100, 0], [50, 100]], atol=1e-4
+    )
+    inv = T.get_affine_transform(
+        np.array([100.0, 100.0]), np.array([1.0, 1.0]), 90, (200, 200), inv=True
+    )
     np.testing.assert_allclose(T.affine_points([[100, 0]], inv), [[200, 100]], atol=1e-4)
 
 
@@ -89,8 +95,12 @@ def test_heatmap_to_image_matches_the_seed_inverse_affine():
     for i in range(2):
         inv = T.get_affine_transform(center[i], scale[i], 0, (48, 64), inv=True)
         np.testing.assert_allclose(out[i], T.affine_points(coords[i], inv), atol=1e-3)
-    out_t = T.heatmap_to_image(torch.tensor(coords, dtype=torch.float32), torch.tensor(center),
-                               torch.tensor(scale), (48, 64))
+    out_t = T.heatmap_to_image(
+        torch.tensor(coords, dtype=torch.float32),
+        torch.tensor(center),
+        torch.tensor(scale),
+        (48, 64),
+    )
     assert isinstance(out_t, torch.Tensor) and out_t.dtype == torch.float32
     np.testing.assert_allclose(out_t.numpy(), out, atol=1e-4)
 
@@ -108,8 +118,9 @@ def test_crop_cv2_at_unit_zoom_is_a_plain_window():
 def test_crop_torch_at_unit_zoom_is_a_plain_window_with_zero_border():
     image = smooth_image(np.random.default_rng(2), 40, 50).astype(np.float32)
     images = torch.from_numpy(image).permute(2, 0, 1)[None]
-    crop = T.crop_torch(images, torch.tensor([0]), np.array([[5.0, 10.0]]),
-                        np.array([[0.1, 0.15]]), (20, 30))
+    crop = T.crop_torch(
+        images, torch.tensor([0]), np.array([[5.0, 10.0]]), np.array([[0.1, 0.15]]), (20, 30)
+    )
     assert crop.shape == (1, 3, 30, 20) and crop.dtype == torch.float32
     window = crop[0].permute(1, 2, 0).numpy()  # image x -5..14, y -5..24
     np.testing.assert_allclose(window[5:, 5:], image[0:25, 0:15], atol=1e-3)
@@ -124,8 +135,9 @@ def test_crop_torch_matches_cv2_for_many_boxes_from_two_images():
     scale = np.array([[0.5, 0.66], [0.3, 0.4], [0.6, 0.8], [0.9, 1.2], [0.4, 0.53]])
     rot = np.array([0.0, 25.0, -40.0, 10.0, 90.0])
     index = torch.tensor([0, 1, 0, 1, 1])
-    crops = T.crop_torch(batch, index, torch.tensor(center), torch.tensor(scale), (48, 64),
-                         torch.tensor(rot))
+    crops = T.crop_torch(
+        batch, index, torch.tensor(center), torch.tensor(scale), (48, 64), torch.tensor(rot)
+    )
     assert crops.shape == (5, 3, 64, 48)
     for i in range(5):
         ref = T.crop_cv2(images[int(index[i])], center[i], scale[i], (48, 64), rot[i])
@@ -135,8 +147,13 @@ def test_crop_torch_matches_cv2_for_many_boxes_from_two_images():
 
 
 def test_crop_torch_with_no_boxes_is_empty():
-    crops = T.crop_torch(torch.zeros(1, 3, 10, 10), torch.zeros(0, dtype=torch.long),
-                         np.zeros((0, 2)), np.zeros((0, 2)), (8, 12))
+    crops = T.crop_torch(
+        torch.zeros(1, 3, 10, 10),
+        torch.zeros(0, dtype=torch.long),
+        np.zeros((0, 2)),
+        np.zeros((0, 2)),
+        (8, 12),
+    )
     assert crops.shape == (0, 3, 12, 8)
 
 
@@ -192,8 +209,13 @@ def test_crop_torch_takes_uint8_and_ignores_autocast():
     rng = np.random.default_rng(7)
     image = smooth_image(rng, 60, 80)
     images = torch.from_numpy(image).permute(2, 0, 1)[None]
-    args = (torch.tensor([0]), np.array([[40.0, 30.0]]), np.array([[0.3, 0.4]]), (24, 32),
-            torch.tensor([30.0]))
+    args = (
+        torch.tensor([0]),
+        np.array([[40.0, 30.0]]),
+        np.array([[0.3, 0.4]]),
+        (24, 32),
+        torch.tensor([30.0]),
+    )
     reference = T.crop_torch(images.float(), *args)
     np.testing.assert_array_equal(T.crop_torch(images, *args).numpy(), reference.numpy())
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -1,4 +1,5 @@
 """tools/benchmark.py on CPU with tiny nets: the reports hold every measurement asked for."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,14 @@ import pytest
 
 from tests.conftest import load_tool
 
-TINY_POSE = ["--set", "model.depth=18", "--set", "model.image_size=[48, 64]",
-             "--set", "model.heatmap_size=[12, 16]"]  # fmt: skip
+TINY_POSE = [
+    "--set",
+    "model.depth=18",
+    "--set",
+    "model.image_size=[48, 64]",
+    "--set",
+    "model.heatmap_size=[12, 16]",
+]
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +26,20 @@ def tool():
 
 def test_pose_report(tool, tmp_path, capsys):
     out = tmp_path / "pose.json"
-    args = ["pose", "--device", "cpu", "--quick", "--batch-sizes", "1,3", "--min-time", "0.05",
-            "--flip-test", "--json", str(out), *TINY_POSE]  # fmt: skip
+    args = [
+        "pose",
+        "--device",
+        "cpu",
+        "--quick",
+        "--batch-sizes",
+        "1,3",
+        "--min-time",
+        "0.05",
+        "--flip-test",
+        "--json",
+        str(out),
+        *TINY_POSE,
+    ]
     assert tool.run_cli(tool.main, args) == 0
     report = json.loads(out.read_text())
     assert report["device"] == "cpu" and report["depth"] == 18 and report["flip_test"] is True
@@ -29,8 +48,9 @@ def test_pose_report(tool, tmp_path, capsys):
         for r in report[kind]:
             assert r["crops_per_s"] > 0
             # crops/s is rounded to 0.1: on a slow machine that is more than 1 %
-            assert r["crops_per_s"] == pytest.approx(r["batch"] / (r["ms_per_batch"] / 1e3),
-                                                     rel=0.01, abs=0.05)
+            assert r["crops_per_s"] == pytest.approx(
+                r["batch"] / (r["ms_per_batch"] / 1e3), rel=0.01, abs=0.05
+            )
     assert report["loop"]["crops_per_s"] > 0
     assert report["best_end_to_end"] in report["end_to_end"]
     assert "crops/s" in capsys.readouterr().out
@@ -39,9 +59,26 @@ def test_pose_report(tool, tmp_path, capsys):
 def test_track_report(tool, tmp_path):
     out = tmp_path / "track.json"
     pose = '["model.depth=18", "model.image_size=[48, 64]", "model.heatmap_size=[12, 16]"]'
-    args = ["track", "--device", "cpu", "--frames", "3", "--people", "4", "--width", "320",
-            "--height", "240", "--no-detector", "--set", f"pose.overrides={pose}",
-            "--set", "detector.batch_size=2", "--json", str(out)]  # fmt: skip
+    args = [
+        "track",
+        "--device",
+        "cpu",
+        "--frames",
+        "3",
+        "--people",
+        "4",
+        "--width",
+        "320",
+        "--height",
+        "240",
+        "--no-detector",
+        "--set",
+        f"pose.overrides={pose}",
+        "--set",
+        "detector.batch_size=2",
+        "--json",
+        str(out),
+    ]
     assert tool.run_cli(tool.main, args) == 0
     report = json.loads(out.read_text())
     assert report["frames"] == 3 and report["people"] == 12 and report["frame_size"] == [320, 240]

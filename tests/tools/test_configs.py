@@ -1,5 +1,6 @@
 """Every pose-net YAML shipped in posenet/configs/coco|mpii|posetrack loads and builds the model
 it names; config names resolve from any working directory."""
+
 import re
 
 import pytest
@@ -16,10 +17,14 @@ NAME = re.compile(r"configs/(coco|mpii|posetrack)/res(\d+)_(caffe_)?(\d+)x(\d+)\
 
 
 def test_one_config_per_seed_result_row():
-    expected = {f"configs/coco/res{d}_{s}.yaml" for d in (50, 101, 152)
-                for s in ("256x192", "384x288", "caffe_256x192")}
-    expected |= {f"configs/mpii/res{d}_{s}.yaml" for d in (50, 101, 152)
-                 for s in ("256x256", "384x384")}
+    expected = {
+        f"configs/coco/res{d}_{s}.yaml"
+        for d in (50, 101, 152)
+        for s in ("256x192", "384x288", "caffe_256x192")
+    }
+    expected |= {
+        f"configs/mpii/res{d}_{s}.yaml" for d in (50, 101, 152) for s in ("256x256", "384x384")
+    }
     expected.add("configs/posetrack/res50_256x192.yaml")
     assert set(CONFIGS) == expected
 
@@ -49,13 +54,20 @@ def test_config_loads_and_builds_its_model(rel):
 def test_seed_training_recipe(rel):
     cfg = load_config(rel)
     t, d = cfg.train, cfg.data
-    assert (t.optimizer, t.lr, t.lr_steps, t.lr_factor, t.epochs, t.batch_size) == \
-        ("adam", 1e-3, [90, 120], 0.1, 140, 32)
+    assert (t.optimizer, t.lr, t.lr_steps, t.lr_factor, t.epochs, t.batch_size) == (
+        "adam",
+        1e-3,
+        [90, 120],
+        0.1,
+        140,
+        32,
+    )
     assert cfg.model.pretrained == "imagenet"
     if d.dataset == "coco":
         assert (d.root, d.scale_factor, d.rot_factor) == ("data/coco", 0.3, 40.0)
-        assert d.det_file == ("data/coco/person_detection_results/"
-                              "COCO_val2017_detections_AP_H_56_person.json")
+        assert d.det_file == (
+            "data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
+        )
     else:
         assert (d.root, d.train_set, d.val_set) == ("data/mpii", "train", "valid")
         assert (d.scale_factor, d.rot_factor) == (0.25, 30.0)

@@ -1,4 +1,5 @@
 """Every tool checks its output paths before any work: one line naming the path, exit 2."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,7 +32,9 @@ def test_folder_outputs_that_are_files(tmp_path, taken, capsys):
     assert f"--out {taken}: is a file, expected a folder" in err
     err = _run("track_posetrack", ["--data", str(tmp_path), "--out", str(taken)], capsys)
     assert f"--out {taken}: is a file" in err
-    err = _run("train", ["--config", COCO, "--device", "cpu", "--output-dir", str(taken / "run")], capsys)
+    err = _run(
+        "train", ["--config", COCO, "--device", "cpu", "--output-dir", str(taken / "run")], capsys
+    )
     assert f"--output-dir {taken / 'run'}: {taken} is a file, not a folder" in err
     args = ["--config", COCO, "--weights", str(tmp_path / "none.pth"), "--output-dir", str(taken)]
     assert f"--output-dir {taken}: is a file" in _run("valid", args, capsys)
@@ -39,10 +42,21 @@ def test_folder_outputs_that_are_files(tmp_path, taken, capsys):
 
 def test_file_outputs_that_are_folders(tmp_path, capsys):
     gt = shared_file("bonn-posetrack/posetrack18")
-    err = _run("eval_posetrack", ["--gt", str(gt), "--pred", str(gt), "--json", str(tmp_path)], capsys)
+    err = _run(
+        "eval_posetrack", ["--gt", str(gt), "--pred", str(gt), "--json", str(tmp_path)], capsys
+    )
     assert f"--json {tmp_path}: is a folder, expected a file name" in err
     pred = tmp_path / "pred.mat"
     err = _run("eval_mpii", [str(pred), "--json", str(tmp_path)], capsys)
     assert f"--json {tmp_path}: is a folder" in err
-    args = ["--config", COCO, "--weights", str(pred), "--output-dir", str(tmp_path), "--json", str(tmp_path)]
+    args = [
+        "--config",
+        COCO,
+        "--weights",
+        str(pred),
+        "--output-dir",
+        str(tmp_path),
+        "--json",
+        str(tmp_path),
+    ]
     assert f"--json {tmp_path}: is a folder" in _run("valid", args, capsys)

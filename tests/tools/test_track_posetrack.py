@@ -1,5 +1,6 @@
 """tools/track_posetrack.py on the 3-sequence PoseTrack-2018 val sample with replayed
 detections and a random-init ResNet-18 pose net; its output must load in eval_posetrack."""
+
 from __future__ import annotations
 
 import json
@@ -7,20 +8,24 @@ import json
 import numpy as np
 import pytest
 
-from tests.conftest import load_tool, shared_file
 from posenet.posetrack.formats import read_posetrack
+from tests.conftest import load_tool, shared_file
 from tracker.output import TrackingOutput
 from tracker.pipeline import FrameResult
 
 ROOT = "mmpose/posetrack18"
 FAST = [
-    "--device", "cpu",
-    "--set", "pose.weights=none",
-    "--set", 'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
-             '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
+    "--device",
+    "cpu",
+    "--set",
+    "pose.weights=none",
+    "--set",
+    'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
+    '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
     # A random-init net finds no confident joints to link frames by: show every track at once.
-    "--set", "tracking.confirm_hits=1",
-]  # fmt: skip
+    "--set",
+    "tracking.confirm_hits=1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +37,17 @@ def test_split_to_prediction_files_that_evaluate(tool, tmp_path, capsys):
     data = shared_file(ROOT)
     detections = shared_file(f"{ROOT}/annotations/test_posetrack18_human_detections.json")
     out = tmp_path / "pred"
-    args = ["--data", str(data), "--split", "val", "--out", str(out),
-            "--detections", str(detections), *FAST]  # fmt: skip
+    args = [
+        "--data",
+        str(data),
+        "--split",
+        "val",
+        "--out",
+        str(out),
+        "--detections",
+        str(detections),
+        *FAST,
+    ]
     assert tool.main(args) == 0
     gt_files = sorted((data / "annotations" / "val").glob("*.json"))
     written = sorted(p.name for p in out.glob("*.json") if p.name != "summary.json")

@@ -1,5 +1,6 @@
 """tools/track_video.py end to end on a real 5-frame PoseTrack clip (video and JPEG folder),
 with a random-init ResNet-18 pose net at a small input size and replayed detections."""
+
 from __future__ import annotations
 
 import json
@@ -8,21 +9,26 @@ import av
 import numpy as np
 import pytest
 
-from tests.conftest import load_tool, shared_file
 from posenet.posetrack.formats import read_posetrack
+from tests.conftest import load_tool, shared_file
 
 CLIP = "mmpose/posetrack18/videos/000001_mpiinew_test"
 NAME = "000001_mpiinew_test"
 # Small and fast: R18, 64x48 input, no flip test, CPU, random weights (nothing to download).
 FAST = [
-    "--device", "cpu",
-    "--set", "pose.weights=none",
-    "--set", 'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
-             '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
+    "--device",
+    "cpu",
+    "--set",
+    "pose.weights=none",
+    "--set",
+    'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
+    '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
     # A random-init net finds no confident joints to link frames by: show every track at once.
-    "--set", "tracking.confirm_hits=1",
-    "--set", "flow.scale=0.25",
-]  # fmt: skip
+    "--set",
+    "tracking.confirm_hits=1",
+    "--set",
+    "flow.scale=0.25",
+]
 # Two people per frame, the second one missing in frame 2 (a frame may have fewer people).
 BOXES = [[300.0, 200.0, 120.0, 300.0], [700.0, 150.0, 150.0, 380.0]]
 
@@ -37,8 +43,10 @@ def detections(tmp_path):
     """A COCO-results detection file for the clip: image ids 0-4 give the frame order."""
     entries = [
         {"image_id": t, "category_id": 1, "bbox": [x + 4 * t, y, w, h], "score": 0.9}
-        for t in range(5) for k, (x, y, w, h) in enumerate(BOXES) if not (t == 2 and k == 1)
-    ]  # fmt: skip
+        for t in range(5)
+        for k, (x, y, w, h) in enumerate(BOXES)
+        if not (t == 2 and k == 1)
+    ]
     path = tmp_path / "detections.json"
     path.write_text(json.dumps(entries))
     return path
@@ -53,8 +61,16 @@ def test_video_to_json_mp4_and_summary(tool, tmp_path, detections, capsys):
     video = shared_file(f"{CLIP}/{NAME}.mp4")
     out = tmp_path / "out"
     # A random pose net gives no confident joints to compare, so track by box IoU here.
-    args = [str(video), "--out", str(out), "--detections", str(detections),
-            "--config", "configs/tracking/iou.yaml", *FAST]  # fmt: skip
+    args = [
+        str(video),
+        "--out",
+        str(out),
+        "--detections",
+        str(detections),
+        "--config",
+        "configs/tracking/iou.yaml",
+        *FAST,
+    ]
     assert tool.main(args) == 0
     seq = read_posetrack(out / f"{NAME}.json")
     assert seq.layout == "posetrack18"
@@ -79,8 +95,19 @@ def test_video_to_json_mp4_and_summary(tool, tmp_path, detections, capsys):
 def test_folder_of_frames_posetrack17_no_render(tool, tmp_path, detections):
     folder = shared_file(CLIP)  # holds 000000.jpg ... 000004.jpg (and the mp4, not an image)
     out = tmp_path / "out17"
-    args = [str(folder), "--out", str(out), "--detections", str(detections), "--format",
-            "posetrack17", "--no-render", "--end", "4", *FAST]  # fmt: skip
+    args = [
+        str(folder),
+        "--out",
+        str(out),
+        "--detections",
+        str(detections),
+        "--format",
+        "posetrack17",
+        "--no-render",
+        "--end",
+        "4",
+        *FAST,
+    ]
     assert tool.main(args) == 0
     data = json.loads((out / f"{NAME}.json").read_text())
     assert "annolist" in data and len(data["annolist"]) == 4
@@ -109,14 +136,26 @@ def test_poses_mode_only_tracks_given_people(tool, tmp_path):
     out = tmp_path / "tracked"
     # Weights that do not exist prove that no pose net is built. The made-up people do not
     # follow the footage (the camera pans fast), so compare poses without flow.
-    args = [str(video), "--out", str(out), "--poses", str(poses), "--device", "cpu",
-            "--pose-weights", str(tmp_path / "missing.pth"), "--no-render",
-            "--set", "tracking.similarity=oks"]  # fmt: skip
+    args = [
+        str(video),
+        "--out",
+        str(out),
+        "--poses",
+        str(poses),
+        "--device",
+        "cpu",
+        "--pose-weights",
+        str(tmp_path / "missing.pth"),
+        "--no-render",
+        "--set",
+        "tracking.similarity=oks",
+    ]
     assert tool.main(args) == 0
     seq = read_posetrack(out / f"{NAME}.json")
     assert [len(f) for f in seq.frames] == [3] * 5
-    left_to_right = [f.track_ids[np.argsort(f.keypoints[:, 5:, 0].mean(axis=1))]
-                     for f in seq.frames]  # fmt: skip
+    left_to_right = [
+        f.track_ids[np.argsort(f.keypoints[:, 5:, 0].mean(axis=1))] for f in seq.frames
+    ]
     for ids in left_to_right[1:]:  # each person keeps the id it got in the first frame
         np.testing.assert_array_equal(ids, left_to_right[0])
     assert len(set(left_to_right[0].tolist())) == 3
@@ -177,8 +216,16 @@ def test_pose_weights_that_do_not_fit_are_one_line_error(tool, tmp_path, detecti
     weights = tmp_path / "other_net.pth"
     torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3)}, weights)
     video = shared_file(f"{CLIP}/{NAME}.mp4")
-    args = [str(video), "--out", str(tmp_path / "o"), "--detections", str(detections),
-            *FAST, "--pose-weights", str(weights)]  # fmt: skip
+    args = [
+        str(video),
+        "--out",
+        str(tmp_path / "o"),
+        "--detections",
+        str(detections),
+        *FAST,
+        "--pose-weights",
+        str(weights),
+    ]
     code = tool.run_cli(tool.main, args)
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1

@@ -1,6 +1,7 @@
 """tools/train.py and tools/valid.py on CPU with real coco-mini images: a ResNet-18 pose net
 overfits 8 people (loss falls >= 5x, AP far above the untrained net's), a resumed run ends
 exactly where an uninterrupted one does, and bad input is a one-line error."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,22 @@ from tests.conftest import REPO_ROOT, load_tool, shared_file
 
 CONFIG = "configs/coco/res50_256x192.yaml"
 TINY = [
-    "model.depth=18", "model.pretrained=", "model.image_size=[64, 96]",
-    "model.heatmap_size=[16, 24]", "model.num_deconv_filters=[64, 64, 64]",
-    "data.flip=false", "data.scale_factor=0", "data.rot_factor=0", "data.val_set=train2017",
-    "data.use_gt_bbox=true", "train.workers=0", "train.lr=3e-3", "train.lr_steps=[1000]",
-    "test.batch_size=8", "test.flip_test=false",
-]  # fmt: skip
+    "model.depth=18",
+    "model.pretrained=",
+    "model.image_size=[64, 96]",
+    "model.heatmap_size=[16, 24]",
+    "model.num_deconv_filters=[64, 64, 64]",
+    "data.flip=false",
+    "data.scale_factor=0",
+    "data.rot_factor=0",
+    "data.val_set=train2017",
+    "data.use_gt_bbox=true",
+    "train.workers=0",
+    "train.lr=3e-3",
+    "train.lr_steps=[1000]",
+    "test.batch_size=8",
+    "test.flip_test=false",
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,17 +54,39 @@ def coco_root():
 
 
 def validate(valid_tool, coco_root, weights, out, *extra):
-    args = ["--config", CONFIG, "--weights", str(weights), "--device", "cpu", "--workers", "0",
-            "--output-dir", str(out), "--json", str(out / "table.json"),
-            *sets(coco_root, "data.max_samples=8", *extra)]  # fmt: skip
+    args = [
+        "--config",
+        CONFIG,
+        "--weights",
+        str(weights),
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--output-dir",
+        str(out),
+        "--json",
+        str(out / "table.json"),
+        *sets(coco_root, "data.max_samples=8", *extra),
+    ]
     assert valid_tool.run_cli(valid_tool.main, args) == 0
     return json.loads((out / "table.json").read_text())
 
 
 def test_resnet18_overfits_eight_people(train_tool, valid_tool, coco_root, tmp_path):
     out = tmp_path / "run"
-    args = ["--config", CONFIG, "--device", "cpu", "--epochs", "80", "--output-dir", str(out),
-            "--no-val", *sets(coco_root, "data.max_samples=8", "train.batch_size=4")]
+    args = [
+        "--config",
+        CONFIG,
+        "--device",
+        "cpu",
+        "--epochs",
+        "80",
+        "--output-dir",
+        str(out),
+        "--no-val",
+        *sets(coco_root, "data.max_samples=8", "train.batch_size=4"),
+    ]
     assert train_tool.run_cli(train_tool.main, args) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == list(range(80))
@@ -69,16 +102,39 @@ def test_resnet18_overfits_eight_people(train_tool, valid_tool, coco_root, tmp_p
 
 
 def test_resume_continues_exactly(train_tool, coco_root, tmp_path):
-    common = ["--config", CONFIG, "--device", "cpu", "--seed", "3",
-              *sets(coco_root, "data.max_samples=6", "train.batch_size=4", "data.flip=true",
-                    "data.rot_factor=30", "data.scale_factor=0.3")]  # fmt: skip
+    common = [
+        "--config",
+        CONFIG,
+        "--device",
+        "cpu",
+        "--seed",
+        "3",
+        *sets(
+            coco_root,
+            "data.max_samples=6",
+            "train.batch_size=4",
+            "data.flip=true",
+            "data.rot_factor=30",
+            "data.scale_factor=0.3",
+        ),
+    ]
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    assert train_tool.run_cli(train_tool.main, [*common, "--epochs", "2", "--output-dir",
-                                                str(straight)]) == 0
-    assert train_tool.run_cli(train_tool.main, [*common, "--epochs", "1", "--output-dir",
-                                                str(broken)]) == 0
-    assert train_tool.run_cli(train_tool.main, [*common, "--epochs", "2", "--output-dir",
-                                                str(broken), "--resume"]) == 0
+    assert (
+        train_tool.run_cli(
+            train_tool.main, [*common, "--epochs", "2", "--output-dir", str(straight)]
+        )
+        == 0
+    )
+    assert (
+        train_tool.run_cli(train_tool.main, [*common, "--epochs", "1", "--output-dir", str(broken)])
+        == 0
+    )
+    assert (
+        train_tool.run_cli(
+            train_tool.main, [*common, "--epochs", "2", "--output-dir", str(broken), "--resume"]
+        )
+        == 0
+    )
     a = load_checkpoint(straight / "checkpoint.pth", trusted=True)
     b = load_checkpoint(broken / "checkpoint.pth", trusted=True)
     assert a["epoch"] == b["epoch"] == 2
@@ -94,8 +150,17 @@ def test_resume_continues_exactly(train_tool, coco_root, tmp_path):
 
 def test_validation_after_each_epoch_keeps_the_best(train_tool, coco_root, tmp_path):
     out = tmp_path / "val"
-    args = ["--config", CONFIG, "--device", "cpu", "--epochs", "2", "--output-dir", str(out),
-            *sets(coco_root, "data.max_samples=4", "train.batch_size=4")]
+    args = [
+        "--config",
+        CONFIG,
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--output-dir",
+        str(out),
+        *sets(coco_root, "data.max_samples=4", "train.batch_size=4"),
+    ]
     assert train_tool.run_cli(train_tool.main, args) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert all("AP" in r["val"] for r in log)
@@ -118,16 +183,22 @@ def test_bad_input_is_one_line(train_tool, valid_tool, coco_root, tmp_path, caps
     assert "not a readable torch weights file" in capsys.readouterr().err
 
 
-def test_resume_with_another_architecture_is_one_line_and_keeps_config(train_tool, coco_root, tmp_path,
-                                                                        capsys):
+def test_resume_with_another_architecture_is_one_line_and_keeps_config(
+    train_tool, coco_root, tmp_path, capsys
+):
     out = tmp_path / "run"
     common = ["--config", CONFIG, "--device", "cpu", "--no-val", "--output-dir", str(out)]
     args = [*common, "--epochs", "1", *sets(coco_root, "data.max_samples=4", "train.batch_size=4")]
     assert train_tool.run_cli(train_tool.main, args) == 0
     config_before = (out / "config.yaml").read_text()
     capsys.readouterr()
-    args = [*common, "--epochs", "2", "--resume",
-            *sets(coco_root, "data.max_samples=4", "train.batch_size=4", "model.depth=34")]
+    args = [
+        *common,
+        "--epochs",
+        "2",
+        "--resume",
+        *sets(coco_root, "data.max_samples=4", "train.batch_size=4", "model.depth=34"),
+    ]
     assert train_tool.run_cli(train_tool.main, args) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "checkpoint.pth" in err and "does not fit" in err
@@ -140,9 +211,24 @@ def test_two_processes_through_torchrun(coco_root, tmp_path):
     import sys
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(REPO_ROOT / "tools/train.py"), "--config", CONFIG, "--device", "cpu", "--epochs", "1",
-           "--output-dir", str(out), *sets(coco_root, "data.max_samples=8", "train.batch_size=2")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(REPO_ROOT / "tools/train.py"),
+        "--config",
+        CONFIG,
+        "--device",
+        "cpu",
+        "--epochs",
+        "1",
+        "--output-dir",
+        str(out),
+        *sets(coco_root, "data.max_samples=8", "train.batch_size=2"),
+    ]
     # The tools import the installed package; point the workers at this checkout's code.
     path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}

@@ -11,6 +11,7 @@ scores on hidden joints. With flow-OKS and box propagation every person keeps on
 paper's tracker box-IoU similarity (and OKS without flow) loses B in nearly every frame; the
 default tracker's motion model keeps B without flow too.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -25,11 +26,27 @@ from tracker.video import Frame
 WIDTH, HEIGHT, NUM_FRAMES = 320, 200, 16
 PAN = 8  # camera pans right by this many pixels per frame: the whole scene moves left
 # Joints as fractions of the person box (x, y): a frontal stick figure in COCO order.
-TEMPLATE = np.array([
-    [.50, .08], [.45, .06], [.55, .06], [.40, .08], [.60, .08],  # nose, eyes, ears
-    [.28, .24], [.72, .24], [.18, .40], [.82, .40], [.12, .55], [.88, .55],  # arms
-    [.36, .56], [.64, .56], [.36, .76], [.64, .76], [.36, .95], [.64, .95],  # legs
-])  # fmt: skip
+TEMPLATE = np.array(
+    [
+        [0.50, 0.08],
+        [0.45, 0.06],
+        [0.55, 0.06],
+        [0.40, 0.08],
+        [0.60, 0.08],  # nose, eyes, ears
+        [0.28, 0.24],
+        [0.72, 0.24],
+        [0.18, 0.40],
+        [0.82, 0.40],
+        [0.12, 0.55],
+        [0.88, 0.55],  # arms
+        [0.36, 0.56],
+        [0.64, 0.56],
+        [0.36, 0.76],
+        [0.64, 0.76],
+        [0.36, 0.95],
+        [0.64, 0.95],  # legs
+    ]
+)
 DETECTED_IF_VISIBLE = 0.7  # the fake detector misses people with less of their box visible
 POLE = (89, 110, 101, HEIGHT)  # static occluder in front of everyone, x0 y0 x1 y1 at frame 0
 
@@ -90,8 +107,8 @@ def make_clip(seed: int = 0):
         x0 = POLE[0] - PAN * t
         lo, hi = max(x0, 0), min(x0 + POLE[2] - POLE[0], WIDTH)
         if hi > lo:
-            image[POLE[1]:POLE[3], lo:hi] = pole[:, lo - x0 : hi - x0]
-            ids[POLE[1]:POLE[3], lo:hi] = -2
+            image[POLE[1] : POLE[3], lo:hi] = pole[:, lo - x0 : hi - x0]
+            ids[POLE[1] : POLE[3], lo:hi] = -2
         frames.append(Frame(t, image, f"{t:06d}.jpg"))
         id_maps.append(ids)
     return frames, id_maps, people
@@ -132,9 +149,10 @@ class FakeWorld:
             t = frame.index
             ids = self.id_maps[t]
             boxes = [
-                p.box(t) for k, p in enumerate(self.people)
+                p.box(t)
+                for k, p in enumerate(self.people)
                 if p.on_screen(t) and visible_fraction(k, p, ids, t) >= DETECTED_IF_VISIBLE
-            ]  # fmt: skip
+            ]
             boxes = np.array(boxes, np.float32).reshape(-1, 4)
             out.append((boxes, np.full(len(boxes), 0.95, np.float32)))
         return out
@@ -203,10 +221,13 @@ def test_clip_has_the_hard_cases():
     _, id_maps, people = make_clip()
     a, b, c = people
     missed = {
-        k: [t for t in range(NUM_FRAMES) if p.on_screen(t)
-            and visible_fraction(k, p, id_maps[t], t) < DETECTED_IF_VISIBLE]
+        k: [
+            t
+            for t in range(NUM_FRAMES)
+            if p.on_screen(t) and visible_fraction(k, p, id_maps[t], t) < DETECTED_IF_VISIBLE
+        ]
         for k, p in enumerate(people)
-    }  # fmt: skip
+    }
     assert 1 <= len(missed[0]) <= 4, missed  # A, behind B while they cross
     assert missed[1] == []
     assert 1 <= len(missed[2]) <= 4, missed  # C, behind the pole

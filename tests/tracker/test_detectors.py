@@ -1,5 +1,6 @@
 """Person detectors: torchvision model on CPU with random weights (real forward pass and a
 stubbed output to check filtering/batching), and replay from real mmpose detection files."""
+
 from __future__ import annotations
 
 import json
@@ -18,6 +19,7 @@ from tracker.video import Frame
 
 def as_frames(images) -> list[Frame]:
     return [Frame(i, image, f"{i:06d}.jpg") for i, image in enumerate(images)]
+
 
 # A small input resolution keeps the random-init Faster R-CNN forward pass fast on CPU.
 TINY = dict(
@@ -143,7 +145,8 @@ def test_autocast_precision_per_device():
 def expected_persons(entries, image_id, thr):
     """Boxes (xyxy) of persons at or above thr for one image, from the raw JSON entries."""
     rows = [
-        e for e in entries
+        e
+        for e in entries
         if e["image_id"] == image_id and e["category_id"] == 1 and e["score"] >= thr
     ]
     return [[x, y, x + w, y + h] for x, y, w, h in (e["bbox"] for e in rows)]
@@ -202,7 +205,7 @@ def test_replay_filters_category_and_reads_annotations_dict(tmp_path):
     }
     path = tmp_path / "dets.json"
     path.write_text(json.dumps(data))
-    (boxes, scores), = build_detector(DetectorConfig(name=str(path))).detect(
+    ((boxes, scores),) = build_detector(DetectorConfig(name=str(path))).detect(
         [Frame(3, None, "000003.jpg")]
     )
     np.testing.assert_allclose(boxes, [[10, 20, 15, 26]])
@@ -215,11 +218,19 @@ def test_replay_string_image_ids_are_ordered_as_numbers(tmp_path):
     path.write_text(json.dumps(entries))
     detector = ReplayDetector(path)
     assert [detector.detect_frame(k)[0][0, 0] for k in range(4)] == [1, 2, 10, 11]
-    path.write_text(json.dumps([{"image_id": "a", "bbox": [0, 0, 5, 5]}, {"image_id": "b", "bbox": [0, 0, 5, 5]}]))
+    path.write_text(
+        json.dumps(
+            [{"image_id": "a", "bbox": [0, 0, 5, 5]}, {"image_id": "b", "bbox": [0, 0, 5, 5]}]
+        )
+    )
     with pytest.raises(DataError, match=r"dets\.json: image ids such as 'a' are not numbers"):
         ReplayDetector(path)
-    path.write_text(json.dumps([{"image_id": "a", "file_name": "x/000004.jpg", "bbox": [1, 2, 3, 4]}]))
-    np.testing.assert_allclose(ReplayDetector(path).detect_frame(0, "000004.jpg")[0], [[1, 2, 4, 6]])
+    path.write_text(
+        json.dumps([{"image_id": "a", "file_name": "x/000004.jpg", "bbox": [1, 2, 3, 4]}])
+    )
+    np.testing.assert_allclose(
+        ReplayDetector(path).detect_frame(0, "000004.jpg")[0], [[1, 2, 4, 6]]
+    )
 
 
 def test_replay_drops_boxes_without_area(tmp_path):
@@ -231,12 +242,19 @@ def test_replay_drops_boxes_without_area(tmp_path):
 
 @pytest.mark.parametrize(
     "content, match",
-    [(None, "not found"), ("{not json", "not a readable JSON"), ('[{"image_id": 1}]', "bbox"),
-     ('{"x": 1}', "annotations"),
-     ('[{"image_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": 1, "bbox": ["1", 2, 3, 4]}]', r"detection \[1\]\.bbox"),
-     ('[{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "0.9"}]', r"detection \[0\]\.score"),
-     ('[{"image_id": 1, "bbox": [1, 2, NaN, 4]}]', r"detection \[0\]\.bbox"),
-     ('[{"image_id": [1], "bbox": [1, 2, 3, 4]}]', r"detection \[0\]\.image_id")],
+    [
+        (None, "not found"),
+        ("{not json", "not a readable JSON"),
+        ('[{"image_id": 1}]', "bbox"),
+        ('{"x": 1}', "annotations"),
+        (
+            '[{"image_id": 1, "bbox": [1, 2, 3, 4]}, {"image_id": 1, "bbox": ["1", 2, 3, 4]}]',
+            r"detection \[1\]\.bbox",
+        ),
+        ('[{"image_id": 1, "bbox": [1, 2, 3, 4], "score": "0.9"}]', r"detection \[0\]\.score"),
+        ('[{"image_id": 1, "bbox": [1, 2, NaN, 4]}]', r"detection \[0\]\.bbox"),
+        ('[{"image_id": [1], "bbox": [1, 2, 3, 4]}]', r"detection \[0\]\.image_id"),
+    ],
 )
 def test_replay_bad_files(tmp_path, content, match):
     path = tmp_path / "d.json"

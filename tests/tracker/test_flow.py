@@ -1,4 +1,5 @@
 """Flow estimators on a synthetic textured image shifted by a known (dx, dy)."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -8,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from posenet.errors import CheckpointError, ConfigError, DataError
 import tracker.flow as flow_module
+from posenet.errors import CheckpointError, ConfigError, DataError
 from tracker.config import FlowConfig
 from tracker.flow import DISFlow, FarnebackFlow, RAFTFlow, build_flow, pad_to_multiple, upscale_flow
 
@@ -22,7 +23,10 @@ def shifted_pair(dx: float, dy: float, height: int = 120, width: int = 160, seed
     texture = cv2.GaussianBlur(noise, (0, 0), 2.0)
     texture = (texture - texture.min()) / (texture.max() - texture.min()) * 255
     moved = cv2.warpAffine(
-        texture, np.float32([[1, 0, dx], [0, 1, dy]]), (width, height), flags=cv2.INTER_CUBIC,
+        texture,
+        np.float32([[1, 0, dx], [0, 1, dy]]),
+        (width, height),
+        flags=cv2.INTER_CUBIC,
         borderMode=cv2.BORDER_REFLECT,
     )
     return _rgb(texture), _rgb(moved)
@@ -36,8 +40,11 @@ def _rgb(grey: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize(
     "estimator",
     [
-        DISFlow("ultrafast", 0.5), DISFlow("fast", 0.5), DISFlow("medium", 1.0),
-        FarnebackFlow(0.5), FarnebackFlow(1.0),
+        DISFlow("ultrafast", 0.5),
+        DISFlow("fast", 0.5),
+        DISFlow("medium", 1.0),
+        FarnebackFlow(0.5),
+        FarnebackFlow(1.0),
     ],
     ids=["dis-ultrafast-0.5", "dis-fast-0.5", "dis-medium-1", "farneback-0.5", "farneback-1"],
 )

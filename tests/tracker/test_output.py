@@ -1,4 +1,5 @@
 """TrackingOutput and TrackingSummary (tracker.output): notes, merging."""
+
 import numpy as np
 
 from posenet.posetrack.formats import read_posetrack
@@ -21,8 +22,9 @@ def test_derived_head_joints_are_noted(tmp_path):
 
 
 def test_a_video_without_people_says_so(tmp_path):
-    empty = FrameResult(0, "a.jpg", np.zeros((0, 17, 3)), np.zeros(0, np.int64),
-                        np.zeros((0, 4)), np.zeros(0))
+    empty = FrameResult(
+        0, "a.jpg", np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0)
+    )
     with TrackingOutput(tmp_path / "a.json", "a") as out:
         out.write(empty)
     assert any("no person was found" in note for note in out.summary.notes)
@@ -38,8 +40,14 @@ def test_a_video_without_people_says_so(tmp_path):
 def _result(index: int, ids: list[int]) -> FrameResult:
     n = len(ids)
     kp = np.ones((n, 17, 3))
-    return FrameResult(index, f"{index:06d}.jpg", kp, np.array(ids, np.int64),
-                       np.tile([0.0, 0, 9, 9], (n, 1)), np.ones(n))  # fmt: skip
+    return FrameResult(
+        index,
+        f"{index:06d}.jpg",
+        kp,
+        np.array(ids, np.int64),
+        np.tile([0.0, 0, 9, 9], (n, 1)),
+        np.ones(n),
+    )
 
 
 def test_summaries_merge_counts_tracks_per_source_and_notes():

@@ -1,4 +1,5 @@
 """PoseTracker and its outputs with fake detector, pose estimator and flow (no networks)."""
+
 from __future__ import annotations
 
 import json
@@ -7,10 +8,10 @@ import numpy as np
 import pytest
 
 from posenet.errors import ConfigError, DataError
+from posenet.posetrack.formats import read_posetrack
 from tracker.config import TrackerConfig, load_tracker_config, needs_flow
 from tracker.output import TrackingOutput
 from tracker.pipeline import PoseTracker
-from posenet.posetrack.formats import read_posetrack
 from tracker.video import Frame
 
 H, W = 120, 160
@@ -74,8 +75,9 @@ def frames(n: int, size=(H, W)) -> list[Frame]:
 
 def moving_boxes(n: int) -> list[list[list[float]]]:
     """Two people walking right by 2 px per frame."""
-    return [[[10 + 2 * t, 10, 50 + 2 * t, 100], [90 + 2 * t, 10, 130 + 2 * t, 100]]
-            for t in range(n)]  # fmt: skip
+    return [
+        [[10 + 2 * t, 10, 50 + 2 * t, 100], [90 + 2 * t, 10, 130 + 2 * t, 100]] for t in range(n)
+    ]
 
 
 def cpu_config(**tracking) -> TrackerConfig:

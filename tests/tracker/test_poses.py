@@ -1,4 +1,5 @@
 """People given in a PoseTrack file (tracker.poses.GivenPoses)."""
+
 import json
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Stream stages over tracked frames (tracker.postprocess) on hand-made results."""
+
 import numpy as np
 import pytest
 
@@ -13,13 +14,24 @@ def frame(index: int, people: dict[int, float]) -> FrameResult:
     kp[..., 0] = np.array([people[i] for i in ids], dtype=np.float64)[:, None]
     kp[..., 1], kp[..., 2] = 10.0, 1.0
     boxes = np.array([[people[i] - 5, 0, people[i] + 5, 20] for i in ids], np.float64)
-    return FrameResult(index, f"{index:06d}.jpg", kp, np.array(ids, np.int64).reshape(-1),
-                       boxes.reshape(-1, 4), np.ones(len(ids)))  # fmt: skip
+    return FrameResult(
+        index,
+        f"{index:06d}.jpg",
+        kp,
+        np.array(ids, np.int64).reshape(-1),
+        boxes.reshape(-1, 4),
+        np.ones(len(ids)),
+    )
 
 
 def test_confirmation_holds_back_first_frames_and_drops_one_frame_tracks():
-    stream = [frame(0, {5: 1.0}), frame(1, {5: 2.0, 9: 50.0}), frame(2, {5: 3.0}),
-              frame(3, {5: 4.0, 11: 80.0}), frame(4, {5: 5.0, 11: 81.0})]  # fmt: skip
+    stream = [
+        frame(0, {5: 1.0}),
+        frame(1, {5: 2.0, 9: 50.0}),
+        frame(2, {5: 3.0}),
+        frame(3, {5: 4.0, 11: 80.0}),
+        frame(4, {5: 5.0, 11: 81.0}),
+    ]
     out = list(confirmed_only(iter(stream), hits=2))
     assert [r.index for r in out] == [0, 1, 2, 3, 4]  # nothing lost, order kept
     assert [r.track_ids.tolist() for r in out] == [[0], [0], [0], [0, 1], [0, 1]]
@@ -41,8 +53,17 @@ def test_confirmation_flushes_held_frames_when_the_source_fails():
 
 
 def test_fill_gaps_interpolates_missed_frames_with_lower_scores():
-    stream = [frame(0, {3: 0.0}), frame(1, {}), frame(2, {}), frame(3, {3: 30.0}),
-              frame(4, {}), frame(5, {}), frame(6, {}), frame(7, {}), frame(8, {3: 0.0})]
+    stream = [
+        frame(0, {3: 0.0}),
+        frame(1, {}),
+        frame(2, {}),
+        frame(3, {3: 30.0}),
+        frame(4, {}),
+        frame(5, {}),
+        frame(6, {}),
+        frame(7, {}),
+        frame(8, {3: 0.0}),
+    ]
     out = list(fill_gaps(iter(stream), max_gap=3))
     assert [r.index for r in out] == list(range(9))
     assert [len(r) for r in out] == [1, 1, 1, 1, 0, 0, 0, 0, 1]  # the 4-frame gap stays empty

@@ -1,4 +1,5 @@
 """draw_poses / track_color on a blank image with joints at known places."""
+
 from __future__ import annotations
 
 import subprocess
@@ -34,7 +35,9 @@ def test_joints_limbs_and_threshold():
 
 def test_box_drawn_in_track_colour():
     out = draw_poses(
-        np.zeros((100, 100, 3), np.uint8), person({0: (50, 50, 1.0)})[None], np.array([3]),
+        np.zeros((100, 100, 3), np.uint8),
+        person({0: (50, 50, 1.0)})[None],
+        np.array([3]),
         boxes=np.array([[20.0, 30.0, 80.0, 90.0]]),
     )
     assert tuple(out[60, 20]) == track_color(3)  # left edge of the box
@@ -65,7 +68,10 @@ def test_track_color_stable_across_processes():
     code = "from tracker.render import track_color as c; print([c(i) for i in (0, 1, 41, 1234)])"
     runs = [
         subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
             env={"PYTHONHASHSEED": seed, "PATH": ""},
         ).stdout
         for seed in ("1", "2")

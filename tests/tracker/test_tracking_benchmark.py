@@ -1,4 +1,5 @@
 """tracker.tracking_benchmark: seeded perturbation, the tracking path, scoring, and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -19,9 +20,22 @@ from tracker import tracking_benchmark as tb
 
 # A standing person: PoseTrack-2018 slots with a joint (nose and ears stay unlabelled, as in
 # the Bonn data), relative to the person's top-left corner.
-BODY = {1: (20, 20), 2: (20, 0), 5: (5, 25), 6: (35, 25), 7: (0, 45), 8: (40, 45), 9: (0, 65),
-        10: (40, 65), 11: (10, 70), 12: (30, 70), 13: (10, 95), 14: (30, 95), 15: (10, 120),
-        16: (30, 120)}  # fmt: skip
+BODY = {
+    1: (20, 20),
+    2: (20, 0),
+    5: (5, 25),
+    6: (35, 25),
+    7: (0, 45),
+    8: (40, 45),
+    9: (0, 65),
+    10: (40, 65),
+    11: (10, 70),
+    12: (30, 70),
+    13: (10, 95),
+    14: (30, 95),
+    15: (10, 120),
+    16: (30, 120),
+}
 
 
 def person(x: float, y: float, scale: float = 1.0) -> list[float]:
@@ -31,15 +45,23 @@ def person(x: float, y: float, scale: float = 1.0) -> list[float]:
     return kp.ravel().tolist()
 
 
-def write_gt(path, name: str, tracks: dict[int, list[tuple[float, float] | None]], scale: float = 1.0):
+def write_gt(
+    path, name: str, tracks: dict[int, list[tuple[float, float] | None]], scale: float = 1.0
+):
     """A PoseTrack-2018 ground-truth file: tracks[id][frame] = top-left (x, y) or None."""
     frames = len(next(iter(tracks.values())))
     images = [{"id": k + 1, "file_name": f"images/{name}/{k:06d}.jpg"} for k in range(frames)]
     anns = [
-        {"image_id": k + 1, "track_id": tid, "keypoints": person(*xy, scale),
-         "bbox_head": [xy[0] + 8 * scale, xy[1] - 2 * scale, 24 * scale, 24 * scale]}
-        for tid, spots in tracks.items() for k, xy in enumerate(spots) if xy is not None
-    ]  # fmt: skip
+        {
+            "image_id": k + 1,
+            "track_id": tid,
+            "keypoints": person(*xy, scale),
+            "bbox_head": [xy[0] + 8 * scale, xy[1] - 2 * scale, 24 * scale, 24 * scale],
+        }
+        for tid, spots in tracks.items()
+        for k, xy in enumerate(spots)
+        if xy is not None
+    ]
     target = path / f"{name}.json"
     target.write_text(json.dumps({"images": images, "annotations": anns}))
     return read_posetrack(target)
@@ -60,10 +82,14 @@ def test_perturbation_is_seeded(tmp_path):
     setting = tb.Setting(noise_px=2.0, drop=0.2, gap=4)
     a, b = (tb.perturb_sequence(seq, setting, seed=0) for _ in range(2))
     c = tb.perturb_sequence(seq, setting, seed=1)
-    assert all(np.array_equal(x.keypoints, y.keypoints) and np.array_equal(x.track_ids, y.track_ids)
-               for x, y in zip(a, b))  # fmt: skip
-    assert not all(x.keypoints.shape == z.keypoints.shape and np.array_equal(x.keypoints, z.keypoints)
-                   for x, z in zip(a, c))  # fmt: skip
+    assert all(
+        np.array_equal(x.keypoints, y.keypoints) and np.array_equal(x.track_ids, y.track_ids)
+        for x, y in zip(a, b)
+    )
+    assert not all(
+        x.keypoints.shape == z.keypoints.shape and np.array_equal(x.keypoints, z.keypoints)
+        for x, z in zip(a, c)
+    )
 
 
 def test_gap_removes_exactly_g_consecutive_frames_per_person(tmp_path):
@@ -103,8 +129,9 @@ def test_spurious_poses_come_from_another_video(tmp_path):
     seq = walkers(tmp_path, frames=40)
     other = write_gt(tmp_path, "other", {7: [(500, 300)] * 5}, scale=1.7)  # a bigger person
     size = (960, 544)
-    frames = tb.perturb_sequence(seq, tb.Setting(noise_px=0.0, drop=0.0, spurious=1.0), 0,
-                                 [tb.pose_pool(other)], size)  # fmt: skip
+    frames = tb.perturb_sequence(
+        seq, tb.Setting(noise_px=0.0, drop=0.0, spurious=1.0), 0, [tb.pose_pool(other)], size
+    )
     donor = tb.pose_pool(other)[0]
     extra = [(f, k) for f in frames for k in np.flatnonzero(f.spurious)]
     assert 20 < len(extra) < 60  # Poisson(1) per frame over 40 frames
@@ -113,7 +140,9 @@ def test_spurious_poses_come_from_another_video(tmp_path):
         has = pose[:, 2] > 0
         np.testing.assert_array_equal(has, donor[:, 2] > 0)
         shift = pose[has, :2] - donor[has, :2]
-        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9)  # moved
+        np.testing.assert_allclose(
+            shift, np.broadcast_to(shift[0], shift.shape), atol=1e-9
+        )  # moved
         assert (pose[has, 2] == 0.5).all() and f.scores[k] == 0.5
         assert (pose[has, 0] <= size[0] - 1).all() and (pose[has, 1] <= size[1] - 1).all()
         assert f.track_ids[k] >= 2  # above the video's own ids
@@ -131,15 +160,30 @@ def test_person_id_changes_hand_worked():
 
     def frame(pred_ids, keep=(0, 1)):
         keep = list(keep)
-        return EvalFrame(gt_xy=xy, gt_has=has, head_size=np.full(2, 20.0), gt_ids=np.array([0, 1]),
-                         pr_xy=xy[keep] + 3.0, pr_has=has[keep], pr_score=np.ones((len(keep), 15)),
-                         pr_ids=np.array(pred_ids))  # fmt: skip
+        return EvalFrame(
+            gt_xy=xy,
+            gt_has=has,
+            head_size=np.full(2, 20.0),
+            gt_ids=np.array([0, 1]),
+            pr_xy=xy[keep] + 3.0,
+            pr_has=has[keep],
+            pr_score=np.ones((len(keep), 15)),
+            pr_ids=np.array(pred_ids),
+        )
 
-    frames = [frame([10, 11]), frame([10, 11]), frame([11, 10]), frame([10], keep=[1]), frame([11, 10])]
+    frames = [
+        frame([10, 11]),
+        frame([10, 11]),
+        frame([11, 10]),
+        frame([10], keep=[1]),
+        frame([11, 10]),
+    ]
     assert tb.person_id_changes(frames) == 2
     assert tb.person_id_changes([frame([10, 11])] * 5) == 0
     # Listed in another order the same people are matched the same way.
-    swapped = EvalFrame(**{**frames[0].__dict__, "pr_xy": xy[::-1] + 3.0, "pr_ids": np.array([11, 10])})
+    swapped = EvalFrame(
+        **{**frames[0].__dict__, "pr_xy": xy[::-1] + 3.0, "pr_ids": np.array([11, 10])}
+    )
     assert tb.person_id_changes([frames[0], swapped]) == 0
 
 
@@ -176,8 +220,10 @@ def test_perfect_ids_score_like_ground_truth_against_itself(shared_data, tmp_pat
 
 
 def test_both_layouts_give_the_same_detections(shared_data):
-    seqs = [read_posetrack(shared_data(f"bonn-posetrack/{layout}/000001.json"))
-            for layout in ("posetrack17", "posetrack18")]  # fmt: skip
+    seqs = [
+        read_posetrack(shared_data(f"bonn-posetrack/{layout}/000001.json"))
+        for layout in ("posetrack17", "posetrack18")
+    ]
     a, b = (tb.perturb_sequence(s, tb.SETTINGS["gap8"], 0, size=(960, 544)) for s in seqs)
     assert len(a) == len(b) == 76
     for x, y in zip(a, b):
@@ -195,8 +241,19 @@ def test_cli_prints_the_table(shared_data, tmp_path, capsys):
     folder = shared_data("bonn-posetrack/posetrack18")
     tool = load_tool("benchmark")
     out = tmp_path / "tracking.json"
-    args = ["tracking", "--gt", str(folder), "--max-videos", "2", "--seeds", "0", "--settings", "gap8",
-            "--json", str(out)]  # fmt: skip
+    args = [
+        "tracking",
+        "--gt",
+        str(folder),
+        "--max-videos",
+        "2",
+        "--seeds",
+        "0",
+        "--settings",
+        "gap8",
+        "--json",
+        str(out),
+    ]
     assert tool.run_cli(tool.main, args) == 0
     text = capsys.readouterr().out
     assert tb.FLOW_NOTE in text and "2 videos (129 frames)" in text
@@ -204,7 +261,10 @@ def test_cli_prints_the_table(shared_data, tmp_path, capsys):
         assert name in text
     report = json.loads(out.read_text())
     means = {m["tracker"]: m for m in report["means"]}
-    assert set(means) == {tb.PERFECT, tb.FLOOR, "default"} and report["videos"] == ["000001", "000003"]
+    assert set(means) == {tb.PERFECT, tb.FLOOR, "default"} and report["videos"] == [
+        "000001",
+        "000003",
+    ]
     assert means[tb.PERFECT]["id_changes"] == 0
     assert means[tb.FLOOR]["id_changes"] > means["default"]["id_changes"]
     assert len(report["runs"]) == 3 and report["seeds"] == [0]

@@ -1,4 +1,5 @@
 """TrackSet on hand-made people: the paper's rules and the default's identity rules."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -10,9 +11,14 @@ from tracker.tracks import TrackSet
 
 # The paper's tracker (configs/tracking/paper.yaml).
 PAPER = TrackingConfig(
-    lost_seconds=0, queue_length=5, motion="none", scale="last", min_common_joints=0,
-    match_by_age=False, confirm_hits=1,
-)  # fmt: skip
+    lost_seconds=0,
+    queue_length=5,
+    motion="none",
+    scale="last",
+    min_common_joints=0,
+    match_by_age=False,
+    confirm_hits=1,
+)
 NOBODY = (np.zeros((0, 17, 3)), np.zeros((0, 4)))
 
 

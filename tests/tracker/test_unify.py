@@ -1,4 +1,5 @@
 """Box unification and person scores (tracker.unify) on hand-worked boxes."""
+
 import numpy as np
 
 from tracker.unify import person_scores, unify_boxes

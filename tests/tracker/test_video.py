@@ -1,5 +1,6 @@
 """FrameReader / VideoWriter on synthetic videos and folders written here, plus the real
 PoseTrack 5-frame sequence (folder of JPEGs and its mp4)."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """PoseTrack evaluation entry points: folders (or prepared sequences) in, AP and MOT out."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,9 +9,8 @@ import numpy as np
 
 from posenet.errors import UserError
 
-from .frames import EvalSequence, load_folders
+from .frames import PCKH_THRESHOLD, EvalSequence, load_folders
 from .mota import MOTCollector, MOTResult
-from .frames import PCKH_THRESHOLD
 from .pose_ap import APCollector, APResult, joint_distances
 from .report import JOINT_NAMES, ap_table, grouped, mot_table
 
@@ -46,7 +46,11 @@ class PoseTrackEvaluation:
         def per_joint(v: np.ndarray) -> dict:
             return {name: clean(x) for name, x in zip(JOINT_NAMES, v)} | {"total": clean(v[15])}
 
-        out: dict = {"num_sequences": self.num_sequences, "num_frames": self.num_frames, "notes": self.notes}
+        out: dict = {
+            "num_sequences": self.num_sequences,
+            "num_frames": self.num_frames,
+            "notes": self.notes,
+        }
         if self.ap is not None:
             out["pose"] = {
                 "ap": {k: clean(v) for k, v in grouped(self.ap.ap).items()},
@@ -58,12 +62,16 @@ class PoseTrackEvaluation:
             m = self.mot
             out["track"] = {
                 "mota": {k: clean(v) for k, v in grouped(m.mota).items()},
-                "motp": clean(m.motp[15]), "precision": clean(m.precision[15]), "recall": clean(m.recall[15]),
-                "mota_per_joint": per_joint(m.mota), "motp_per_joint": per_joint(m.motp),
-                "num_switches": int(m.num_switches.sum()), "num_misses": int(m.num_misses.sum()),
+                "motp": clean(m.motp[15]),
+                "precision": clean(m.precision[15]),
+                "recall": clean(m.recall[15]),
+                "mota_per_joint": per_joint(m.mota),
+                "motp_per_joint": per_joint(m.motp),
+                "num_switches": int(m.num_switches.sum()),
+                "num_misses": int(m.num_misses.sum()),
                 "num_false_positives": int(m.num_false_positives.sum()),
                 "num_objects": int(m.num_objects.sum()),
-            }  # fmt: skip
+            }
         return out
 
 
@@ -88,7 +96,8 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
             )
             if len(seq.frames) == 1:
                 notes.append(
-                    f"{seq.name}: one scored frame only; it adds nothing to tracking (poseval fails here)"
+                    f"{seq.name}: one scored frame only; it adds nothing to tracking "
+                    "(poseval fails here)"
                 )
         last = len(seq.frames) - 1
         for k, frame in enumerate(seq.frames):
@@ -106,7 +115,9 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
     )
 
 
-def evaluate_posetrack(gt_dir: str | Path, pred_dir: str | Path, mode: str = "both") -> PoseTrackEvaluation:
+def evaluate_posetrack(
+    gt_dir: str | Path, pred_dir: str | Path, mode: str = "both"
+) -> PoseTrackEvaluation:
     """PoseTrack AP and/or MOTA of the prediction folder against the ground-truth folder."""
     if mode not in MODES:
         raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")

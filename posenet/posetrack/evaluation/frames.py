@@ -2,6 +2,7 @@
 
 Scoring works in the 15 PoseTrack-2017 joint ids (0-14) poseval uses, whatever the file layout.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -12,7 +13,12 @@ import numpy as np
 
 from posenet.errors import DataError
 from posenet.posetrack.formats import (
-    NO_TRACK_ID, PT17_TO_PT18, PoseTrackFrame, PoseTrackSequence, empty_people, read_posetrack,
+    NO_TRACK_ID,
+    PT17_TO_PT18,
+    PoseTrackFrame,
+    PoseTrackSequence,
+    empty_people,
+    read_posetrack,
 )
 
 from .polygon import points_in_any_polygon
@@ -65,7 +71,9 @@ def _base_name(file_name: str) -> str:
     return file_name.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def match_frames(gt: PoseTrackSequence, pred: PoseTrackSequence) -> tuple[list[int | None], list[int]]:
+def match_frames(
+    gt: PoseTrackSequence, pred: PoseTrackSequence
+) -> tuple[list[int | None], list[int]]:
     """For each GT frame the index of its prediction frame (None: no match), and the prediction
     frames that match none. Frames match by base file name, the rest by frame id; a key that is
     not unique in either file matches nothing, so no frame is ever paired with a neighbour."""
@@ -96,11 +104,16 @@ def match_frames(gt: PoseTrackSequence, pred: PoseTrackSequence) -> tuple[list[i
 
 
 def _empty_like(frame: PoseTrackFrame) -> PoseTrackFrame:
-    return PoseTrackFrame(file_name=frame.file_name, frame_index=frame.frame_index, **empty_people())
+    return PoseTrackFrame(
+        file_name=frame.file_name, frame_index=frame.frame_index, **empty_people()
+    )
 
 
 def prepare_frames(
-    gt: PoseTrackSequence, pred: PoseTrackSequence, need_track_ids: bool, notes: list[str] | None = None
+    gt: PoseTrackSequence,
+    pred: PoseTrackSequence,
+    need_track_ids: bool,
+    notes: list[str] | None = None,
 ) -> list[EvalFrame]:
     """Pair GT and prediction frames by file name (see `match_frames`) and clean them up as
     poseval does; prediction frames matching no GT frame are not scored and noted in `notes`.
@@ -153,7 +166,8 @@ def prepare_frames(
             EvalFrame(
                 gt_xy=gt_xy[gt_keep],
                 gt_has=gt_has[gt_keep],
-                head_size=HEAD_SIZE_FACTOR * np.hypot(head[:, 2] - head[:, 0], head[:, 3] - head[:, 1]),
+                head_size=HEAD_SIZE_FACTOR
+                * np.hypot(head[:, 2] - head[:, 0], head[:, 3] - head[:, 1]),
                 gt_ids=g.track_ids[gt_keep],
                 pr_xy=pr_xy[pr_keep],
                 pr_has=pr_has[pr_keep],
@@ -172,12 +186,16 @@ def _inside(xy: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
 def _check_track_ids(seq: PoseTrackSequence, frame: PoseTrackFrame, k: int, what: str) -> None:
     ids = frame.track_ids.tolist()
     if NO_TRACK_ID in ids:
-        raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): {what} person without track_id")
+        raise DataError(
+            f"{seq.path}: frame {k} ({frame.file_name}): {what} person without track_id"
+        )
     if len(set(ids)) != len(ids):
         raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): duplicate track_id in {ids}")
 
 
-def load_folders(gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool = True) -> LoadedData:
+def load_folders(
+    gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool = True
+) -> LoadedData:
     """Read per-sequence JSON files from two folders (matched by file name) into EvalSequences."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     for d, what in ((gt_dir, "ground-truth"), (pred_dir, "prediction")):
@@ -191,12 +209,15 @@ def load_folders(gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool 
     if missing:
         raise DataError(
             f"{pred_dir}: no predictions for {len(missing)} of {len(gt_files)} sequences: "
-            + ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+            + ", ".join(missing[:10])
+            + (" ..." if len(missing) > 10 else "")
         )
     notes = []
     extra = sorted(pred_names - {f.name for f in gt_files})
     if extra:
-        notes.append(f"ignored {len(extra)} prediction files without ground truth: " + ", ".join(extra[:10]))
+        notes.append(
+            f"ignored {len(extra)} prediction files without ground truth: " + ", ".join(extra[:10])
+        )
     sequences, empty_frames, total_frames = [], 0, 0
     for f in gt_files:
         gt, pred = read_posetrack(f), read_posetrack(pred_dir / f.name)
@@ -208,7 +229,7 @@ def load_folders(gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool 
         sequences.append(EvalSequence(name=f.stem, frames=frames))
     if empty_frames:
         notes.append(
-            f"{empty_frames} of {total_frames} ground-truth frames list no people and are not scored "
-            "(predictions on them are ignored)"
+            f"{empty_frames} of {total_frames} ground-truth frames list no people and are not "
+            "scored (predictions on them are ignored)"
         )
     return LoadedData(sequences=sequences, notes=notes)

@@ -6,6 +6,7 @@ distance is <= 0.5. As in motmetrics: pairs matched in the previous frame are ke
 within reach, the rest are assigned by minimum total distance (scipy's linear_sum_assignment
 on the same cost matrix motmetrics builds), and a GT person matched to a new id is a switch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -141,7 +142,9 @@ MAX_ENUMERATED_PAIRS = 10
 TIE_TOLERANCE = 1e-9
 
 
-def _unique_best_matching(group: list[tuple[int, int, float]]) -> list[tuple[int, int, float]] | None:
+def _unique_best_matching(
+    group: list[tuple[int, int, float]],
+) -> list[tuple[int, int, float]] | None:
     """The matching with most pairs, then least distance, if it is clearly unique; else None."""
     if len(group) > MAX_ENUMERATED_PAIRS:
         return None
@@ -174,7 +177,11 @@ def _unique_best_matching(group: list[tuple[int, int, float]]) -> list[tuple[int
 
 def _max_per_joint(keys: np.ndarray, width: int) -> np.ndarray:
     """(15,) the most pairs any one object (or hypothesis) of each joint takes part in."""
-    return np.bincount(keys, minlength=NUM_JOINTS * width).reshape(NUM_JOINTS, -1).max(axis=1, initial=0)
+    return (
+        np.bincount(keys, minlength=NUM_JOINTS * width)
+        .reshape(NUM_JOINTS, -1)
+        .max(axis=1, initial=0)
+    )
 
 
 @dataclass
@@ -227,12 +234,20 @@ class MOTCollector:
 
     def _compact(self, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
         index = np.searchsorted(keys, ids)
-        if len(ids) and (index.max() >= len(keys) or (keys[np.minimum(index, len(keys) - 1)] != ids).any()):
+        if len(ids) and (
+            index.max() >= len(keys) or (keys[np.minimum(index, len(keys) - 1)] != ids).any()
+        ):
             raise ValueError("track id not announced in start_sequence()")
         return index
 
-    def add(self, gt_ids: np.ndarray, gt_has: np.ndarray, pr_ids: np.ndarray, pr_has: np.ndarray,
-            dist: np.ndarray | None) -> None:
+    def add(
+        self,
+        gt_ids: np.ndarray,
+        gt_has: np.ndarray,
+        pr_ids: np.ndarray,
+        pr_has: np.ndarray,
+        dist: np.ndarray | None,
+    ) -> None:
         """One frame: dist (P, G, 15) PCKh distances, or None when P or G is 0."""
         fast = self._fast
         if dist is None:
@@ -258,7 +273,9 @@ class MOTCollector:
         fast["matches"] += np.where(steady, n_pairs, 0)
         fast["misses"] += np.where(steady, n_obj - n_pairs, 0)
         fast["false_positives"] += np.where(steady, n_hyp - n_pairs, 0)
-        fast["sum_d"] += np.where(steady, 2 * np.bincount(pair_j, weights=pair_d, minlength=NUM_JOINTS), 0.0)
+        fast["sum_d"] += np.where(
+            steady, 2 * np.bincount(pair_j, weights=pair_d, minlength=NUM_JOINTS), 0.0
+        )
         if steady.all():
             return
         bounds = np.searchsorted(pair_j, np.arange(NUM_JOINTS + 1)).tolist()
@@ -270,7 +287,9 @@ class MOTCollector:
             span = slice(bounds[j], bounds[j + 1])
             pairs = [
                 (row[g], col[p], d)
-                for g, p, d in zip(pair_g[span].tolist(), pair_p[span].tolist(), pair_d[span].tolist())
+                for g, p, d in zip(
+                    pair_g[span].tolist(), pair_p[span].tolist(), pair_d[span].tolist()
+                )
             ]
             oids = [gt_c_list[g] for g in gs]
             acc = self._acc[j]
@@ -296,7 +315,12 @@ class MOTCollector:
             return np.append(v, finite.mean() if len(finite) else np.nan)
 
         return MOTResult(
-            mota=with_mean(mota), motp=with_mean(motp), precision=with_mean(pre), recall=with_mean(rec),
-            num_switches=t["switches"].astype(int), num_misses=t["misses"].astype(int),
-            num_false_positives=t["false_positives"].astype(int), num_objects=t["objects"].astype(int),
-        )  # fmt: skip
+            mota=with_mean(mota),
+            motp=with_mean(motp),
+            precision=with_mean(pre),
+            recall=with_mean(rec),
+            num_switches=t["switches"].astype(int),
+            num_misses=t["misses"].astype(int),
+            num_false_positives=t["false_positives"].astype(int),
+            num_objects=t["objects"].astype(int),
+        )

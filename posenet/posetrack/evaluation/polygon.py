@@ -1,4 +1,5 @@
 """Point-in-polygon for PoseTrack ignore regions, vectorised over points and edges."""
+
 from __future__ import annotations
 
 import numpy as np

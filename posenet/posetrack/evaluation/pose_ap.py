@@ -6,6 +6,7 @@ prediction; matched predictions' joints are true positives where within 0.5, all
 predicted joints false positives. AP is the VOC area under the precision/recall curve over
 joint scores, pooled over all frames of all sequences.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ def frame_labels(frame: EvalFrame, match: np.ndarray | None) -> np.ndarray:
     return labels
 
 
-def precision_recall(scores: np.ndarray, labels: np.ndarray, num_gt: float) -> tuple[np.ndarray, np.ndarray]:
+def precision_recall(
+    scores: np.ndarray, labels: np.ndarray, num_gt: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Precision and recall after each prediction in decreasing score order (poseval's sort).
 
     poseval quirk: tied scores (e.g. -9999 for every joint given without a score) keep the
@@ -110,7 +113,9 @@ class APCollector:
         predicted gets 0; a joint predicted but absent from all GT gets nan (recall 0/0)."""
         ap, pre, rec = (np.zeros(NUM_JOINTS + 1) for _ in range(3))
         if self._has:
-            scores, labels, has = (np.concatenate(x) for x in (self._scores, self._labels, self._has))
+            scores, labels, has = (
+                np.concatenate(x) for x in (self._scores, self._labels, self._has)
+            )
             for j in range(NUM_JOINTS):
                 sel = has[:, j]
                 if not sel.any():

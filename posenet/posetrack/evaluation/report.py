@@ -1,4 +1,5 @@
 """poseval's result tables: joints grouped into Head, Shoulder, ... Ankle, then Total."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,14 +7,31 @@ import numpy as np
 # PoseTrack-2017 joint ids per group; Head averages head_top, neck and nose as poseval does
 # (a nan for any of them, e.g. nose never labelled, makes Head nan).
 GROUPS = {
-    "Head": (14, 12, 13), "Shoulder": (8, 9), "Elbow": (7, 10), "Wrist": (6, 11),
-    "Hip": (2, 3), "Knee": (1, 4), "Ankle": (0, 5),
-}  # fmt: skip
+    "Head": (14, 12, 13),
+    "Shoulder": (8, 9),
+    "Elbow": (7, 10),
+    "Wrist": (6, 11),
+    "Hip": (2, 3),
+    "Knee": (1, 4),
+    "Ankle": (0, 5),
+}
 JOINT_NAMES = (
-    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle",
-    "right_wrist", "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist",
-    "neck", "nose", "head_top",
-)  # fmt: skip
+    "right_ankle",
+    "right_knee",
+    "right_hip",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_wrist",
+    "right_elbow",
+    "right_shoulder",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "neck",
+    "nose",
+    "head_top",
+)
 AP_HEADER = "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"
 MOT_HEADER = (
     "& MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTP & Prec & Rec  \\\\\n"
@@ -29,14 +47,16 @@ def grouped(per_joint: np.ndarray) -> dict[str, float]:
 
 
 def format_row(values: list[float]) -> str:
-    """poseval's row: '&' then each value as %1.1f right-aligned in 5, ' &' between, ' \\\\' last."""
-    cells = ["{:>5}".format("%1.1f" % v) for v in values]
+    """poseval's row: '&', each value as %1.1f right-aligned in 5, ' &' between, ' \\\\' last."""
+    cells = [f"{f'{v:1.1f}':>5}" for v in values]
     return "&" + " &".join(cells) + " \\\\"
 
 
 def ap_table(ap: np.ndarray) -> str:
     """The 'Average Precision (AP) metric' table of the official tool."""
-    return "\n".join(["Average Precision (AP) metric:", AP_HEADER, format_row(list(grouped(ap).values()))])
+    return "\n".join(
+        ["Average Precision (AP) metric:", AP_HEADER, format_row(list(grouped(ap).values()))]
+    )
 
 
 def mot_table(mota: np.ndarray, motp: np.ndarray, precision: np.ndarray, recall: np.ndarray) -> str:

@@ -1,6 +1,7 @@
 """COCO, MPII and PoseTrack datasets on the real shared files: sample counts, crops and targets
 that agree with the annotated joints, the seed's MPII conversions, augmentation, evaluation of
 ground truth fed back, and errors that name the file."""
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,9 @@ def test_coco_train_items_match_the_annotations():
     anns = json.loads((root / "annotations/person_keypoints_train2017.json").read_text())
     with_kps = [a for a in anns["annotations"] if max(a["keypoints"]) > 0]
     assert len(train) == len(with_kps) == 86
-    val_style = build_dataset(coco_cfg(root, "data.use_gt_bbox=true", "data.val_set=train2017"),
-                              train=False)
+    val_style = build_dataset(
+        coco_cfg(root, "data.use_gt_bbox=true", "data.val_set=train2017"), train=False
+    )
     image, target, weight, meta = val_style[0]
     assert image.shape == (3, 128, 96) and target.shape == (17, 32, 24) and weight.shape == (17, 1)
     assert -2.2 < float(image.min()) and float(image.max()) < 2.7  # ImageNet-normalised RGB
@@ -72,10 +74,22 @@ def test_images_are_rgb(tmp_path):
     red[..., 2] = 255  # BGR order on disk: pure red
     cv2.imwrite(str(root / "val2017/000000000001.jpg"), red)
     kps = [24, 32, 2] + [0, 0, 0] * 16
-    gt = {"images": [{"id": 1, "file_name": "000000000001.jpg", "width": 48, "height": 64}],
-          "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 40, 56],
-                           "keypoints": kps, "num_keypoints": 1, "area": 2000, "iscrowd": 0}],
-          "categories": [{"id": 1, "name": "person"}]}  # fmt: skip
+    gt = {
+        "images": [{"id": 1, "file_name": "000000000001.jpg", "width": 48, "height": 64}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "bbox": [4, 4, 40, 56],
+                "keypoints": kps,
+                "num_keypoints": 1,
+                "area": 2000,
+                "iscrowd": 0,
+            }
+        ],
+        "categories": [{"id": 1, "name": "person"}],
+    }
     (root / "annotations/person_keypoints_val2017.json").write_text(json.dumps(gt))
     ds = build_dataset(coco_cfg(root, "data.use_gt_bbox=true"), train=False)
     image = ds[0][0]
@@ -101,8 +115,9 @@ def test_coco_validation_on_detections(tmp_path):
     (root / "val2017").symlink_to(src)
     dets = json.loads((src / "test_coco_det_AP_H_56.json").read_text())
     expected = sum(d["category_id"] == 1 and d["score"] >= 0.5 for d in dets)
-    cfg = coco_cfg(root, f"data.det_file={src / 'test_coco_det_AP_H_56.json'}",
-                   "data.image_thre=0.5")
+    cfg = coco_cfg(
+        root, f"data.det_file={src / 'test_coco_det_AP_H_56.json'}", "data.image_thre=0.5"
+    )
     ds = build_dataset(cfg, train=False)
     assert len(ds) == expected > 0
     assert all(s["joints"].sum() == 0 and s["score"] >= 0.5 for s in ds.samples)
@@ -117,8 +132,9 @@ def test_mpii_conversions_as_the_seed(tmp_path):
     (root / "annot").mkdir(parents=True)
     (root / "annot/train.json").symlink_to(src / "test_mpii.json")
     (root / "images").symlink_to(src)
-    cfg = load_config(MPII, [f"data.root={root}", "model.image_size=[64, 64]",
-                             "model.heatmap_size=[16, 16]"])  # fmt: skip
+    cfg = load_config(
+        MPII, [f"data.root={root}", "model.image_size=[64, 64]", "model.heatmap_size=[16, 16]"]
+    )
     ds = build_dataset(cfg, train=True)
     entries = json.loads((src / "test_mpii.json").read_text())
     assert len(ds) == len(entries) == 5
@@ -135,8 +151,9 @@ def test_mpii_conversions_as_the_seed(tmp_path):
 
 def test_training_flip_mirrors_the_crop_and_swaps_joints():
     root = shared_file("coco-mini/annotations/person_keypoints_train2017.json").parents[1]
-    plain = build_dataset(coco_cfg(root, "data.flip=false", "data.scale_factor=0",
-                                   "data.rot_factor=0"), train=True)  # fmt: skip
+    plain = build_dataset(
+        coco_cfg(root, "data.flip=false", "data.scale_factor=0", "data.rot_factor=0"), train=True
+    )
     flipping = build_dataset(coco_cfg(root, "data.scale_factor=0", "data.rot_factor=0"), train=True)
     i = 3
     ref_image, ref_target = plain[i][:2]
@@ -186,8 +203,15 @@ def test_missing_and_malformed_files_name_the_path(tmp_path):
     with pytest.raises(DataError, match="not valid JSON"):
         build_dataset(coco_cfg(tmp_path), train=True)
     (tmp_path / "annotations/person_keypoints_train2017.json").write_text(
-        json.dumps({"images": [{"id": 1, "file_name": "gone.jpg"}], "annotations": [
-            {"image_id": 1, "bbox": [0, 0, 10, 10], "keypoints": [1, 1, 2] * 17, "area": 9}]}))
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "gone.jpg"}],
+                "annotations": [
+                    {"image_id": 1, "bbox": [0, 0, 10, 10], "keypoints": [1, 1, 2] * 17, "area": 9}
+                ],
+            }
+        )
+    )
     with pytest.raises(DataError, match="gone.jpg: image file missing"):
         build_dataset(coco_cfg(tmp_path), train=True)
     (tmp_path / "train2017/gone.jpg").write_bytes(b"not a jpeg")

@@ -1,6 +1,7 @@
 """COCO keypoint evaluation on the real coco-mini annotations: ground truth scores AP 1.0
 through the seed's post-processing, and perturbed predictions score exactly what pycocotools'
 COCOeval gives when called directly."""
+
 from __future__ import annotations
 
 import contextlib
@@ -14,7 +15,11 @@ from pycocotools.cocoeval import COCOeval
 
 from posenet.errors import DataError
 from posenet.evaluation.coco import (
-    STAT_NAMES, coco_results, evaluate_coco, oks_nms, rescore,
+    STAT_NAMES,
+    coco_results,
+    evaluate_coco,
+    oks_nms,
+    rescore,
 )
 from tests.conftest import shared_file
 
@@ -29,8 +34,11 @@ def gt_path():
 @pytest.fixture(scope="module")
 def people(gt_path):
     """Non-crowd people with keypoints: keypoints (N, 17, 3), areas, image ids, boxes."""
-    anns = [a for a in json.loads(gt_path.read_text())["annotations"]
-            if not a["iscrowd"] and a["num_keypoints"] > 0]  # fmt: skip
+    anns = [
+        a
+        for a in json.loads(gt_path.read_text())["annotations"]
+        if not a["iscrowd"] and a["num_keypoints"] > 0
+    ]
     kps = np.array([a["keypoints"] for a in anns], np.float64).reshape(-1, 17, 3)
     return kps, np.array([a["area"] for a in anns]), np.array([a["image_id"] for a in anns])
 

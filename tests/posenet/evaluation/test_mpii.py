@@ -1,5 +1,6 @@
 """MPII PCKh on the real gt_valid.mat: ground truth scores 100, and known perturbations give
 the numbers of an independent per-joint loop written here."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,11 @@ from scipy.io import loadmat, savemat
 
 from posenet.errors import DataError
 from posenet.evaluation.mpii import (
-    COLUMNS, load_ground_truth, load_pred_mat, pckh_table, save_pred_mat,
+    COLUMNS,
+    load_ground_truth,
+    load_pred_mat,
+    pckh_table,
+    save_pred_mat,
 )
 from posenet.evaluation.table import format_table
 from tests.conftest import load_tool, shared_file
@@ -47,8 +52,24 @@ def reference_pckh(preds, gt_path, threshold):
 
 
 def reference_table(preds, gt_path):
-    names = ["rank", "rkne", "rhip", "lhip", "lkne", "lank", "pelv", "thor", "neck", "head",
-             "rwri", "relb", "rsho", "lsho", "lelb", "lwri"]  # fmt: skip
+    names = [
+        "rank",
+        "rkne",
+        "rhip",
+        "lhip",
+        "lkne",
+        "lank",
+        "pelv",
+        "thor",
+        "neck",
+        "head",
+        "rwri",
+        "relb",
+        "rsho",
+        "lsho",
+        "lelb",
+        "lwri",
+    ]
     at05, counts = reference_pckh(preds, gt_path, 0.5)
     at01, _ = reference_pckh(preds, gt_path, 0.11)
     counts[[6, 7]] = 0
@@ -56,11 +77,16 @@ def reference_table(preds, gt_path):
     i = names.index
     pair = lambda a, b, v: (v[i(a)] + v[i(b)]) / 2  # noqa: E731
     return {
-        "Head": at05[i("head")], "Shoulder": pair("lsho", "rsho", at05),
-        "Elbow": pair("lelb", "relb", at05), "Wrist": pair("lwri", "rwri", at05),
-        "Hip": pair("lhip", "rhip", at05), "Knee": pair("lkne", "rkne", at05),
-        "Ankle": pair("lank", "rank", at05), "Mean": (at05 * w).sum(), "Mean@0.1": (at01 * w).sum(),
-    }  # fmt: skip
+        "Head": at05[i("head")],
+        "Shoulder": pair("lsho", "rsho", at05),
+        "Elbow": pair("lelb", "relb", at05),
+        "Wrist": pair("lwri", "rwri", at05),
+        "Hip": pair("lhip", "rhip", at05),
+        "Knee": pair("lkne", "rkne", at05),
+        "Ankle": pair("lank", "rank", at05),
+        "Mean": (at05 * w).sum(),
+        "Mean@0.1": (at01 * w).sum(),
+    }
 
 
 def test_ground_truth_scores_100(gt_path, gt_preds):
@@ -99,8 +125,12 @@ def test_eval_mpii_tool_prints_the_table(tmp_path, gt_path, gt_preds, capsys):
     preds[:, 9] += 1000  # every head far off
     save_pred_mat(tmp_path / "pred.mat", preds)
     out = tmp_path / "table.json"
-    assert tool.run_cli(tool.main, [str(tmp_path / "pred.mat"), "--gt", str(gt_path),
-                                    "--json", str(out)]) == 0
+    assert (
+        tool.run_cli(
+            tool.main, [str(tmp_path / "pred.mat"), "--gt", str(gt_path), "--json", str(out)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| Head | Shoulder |" in printed and "| 0.000 |" in printed
     assert format_table(pckh_table(preds, gt_path)) in printed
@@ -116,7 +146,10 @@ def test_bad_files_are_one_line_errors(tmp_path, gt_path, gt_preds, capsys):
     savemat(str(tmp_path / "transposed.mat"), {"preds": gt_preds.transpose(1, 2, 0) + 1})
     assert tool.run_cli(tool.main, [str(tmp_path / "transposed.mat"), "--gt", str(gt_path)]) == 2
     err = capsys.readouterr().err
-    assert f"transposed.mat: field 'preds' must be (N, 16, 2), got (16, 2, {len(gt_preds)}) (transposed?" in err
+    assert (
+        "transposed.mat: field 'preds' must be (N, 16, 2), "
+        f"got (16, 2, {len(gt_preds)}) (transposed?" in err
+    )
     with pytest.raises(DataError, match="one per ground-truth person"):
         pckh_table(gt_preds[:10], gt_path)
     (tmp_path / "text.mat").write_text("not a mat file")

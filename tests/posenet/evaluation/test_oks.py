@@ -18,7 +18,9 @@ def test_identical_poses_score_one():
     rng = np.random.default_rng(0)
     a = _pose(rng.uniform(0, 100, (17, 2)))
     np.testing.assert_allclose(oks(a[None], a[None], areas=[500.0]), [[1.0]])
-    np.testing.assert_allclose(oks(a[None], a[None], [500.0], a_areas=[20.0], visible_in="b"), [[1.0]])
+    np.testing.assert_allclose(
+        oks(a[None], a[None], [500.0], a_areas=[20.0], visible_in="b"), [[1.0]]
+    )
 
 
 def test_one_joint_at_known_distance():

@@ -55,8 +55,9 @@ def test_every_deconv_kernel_doubles_the_size(kernels):
     with torch.no_grad():
         out = model(torch.randn(1, 3, 64, 32))
     assert out.shape == (1, 5, 16, 8)
-    assert [m.kernel_size for m in model.deconv_layers if isinstance(m, torch.nn.ConvTranspose2d)] \
-        == [(k, k) for k in kernels]
+    assert [
+        m.kernel_size for m in model.deconv_layers if isinstance(m, torch.nn.ConvTranspose2d)
+    ] == [(k, k) for k in kernels]
 
 
 def test_final_conv_kernel_3_keeps_the_size():

@@ -1,4 +1,5 @@
 """PoseTrack JSON reading (both layouts, real files) and the streaming writers."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import numpy as np
 import pytest
 
 from posenet.errors import DataError
-from tests.conftest import shared_file
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer, read_posetrack
+from tests.conftest import shared_file
 
 
 def _people(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -52,8 +53,12 @@ def test_writer_2018_round_trip_and_image_ids(tmp_path):
     out = tmp_path / "000342_mpii_test.json"
     with PoseTrack18Writer(out, "000342_mpii_test") as w:
         w.add_frame("images/val/000342_mpii_test/000000.jpg", 0, kp, ids, boxes, scores)
-        w.add_frame("images/val/000342_mpii_test/000001.jpg", 1, kp[:0], ids[:0], boxes[:0], scores[:0])
-        w.add_frame("images/val/000342_mpii_test/000002.jpg", 2, kp[:2], ids[:2], boxes[:2], scores[:2])
+        w.add_frame(
+            "images/val/000342_mpii_test/000001.jpg", 1, kp[:0], ids[:0], boxes[:0], scores[:0]
+        )
+        w.add_frame(
+            "images/val/000342_mpii_test/000002.jpg", 2, kp[:2], ids[:2], boxes[:2], scores[:2]
+        )
     data = json.loads(out.read_text())
     assert [im["id"] for im in data["images"]] == [10003420000, 10003420001, 10003420002]
     assert all(im["nframes"] == 3 for im in data["images"])
@@ -85,13 +90,20 @@ def test_writers_never_write_nan_or_infinity(tmp_path, writer):
 @pytest.mark.parametrize("layout", ["2017", "2018"])
 def test_non_finite_numbers_are_rejected_naming_file_and_annotation(tmp_path, layout):
     if layout == "2018":
-        content = ('{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": ['
-                   '{"image_id": 1, "keypoints": ' + str([1] * 51) + '}, {"image_id": 1, "keypoints": [NaN'
-                   + ", 1" * 50 + "]}]}")
+        content = (
+            '{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": ['
+            '{"image_id": 1, "keypoints": '
+            + str([1] * 51)
+            + '}, {"image_id": 1, "keypoints": [NaN'
+            + ", 1" * 50
+            + "]}]}"
+        )
         field = "annotations[1].keypoints[0]: NaN"
     else:
-        content = ('{"annolist": [{"image": [{"name": "a.jpg"}], "annorect": [{"annopoints": [{"point": '
-                   '[{"id": [0], "x": [1], "y": [Infinity]}]}]}]}]}')
+        content = (
+            '{"annolist": [{"image": [{"name": "a.jpg"}], "annorect": [{"annopoints": [{"point": '
+            '[{"id": [0], "x": [1], "y": [Infinity]}]}]}]}]}'
+        )
         field = "annolist[0].annorect[0].annopoints[0].point[0].y[0]: Infinity"
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -101,13 +113,18 @@ def test_non_finite_numbers_are_rejected_naming_file_and_annotation(tmp_path, la
 
 
 def test_2018_file_with_other_joint_names_is_an_error(tmp_path):
-    data = {"images": [{"id": 1, "file_name": "a/0.jpg"}],
-            "annotations": [{"image_id": 1, "keypoints": [1] * 51}],
-            "categories": [{"keypoints": [str(k) for k in range(17)]}]}
+    data = {
+        "images": [{"id": 1, "file_name": "a/0.jpg"}],
+        "annotations": [{"image_id": 1, "keypoints": [1] * 51}],
+        "categories": [{"keypoints": [str(k) for k in range(17)]}],
+    }
     path = tmp_path / "numbered.json"
     path.write_text(json.dumps(data))
-    with pytest.raises(DataError, match=r"numbered\.json: categories\[0\]\.keypoints: unknown joint names "
-                       r"\['0', '1', '2', '3'\]; expected PoseTrack names: nose, head_bottom"):
+    with pytest.raises(
+        DataError,
+        match=r"numbered\.json: categories\[0\]\.keypoints: unknown joint names "
+        r"\['0', '1', '2', '3'\]; expected PoseTrack names: nose, head_bottom",
+    ):
         read_posetrack(path)
 
 
@@ -158,12 +175,21 @@ def test_writer_rejects_duplicate_track_ids_and_use_after_close(tmp_path):
     [
         ("{not json", "not valid JSON"),
         ('{"foo": 1}', "neither 'annolist'"),
-        ('{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": [{"image_id": 1, "keypoints": [1, 2]}]}',
-         "annotations[0].keypoints"),
-        ('{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": '
-         '[{"image_id": 1, "keypoints": ' + str([0] * 51) + ', "track_id": "x"}]}', "annotations[0].track_id"),
-        ('{"annolist": [{"image": [{"name": "a.jpg"}], "annorect": [{"annopoints": [{"point": '
-         '[{"id": [0], "x": ["a"], "y": [1]}]}]}]}]}', "annolist[0].annorect[0].annopoints[0].point[0].x"),
+        (
+            '{"images": [{"id": 1, "file_name": "a/0.jpg"}], '
+            '"annotations": [{"image_id": 1, "keypoints": [1, 2]}]}',
+            "annotations[0].keypoints",
+        ),
+        (
+            '{"images": [{"id": 1, "file_name": "a/0.jpg"}], "annotations": '
+            '[{"image_id": 1, "keypoints": ' + str([0] * 51) + ', "track_id": "x"}]}',
+            "annotations[0].track_id",
+        ),
+        (
+            '{"annolist": [{"image": [{"name": "a.jpg"}], "annorect": [{"annopoints": [{"point": '
+            '[{"id": [0], "x": ["a"], "y": [1]}]}]}]}]}',
+            "annolist[0].annorect[0].annopoints[0].point[0].x",
+        ),
     ],
 )
 def test_malformed_files_name_the_file_and_field(tmp_path, content, field):

@@ -6,6 +6,7 @@ code (poseval) on folders written by this module:
 Change nothing here without recomputing them: the same seed must give the same files.
 Works on the raw JSON (2018 `annotations`, 2017 `annorect`), independent of the code under test.
 """
+
 from __future__ import annotations
 
 import copy
@@ -26,7 +27,9 @@ def _head_diag(box: list[float]) -> float:
     return float(np.hypot(box[2], box[3]))
 
 
-def _perturb_people(people: list[dict], rng: np.random.Generator, kind: str, ctx: dict) -> list[dict]:
+def _perturb_people(
+    people: list[dict], rng: np.random.Generator, kind: str, ctx: dict
+) -> list[dict]:
     """people: dicts with 'kp' (17, 3) array (labelled: not all zero), 'head' xywh, 'tid'."""
     out = []
     for person in people:
@@ -46,7 +49,14 @@ def _perturb_people(people: list[dict], rng: np.random.Generator, kind: str, ctx
         tid = person["tid"]
         if kind in ("swap", "all"):
             tid = ctx["swap"].get(tid, tid)
-        out.append({"kp": kp, "scores": np.where(labelled, scores, 0.0), "tid": tid, "head": person["head"]})
+        out.append(
+            {
+                "kp": kp,
+                "scores": np.where(labelled, scores, 0.0),
+                "tid": tid,
+                "head": person["head"],
+            }
+        )
     if kind in ("swap", "all") and len(out) > 1 and rng.random() < 0.05:
         ids = [p["tid"] for p in out]
         for p, t in zip(out, rng.permutation(ids)):
@@ -54,14 +64,25 @@ def _perturb_people(people: list[dict], rng: np.random.Generator, kind: str, ctx
     if kind in ("fp", "all") and people and rng.random() < 0.4:
         src = people[int(rng.integers(len(people)))]
         near = rng.random() < 0.5  # a near duplicate competes for the same GT person
-        shift = rng.normal(0.0, 0.25 * 0.6 * _head_diag(src["head"]), 2) if near else rng.uniform(150, 400, 2)
+        shift = (
+            rng.normal(0.0, 0.25 * 0.6 * _head_diag(src["head"]), 2)
+            if near
+            else rng.uniform(150, 400, 2)
+        )
         kp = src["kp"].copy()
         labelled = ~np.all(kp == 0, axis=1)
         kp[labelled, :2] += shift
         scores = rng.uniform(0.05, 1.0, 17)
         kp[labelled, 2] = 1.0
         ctx["next_fp"] += 1
-        out.append({"kp": kp, "scores": np.where(labelled, scores, 0.0), "tid": ctx["next_fp"], "head": src["head"]})
+        out.append(
+            {
+                "kp": kp,
+                "scores": np.where(labelled, scores, 0.0),
+                "tid": ctx["next_fp"],
+                "head": src["head"],
+            }
+        )
     if kind in ("drop", "all") and rng.random() < 0.05:
         return []  # a frame without any prediction
     return out
@@ -72,7 +93,9 @@ def _new_context(rng: np.random.Generator, track_ids: list[int], num_frames: int
     if len(track_ids) >= 2:
         a, b = rng.choice(sorted(track_ids), 2, replace=False)
         ctx["pair"] = (int(a), int(b))
-        ctx["swap_from"] = int(rng.integers(num_frames // 3, max(num_frames // 3 + 1, 2 * num_frames // 3)))
+        ctx["swap_from"] = int(
+            rng.integers(num_frames // 3, max(num_frames // 3 + 1, 2 * num_frames // 3))
+        )
     return ctx
 
 
@@ -89,15 +112,24 @@ def perturb_2018(data: dict, rng: np.random.Generator, kind: str) -> dict:
             a, b = ctx["pair"]
             ctx["swap"] = {a: b, b: a}
         people = [
-            {"kp": np.array(a["keypoints"], dtype=np.float64).reshape(17, 3), "head": a["bbox_head"], "tid": a["track_id"]}
+            {
+                "kp": np.array(a["keypoints"], dtype=np.float64).reshape(17, 3),
+                "head": a["bbox_head"],
+                "tid": a["track_id"],
+            }
             for a in by_image.get(image["id"], [])
         ]
         for p in _perturb_people(people, rng, kind, ctx):
-            annotations.append({
-                "id": len(annotations) + 1, "image_id": image["id"], "category_id": 1, "track_id": int(p["tid"]),
-                "keypoints": [round(float(v), 4) for v in p["kp"].ravel()],
-                "scores": [float(v) for v in p["scores"]],  # unrounded: no tied scores
-            })  # fmt: skip
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image["id"],
+                    "category_id": 1,
+                    "track_id": int(p["tid"]),
+                    "keypoints": [round(float(v), 4) for v in p["kp"].ravel()],
+                    "scores": [float(v) for v in p["scores"]],  # unrounded: no tied scores
+                }
+            )
     out = {k: v for k, v in data.items() if k != "annotations"}
     out["annotations"] = annotations
     return out
@@ -118,15 +150,25 @@ def perturb_2017(data: dict, rng: np.random.Generator, kind: str) -> dict:
             kp = np.zeros((17, 3))
             for pt in rect["annopoints"][0]["point"]:
                 kp[PT17_TO_PT18[pt["id"][0]]] = (pt["x"][0], pt["y"][0], 1.0)
-            head = [rect["x1"][0], rect["y1"][0], rect["x2"][0] - rect["x1"][0], rect["y2"][0] - rect["y1"][0]]
+            head = [
+                rect["x1"][0],
+                rect["y1"][0],
+                rect["x2"][0] - rect["x1"][0],
+                rect["y2"][0] - rect["y1"][0],
+            ]
             people.append({"kp": kp, "head": head, "tid": rect["track_id"][0]})
         rects = []
         for p in _perturb_people(people, rng, kind, ctx):
             points = [
-                {"id": [j], "x": [round(float(p["kp"][s, 0]), 4)], "y": [round(float(p["kp"][s, 1]), 4)],
-                 "score": [float(p["scores"][s])]}
-                for j, s in enumerate(PT17_TO_PT18) if not np.all(p["kp"][s] == 0)
-            ]  # fmt: skip
+                {
+                    "id": [j],
+                    "x": [round(float(p["kp"][s, 0]), 4)],
+                    "y": [round(float(p["kp"][s, 1]), 4)],
+                    "score": [float(p["scores"][s])],
+                }
+                for j, s in enumerate(PT17_TO_PT18)
+                if not np.all(p["kp"][s] == 0)
+            ]
             rects.append({"track_id": [int(p["tid"])], "annopoints": [{"point": points}]})
         e = copy.deepcopy({k: v for k, v in entry.items() if k != "annorect"})
         e["annorect"] = rects
@@ -134,7 +176,9 @@ def perturb_2017(data: dict, rng: np.random.Generator, kind: str) -> dict:
     return {"annolist": out}
 
 
-def write_perturbed(gt_dir: str | Path, out_dir: str | Path, kind: str, seed: int = 0) -> list[Path]:
+def write_perturbed(
+    gt_dir: str | Path, out_dir: str | Path, kind: str, seed: int = 0
+) -> list[Path]:
     """Write one perturbed prediction file per GT file (sorted by name, one rng for all)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -144,7 +188,9 @@ def write_perturbed(gt_dir: str | Path, out_dir: str | Path, kind: str, seed: in
     written = []
     for path in sorted(Path(gt_dir).glob("*.json")):
         data = json.loads(path.read_text())
-        pred = perturb_2017(data, rng, kind) if "annolist" in data else perturb_2018(data, rng, kind)
+        pred = (
+            perturb_2017(data, rng, kind) if "annolist" in data else perturb_2018(data, rng, kind)
+        )
         target = out_dir / path.name
         target.write_text(json.dumps(pred))
         written.append(target)
@@ -152,4 +198,6 @@ def write_perturbed(gt_dir: str | Path, out_dir: str | Path, kind: str, seed: in
 
 
 if __name__ == "__main__":
-    write_perturbed(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0)
+    write_perturbed(
+        sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    )

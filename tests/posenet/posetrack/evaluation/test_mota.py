@@ -1,4 +1,5 @@
 """CLEAR MOT per joint: event counts and the distance sum poseval reads from motmetrics."""
+
 import numpy as np
 
 from posenet.posetrack.evaluation.mota import JointAccumulator, MOTCollector
@@ -28,7 +29,9 @@ def test_carried_over_match_wins_over_a_closer_newcomer():
 def test_frame_without_predictions_counts_one_miss_and_one_false_positive_per_joint():
     mot = MOTCollector()
     mot.start_sequence()
-    mot.add(np.array([0, 1, 2]), np.ones((3, 15), bool), np.zeros(0, int), np.zeros((0, 15), bool), None)
+    mot.add(
+        np.array([0, 1, 2]), np.ones((3, 15), bool), np.zeros(0, int), np.zeros((0, 15), bool), None
+    )
     result = mot.result()
     np.testing.assert_array_equal(result.num_objects, np.ones(15))
     np.testing.assert_array_equal(result.num_false_positives, np.ones(15))
@@ -58,8 +61,15 @@ def test_collector_fast_path_counts_like_the_accumulator():
         for _ in range(12):
             g, p = rng.integers(1, 4), rng.integers(1, 5)
             dist = np.where(rng.random((p, g, 15)) < 0.5, rng.random((p, g, 15)), np.inf)
-            frames.append((rng.choice(gt_tracks, g, replace=False), rng.random((g, 15)) < 0.8,
-                           rng.choice(pr_tracks, p, replace=False), rng.random((p, 15)) < 0.8, dist))
+            frames.append(
+                (
+                    rng.choice(gt_tracks, g, replace=False),
+                    rng.random((g, 15)) < 0.8,
+                    rng.choice(pr_tracks, p, replace=False),
+                    rng.random((p, 15)) < 0.8,
+                    dist,
+                )
+            )
         mot = MOTCollector()
         mot.start_sequence(gt_tracks, pr_tracks)
         accs = [JointAccumulator() for _ in range(15)]
@@ -68,8 +78,12 @@ def test_collector_fast_path_counts_like_the_accumulator():
             mot.add(gt_ids, gt_has, pr_ids, pr_has, dist)
             for j, acc in enumerate(accs):
                 gs, ps = np.flatnonzero(gt_has[:, j]), np.flatnonzero(pr_has[:, j])
-                pairs = [(a, b, dist[p, g, j]) for a, g in enumerate(gs) for b, p in enumerate(ps)
-                         if dist[p, g, j] <= 0.5]  # fmt: skip
+                pairs = [
+                    (a, b, dist[p, g, j])
+                    for a, g in enumerate(gs)
+                    for b, p in enumerate(ps)
+                    if dist[p, g, j] <= 0.5
+                ]
                 acc.update(gt_ids[gs].tolist(), pr_ids[ps].tolist(), pairs)
         result = mot.result()
         np.testing.assert_array_equal(result.num_switches, [a.switches for a in accs])

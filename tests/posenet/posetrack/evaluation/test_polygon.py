@@ -1,11 +1,14 @@
 """Ignore-region point-in-polygon: interior in, boundary and outside out, even-odd rule."""
+
 import numpy as np
 
 from posenet.posetrack.evaluation.polygon import points_in_any_polygon, points_in_polygon
 
 SQUARE = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], dtype=float)
 # A "U": the notch x in (4, 6), y in (3, 10) is outside.
-U_SHAPE = np.array([[0, 0], [10, 0], [10, 10], [6, 10], [6, 3], [4, 3], [4, 10], [0, 10]], dtype=float)
+U_SHAPE = np.array(
+    [[0, 0], [10, 0], [10, 10], [6, 10], [6, 3], [4, 3], [4, 10], [0, 10]], dtype=float
+)
 
 
 def test_square_interior_boundary_and_outside():

@@ -1,18 +1,30 @@
 """PCKh distances, poseval's person assignment, precision/recall and VOC AP on tiny inputs."""
+
 import numpy as np
 
 from posenet.posetrack.evaluation.frames import EvalFrame
-from posenet.posetrack.evaluation.pose_ap import APCollector, assign_people, joint_distances, precision_recall, voc_ap
+from posenet.posetrack.evaluation.pose_ap import (
+    APCollector,
+    assign_people,
+    joint_distances,
+    precision_recall,
+    voc_ap,
+)
 
 
 def _frame(gt_xy, pr_xy, head_size=10.0, pr_score=None):
     gt_xy, pr_xy = np.asarray(gt_xy, float), np.asarray(pr_xy, float)
     g, p = len(gt_xy), len(pr_xy)
     return EvalFrame(
-        gt_xy=gt_xy, gt_has=~np.isnan(gt_xy[..., 0]), head_size=np.full(g, head_size), gt_ids=np.arange(g),
-        pr_xy=pr_xy, pr_has=~np.isnan(pr_xy[..., 0]),
-        pr_score=np.full((p, 15), 0.5) if pr_score is None else np.asarray(pr_score, float), pr_ids=np.arange(p),
-    )  # fmt: skip
+        gt_xy=gt_xy,
+        gt_has=~np.isnan(gt_xy[..., 0]),
+        head_size=np.full(g, head_size),
+        gt_ids=np.arange(g),
+        pr_xy=pr_xy,
+        pr_has=~np.isnan(pr_xy[..., 0]),
+        pr_score=np.full((p, 15), 0.5) if pr_score is None else np.asarray(pr_score, float),
+        pr_ids=np.arange(p),
+    )
 
 
 def test_distances_are_normalised_by_head_size_and_inf_where_a_joint_is_missing():
