@@ -73,14 +73,19 @@ class TrackingConfig:
     lost_seconds: float = 1.0  # lost tracks kept this long (paper: 0 = queue_length frames)
     queue_length: int = 5  # L_Q, frames a lost track is kept when lost_seconds is 0 (paper: 5)
     motion: str = "velocity"  # velocity: lost people move on at their speed (paper: none)
-    velocity_smoothing: float = 0.5  # weight of the old velocity in its running mean
+    velocity_smoothing: float = 0.5
+    lost_motion_frames: int = 1000  # a lost person moves on at their speed this many frames  # weight of the old velocity in its running mean
     scale: str = "history"  # OKS scale from the track's full poses (paper: last, its last box)
     scale_min_joints: int = 8  # confident joints that make a pose "full" for the scale
     scale_smoothing: float = 0.8  # weight of the old scale in its running mean
-    min_common_joints: int = 3  # pairs sharing fewer joints must overlap as boxes (paper: 0)
+    lost_reach: float = 0.0  # lost k frames: also matched by position within k x this x scale
+    min_common_joints: int = 3  # pairs sharing fewer joints: the pose must lie in the track's
+    # box (paper: 0, no such rule)
+    inside_similarity: float = 0.25  # such a pair's similarity when OKS is lower
     match_by_age: bool = True  # one matching round per track age, newest first (paper: false,
     # the last frame's tracks, then all older ones together)
-    confirm_hits: int = 2  # consecutive frames before a track is shown (paper: 1)
+    confirm_hits: int = 2  # frames a new track is seen in before it is shown (paper: 1)
+    confirm_window: int = 3  # ... among its first this many frames; else it is dropped
     fill_gaps: int = 0  # re-found after <= this many missing frames: interpolate them (0: off)
     smoothing: bool = False  # One-Euro filter on output joints (causal, per track and joint)
     smoothing_min_cutoff: float = 1.0  # Hz; lower: smoother when still
@@ -127,6 +132,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         ("detector.batch_size", cfg.detector.batch_size),
         ("tracking.queue_length", cfg.tracking.queue_length),
         ("tracking.confirm_hits", cfg.tracking.confirm_hits),
+        ("tracking.confirm_window", cfg.tracking.confirm_window),
     )
     for key, value in positive:
         if value < 1:

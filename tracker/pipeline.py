@@ -111,7 +111,7 @@ class PoseTracker:
         fps = fps or getattr(frames, "fps", None) or FOLDER_FPS
         t = self.config.tracking
         results = self._track(frames, reader, build_track_set(t, fps), keep_images)
-        results = confirmed_only(results, t.confirm_hits)
+        results = confirmed_only(results, t.confirm_hits, t.confirm_window)
         results = fill_gaps(results, t.fill_gaps)
         if t.smoothing:
             results = smooth_keypoints(results, fps, t.smoothing_min_cutoff, t.smoothing_beta)

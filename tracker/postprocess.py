@@ -3,9 +3,9 @@
 Each stage takes and yields `FrameResult`s in order and holds back at most a few frames, so
 memory stays flat however long the video:
 
-- `confirmed_only`: a track is shown once it was seen in `hits` consecutive frames; its first
-  frames are held back until then (not dropped), people of tracks never confirmed are dropped,
-  and confirmed tracks are numbered 0, 1, 2, ... in the order they were confirmed.
+- `confirmed_only`: a track is shown once it was seen in `hits` of its first `window` frames;
+  its first frames are held back until then (not dropped), people of tracks never confirmed
+  are dropped, and confirmed tracks are numbered 0, 1, 2, ... in the order of confirmation.
 - `fill_gaps`: a track re-found after missing up to `max_gap` frames gets interpolated poses in
   the frames it missed (joint scores scaled by `score_factor`); holds back `max_gap` frames.
 - `smooth_keypoints`: a causal One-Euro filter per track and joint; holds nothing back.
@@ -54,13 +54,17 @@ def _select(result: FrameResult, keep: np.ndarray, ids: np.ndarray | None = None
     )
 
 
-def confirmed_only(results: Iterable[FrameResult], hits: int) -> Iterator[FrameResult]:
-    """Show only tracks seen in `hits` consecutive frames (the tracker deletes a tentative
-    track that misses a frame, so its id never comes back). See the module doc."""
+def confirmed_only(
+    results: Iterable[FrameResult], hits: int, window: int | None = None
+) -> Iterator[FrameResult]:
+    """Show only tracks seen in `hits` of their first `window` frames (default `hits`, i.e.
+    consecutive frames); the tracker deletes a tentative track whose window passed, so its id
+    never comes back. See the module doc."""
     if hits <= 1:
         yield from results
         return
-    seen: dict[int, int] = {}  # tentative id -> frames seen
+    window = max(window or hits, hits)
+    seen: dict[int, list[int]] = {}  # tentative id -> [first position, frames seen]
     number: dict[int, int] = {}  # confirmed id -> output id
     dead: set[int] = set()
     held: deque[FrameResult] = deque()
@@ -74,19 +78,19 @@ def confirmed_only(results: Iterable[FrameResult], hits: int) -> Iterator[FrameR
         return _select(result, keep, ids)
 
     failure = None
-    for result in _pull(results):
+    for position, result in enumerate(_pull(results)):
         if isinstance(result, BaseException):
             failure = result
             break
-        present = {int(i) for i in result.track_ids}
-        for i in [i for i in seen if i not in present]:  # missed a frame while tentative
-            dead.add(i)
-            del seen[i]
-        for i in present - number.keys():
-            seen[i] = seen.get(i, 0) + 1
-            if seen[i] >= hits:
+        for i in {int(i) for i in result.track_ids} - number.keys():
+            first_and_count = seen.setdefault(i, [position, 0])
+            first_and_count[1] += 1
+            if first_and_count[1] >= hits:
                 number[i] = len(number)
                 del seen[i]
+        for i in [i for i, (first, _) in seen.items() if position - first + 1 >= window]:
+            dead.add(i)  # its window is over, unconfirmed
+            del seen[i]
         held.append(result)
         while held and decided(held[0]):
             yield release(held.popleft())

@@ -8,8 +8,8 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   the paper's propagated boxes.
 - `update(poses, boxes, scores)` matches the new frame's people to the tracks, most recently
   seen tracks first, so an old track never takes a person a recent one explains; unmatched
-  people start tentative tracks, which are confirmed after `confirm_hits` consecutive frames
-  and deleted if they miss one before that. Tracks lost longer than `lost_seconds` of video
+  people start tentative tracks, which are confirmed once seen in `confirm_hits` of their
+  first `confirm_window` frames and deleted if they are not. Tracks lost longer than `lost_seconds` of video
   (or the paper's `queue_length` frames) are forgotten.
 
 OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
@@ -42,7 +42,8 @@ class Track:
     score: float  # person score of the last observation
     observed: np.ndarray  # (K, 3) last observed pose, not moved
     last_seen: int  # frame of the last observation
-    hits: int = 1  # consecutive frames seen while tentative
+    first_seen: int = 0  # frame of the first observation
+    hits: int = 1  # frames seen while tentative
     confirmed: bool = False
     velocity: np.ndarray | None = None  # (2,) px per frame of the pose, None until measured
     area: float = 0.0  # OKS scale s^2
@@ -107,7 +108,11 @@ class TrackSet:
                 delta = _mean_shift(t.keypoints, moved, cfg.keypoint_thr)
                 if self.similarity == "flow_oks":
                     t.keypoints, t.box = moved, t.box + np.tile(delta, 2)
-            elif cfg.motion == "velocity" and t.velocity is not None:
+            elif (
+                cfg.motion == "velocity"
+                and t.velocity is not None
+                and self.frame - t.last_seen < cfg.lost_motion_frames
+            ):
                 moved, t.box = _shift(t.keypoints, t.box, t.velocity)
                 t.keypoints = moved
             else:
@@ -154,6 +159,7 @@ class TrackSet:
                 score=float(scores[row]),
                 observed=keypoints[row].copy(),
                 last_seen=self.frame,
+                first_seen=self.frame,
                 confirmed=self.cfg.confirm_hits <= 1,
             )
             track.area, track.area_from_full_pose = self._scale(track, keypoints[row], boxes[row])
@@ -182,13 +188,24 @@ class TrackSet:
             areas = np.array([t.area for t in tracks])
         else:
             areas = box_area(track_boxes)
+        ages = np.array([self.frame - t.last_seen for t in tracks], dtype=np.float64)
         thr = self.cfg.keypoint_thr
         sim = oks(keypoints, track_kp, areas, self.sigmas, thr)
+        if self.cfg.lost_reach > 0 and ages.min() > 1:
+            # A person back after a gap has moved and changed pose in ways no model predicts:
+            # compare where they are (mean of the joints seen in both) rather than how they
+            # stand, with a reach that grows with the time they were gone.
+            reach = self.cfg.lost_reach * np.sqrt(areas) * (ages - 1)
+            sim = np.maximum(sim, _centre_similarity(keypoints, track_kp, reach, thr))
         if self.cfg.min_common_joints > 1:
-            # OKS over one or two joints says little: such pairs must also overlap as boxes.
+            # OKS over one or two joints says little: such a pair counts only if the boxes
+            # overlap, then as the better of its OKS and `inside_similarity`, which is low, so
+            # that a fuller match always wins.
             common = ((keypoints[:, None, :, 2] > thr) & (track_kp[None, :, :, 2] > thr)).sum(-1)
             few = common < self.cfg.min_common_joints
-            sim = np.where(few & (box_iou(boxes, track_boxes) <= 0), 0.0, sim)
+            overlap = box_iou(boxes, track_boxes) > 0
+            fallback = np.where(overlap, np.maximum(sim, self.cfg.inside_similarity), 0.0)
+            sim = np.where(few, fallback, sim)
         return sim
 
     def _observe(self, track: Track, keypoints: np.ndarray, box: np.ndarray, score: float) -> None:
@@ -201,7 +218,7 @@ class TrackSet:
             a = cfg.velocity_smoothing
             track.velocity = step if track.velocity is None else a * track.velocity + (1 - a) * step
         track.area, track.area_from_full_pose = self._scale(track, keypoints, box)
-        track.hits = track.hits + 1 if gap == 1 else track.hits
+        track.hits += 1
         track.confirmed = track.confirmed or track.hits >= cfg.confirm_hits
         track.keypoints, track.observed = keypoints.copy(), keypoints.copy()
         track.box, track.score, track.last_seen = box.copy(), float(score), self.frame
@@ -221,10 +238,23 @@ class TrackSet:
         return max(track.area, area), False
 
     def _alive(self, track: Track) -> bool:
-        age = self.frame - track.last_seen
-        if not track.confirmed and age > 0:
-            return False  # a tentative track must be seen in consecutive frames
-        return age < self.max_lost
+        if not track.confirmed and self.frame - track.first_seen + 1 >= self.cfg.confirm_window:
+            return False  # its first confirm_window frames are over
+        return self.frame - track.last_seen < self.max_lost
+
+
+def _centre_similarity(
+    keypoints: np.ndarray, track_kp: np.ndarray, reach: np.ndarray, thr: float
+) -> np.ndarray:
+    """(N, M) exp(-d^2 / (2 reach^2)), d between the centres of the joints pose n and track m
+    both have (0 when they share none)."""
+    both = (keypoints[:, None, :, 2] > thr) & (track_kp[None, :, :, 2] > thr)  # (N, M, K)
+    count = both.sum(-1)
+    diff = keypoints[:, None, :, :2] - track_kp[None, :, :, :2]  # (N, M, K, 2)
+    mean = np.where(both[..., None], diff, 0.0).sum(2) / np.maximum(count, 1)[..., None]
+    d2 = (mean**2).sum(-1)
+    sim = np.exp(-d2 / (2.0 * np.maximum(reach, 1e-9) ** 2)[None, :])
+    return np.where(count > 0, sim, 0.0)
 
 
 def _mean_shift(a: np.ndarray, b: np.ndarray, thr: float, default=0.0):

@@ -39,6 +39,19 @@ def test_confirmation_holds_back_first_frames_and_drops_one_frame_tracks():
     assert out[3].keypoints[1, 0, 0] == 80.0
 
 
+def test_confirmation_window_allows_a_miss():
+    """hits 2 of window 3: id 4 (frames 0 and 2) is confirmed, id 6 (frames 1 and 4) is not."""
+    stream = [
+        frame(0, {4: 1.0}),
+        frame(1, {6: 9.0}),
+        frame(2, {4: 3.0}),
+        frame(3, {}),
+        frame(4, {6: 9.0}),
+    ]
+    out = list(confirmed_only(iter(stream), hits=2, window=3))
+    assert [r.track_ids.tolist() for r in out] == [[0], [], [0], [], []]
+
+
 def test_confirmation_flushes_held_frames_when_the_source_fails():
     def broken():
         yield frame(0, {1: 1.0})

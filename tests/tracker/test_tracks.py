@@ -195,8 +195,13 @@ def test_few_confident_joints_use_the_scale_of_the_full_poses():
 
 
 def test_a_one_frame_spurious_pose_is_never_confirmed():
-    tracks = TrackSet(TrackingConfig(), fps=25)
-    for t in range(3):
+    """Seen once at frame 1: tentative through its window (frames 1-3), then forgotten; a
+    person missed once among their first 3 frames is still confirmed."""
+    tracks = TrackSet(TrackingConfig(confirm_hits=2, confirm_window=3), fps=25)
+    for t in range(4):
         people = [walker(100, 2.0, t)] + ([walker(500, 0.0, 0)] if t == 1 else [])
+        people += [walker(300, 1.0, t)] if t in (0, 2) else []
         step(tracks, np.stack(people))
-    assert [t.confirmed for t in tracks.tracks] == [True]
+        if t == 2:
+            assert [tr.confirmed for tr in tracks.tracks] == [True, True, False]
+    assert [tr.confirmed for tr in tracks.tracks] == [True, True]
