@@ -393,12 +393,12 @@ def bench_tracking(args: argparse.Namespace) -> dict:
     from tracker import tracking_benchmark as tb
 
     names = args.settings or list(tb.SETTINGS)
-    unknown = [s for s in names if s not in tb.SETTINGS]
+    unknown = [s for s in names if s not in tb.ALL_SETTINGS]
     if unknown:
         raise ConfigError(
-            f"--settings: unknown {', '.join(unknown)} (known: {', '.join(tb.SETTINGS)})"
+            f"--settings: unknown {', '.join(unknown)} (known: {', '.join(tb.ALL_SETTINGS)})"
         )
-    settings = {name: tb.SETTINGS[name] for name in names}
+    settings = {name: tb.ALL_SETTINGS[name] for name in names}
     trackers = tb.build_trackers(args.trackers, args.overrides)
     gt = tb.load_ground_truth(args.gt, args.max_videos)
     frames = sum(len(seq) for seq in gt)

@@ -8,7 +8,9 @@ DIR holds annotations/<split>/<seq>.json and images/<split>/<seq>/. Each predict
 the name of its annotation file and lists the same frames in the same order, ready for
 `tools/eval_posetrack.py --gt DIR/annotations/<split> --pred OUT`. --detections: a detection
 JSON (COCO results or PoseTrack) covering the split, matched to frames through the image ids
-and file names of the annotation files.
+and file names of the annotation files. Since these predictions are made offline, frames where a
+track was lost for up to OFFLINE_FILL_GAPS frames get interpolated poses (tracking.fill_gaps;
+`--set tracking.fill_gaps=0` turns it off).
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.poses import basename
 from tracker.video import Frame
+
+
+OFFLINE_FILL_GAPS = 25  # frames (1 s at PoseTrack's 25 fps); --set tracking.fill_gaps=0: off
 
 
 class SequenceDetections:
@@ -108,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output_dir(args.out, "--out")
     cfg = load_tracker_config(args.config, args.overrides)
+    if not any(o.split("=", 1)[0].strip() == "tracking.fill_gaps" for o in args.overrides):
+        # Predictions for evaluation are made offline: fill the frames a track was lost in.
+        cfg.tracking.fill_gaps = OFFLINE_FILL_GAPS
     apply_options(cfg, args.device, args.format, args.pose_weights, args.det_weights)
     data = Path(args.data)
     annotation_dir = data / "annotations" / args.split

@@ -73,15 +73,14 @@ class TrackingConfig:
     lost_seconds: float = 1.0  # lost tracks kept this long (paper: 0 = queue_length frames)
     queue_length: int = 5  # L_Q, frames a lost track is kept when lost_seconds is 0 (paper: 5)
     motion: str = "velocity"  # velocity: lost people move on at their speed (paper: none)
-    velocity_smoothing: float = 0.5
-    lost_motion_frames: int = 1000  # a lost person moves on at their speed this many frames  # weight of the old velocity in its running mean
+    velocity_smoothing: float = 0.5  # weight of the old velocity in its running mean
     scale: str = "history"  # OKS scale from the track's full poses (paper: last, its last box)
     scale_min_joints: int = 8  # confident joints that make a pose "full" for the scale
     scale_smoothing: float = 0.8  # weight of the old scale in its running mean
-    lost_reach: float = 0.0  # lost k frames: also matched by position within k x this x scale
-    min_common_joints: int = 3  # pairs sharing fewer joints: the pose must lie in the track's
-    # box (paper: 0, no such rule)
-    inside_similarity: float = 0.25  # such a pair's similarity when OKS is lower
+    lost_reach: float = 0.0  # lost k frames: also matched by position, within k x this x scale
+    min_common_joints: int = 3  # pairs sharing fewer joints count only if their boxes overlap
+    # (paper: 0, no such rule) ...
+    inside_similarity: float = 0.25  # ... and then at least this similar
     match_by_age: bool = True  # one matching round per track age, newest first (paper: false,
     # the last frame's tracks, then all older ones together)
     confirm_hits: int = 2  # frames a new track is seen in before it is shown (paper: 1)

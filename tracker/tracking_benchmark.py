@@ -91,6 +91,9 @@ SETTINGS = {
     "drop30": Setting(drop=0.3, gap=8),
     "spurious": Setting(gap=8, spurious=0.5),
 }
+# Extra settings, run when named with --settings: jitter of smoothing is judged at 4 px noise.
+EXTRA_SETTINGS = {"noise4": Setting(noise_px=4.0, gap=0)}
+ALL_SETTINGS = {**SETTINGS, **EXTRA_SETTINGS}
 
 
 @dataclass
@@ -340,6 +343,38 @@ def person_id_changes(frames: Sequence[EvalFrame], thr: float = PERSON_MATCH_THR
     return changes
 
 
+def jitter(frames: Sequence[EvalFrame], thr: float = PERSON_MATCH_THR) -> tuple[float, int]:
+    """Mean joint acceleration error (px per frame^2) against the ground truth: for every GT
+    person matched to the same predicted id in three consecutive scored frames, the norm of
+    (p[t+1] - 2 p[t] + p[t-1]) - (g[t+1] - 2 g[t] + g[t-1]) over joints both have in all three.
+    Smoothing lowers it; noise and id changes raise it. Returns (sum, count) for pooling."""
+    matched: list[dict[int, tuple[int, np.ndarray, np.ndarray, np.ndarray]]] = []
+    for frame in frames:
+        by_gt = {}
+        for g, p in person_matches(frame, thr):
+            has = frame.gt_has[g] & frame.pr_has[p]
+            by_gt[int(frame.gt_ids[g])] = (
+                int(frame.pr_ids[p]),
+                frame.gt_xy[g],
+                frame.pr_xy[p],
+                has,
+            )
+        matched.append(by_gt)
+    total, count = 0.0, 0
+    for before, now, after in zip(matched, matched[1:], matched[2:]):
+        for gt_id, (pr_id, g1, p1, h1) in now.items():
+            if gt_id not in before or gt_id not in after:
+                continue
+            (pr0, g0, p0, h0), (pr2, g2, p2, h2) = before[gt_id], after[gt_id]
+            if not pr0 == pr_id == pr2:
+                continue
+            has = h0 & h1 & h2
+            err = (p2 - 2 * p1 + p0) - (g2 - 2 * g1 + g0)
+            total += float(np.linalg.norm(err[has], axis=1).sum())
+            count += int(has.sum())
+    return total, count
+
+
 def score_predictions(
     gt: Sequence[PoseTrackSequence], pred_paths: Sequence[str | os.PathLike]
 ) -> dict:
@@ -355,6 +390,7 @@ def score_predictions(
         "idsw": int(ev.mot.num_switches.sum()),
         "map": float(ev.ap.ap[15]),
         "id_changes": sum(person_id_changes(s.frames) for s in sequences),
+        "jitter": _pooled([jitter(s.frames) for s in sequences]),
     }
 
 
@@ -375,7 +411,7 @@ class Job:
 
 
 def run_job(job: Job) -> list[dict]:
-    """Rows {setting, seed, tracker, mota, idsw, map, id_changes, seconds} of one job."""
+    """Rows {setting, seed, tracker, mota, idsw, map, id_changes, jitter, seconds} of a job."""
     folder = job.workdir / job.setting / f"seed{job.seed}"
     pools = {seq.name: pose_pool(seq) for seq in job.gt}
     image = np.zeros((job.size[1], job.size[0], 3), np.uint8)
@@ -408,6 +444,11 @@ def run_job(job: Job) -> list[dict]:
             }
         )
     return rows
+
+
+def _pooled(parts: Sequence[tuple[float, int]]) -> float:
+    count = sum(c for _, c in parts)
+    return sum(t for t, _ in parts) / count if count else float("nan")
 
 
 def _slug(name: str) -> str:
@@ -458,7 +499,8 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
     out = []
     for (setting, tracker), group in groups.items():
         mean = {
-            k: float(np.mean([r[k] for r in group])) for k in ("mota", "idsw", "map", "id_changes")
+            k: float(np.mean([r[k] for r in group]))
+            for k in ("mota", "idsw", "map", "id_changes", "jitter")
         }
         out.append({"setting": setting, "tracker": tracker, "seeds": len(group), **mean})
     return out
@@ -467,7 +509,7 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
 def format_table(
     means: Sequence[dict], settings: dict[str, Setting], num_videos: int, num_frames: int
 ) -> str:
-    """One table: setting x tracker -> MOTA, IDSW, mAP, person-level id changes."""
+    """One table: setting x tracker -> MOTA, IDSW, mAP, person-level id changes, jitter."""
     seeds = sorted({m["seeds"] for m in means})
     head = (
         f"Tracking quality on {num_videos} videos ({num_frames} frames), means over "
@@ -477,7 +519,7 @@ def format_table(
     lines = [
         head,
         f"{'setting':9s} {'noise drop gap spurious':24s} {'tracker':{width}s}"
-        "   MOTA    IDSW    mAP  id changes",
+        "   MOTA    IDSW    mAP  id changes  jitter",
     ]
     previous = None
     for m in means:
@@ -486,7 +528,7 @@ def format_table(
         previous = s
         lines.append(
             f"{label[0]:9s} {label[1]:24s} {m['tracker']:{width}s} {m['mota']:6.1f} "
-            f"{m['idsw']:7.1f} {m['map']:6.1f} {m['id_changes']:11.1f}"
+            f"{m['idsw']:7.1f} {m['map']:6.1f} {m['id_changes']:11.1f} {m['jitter']:7.2f}"
         )
     return "\n".join(lines)
 

@@ -9,8 +9,8 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
 - `update(poses, boxes, scores)` matches the new frame's people to the tracks, most recently
   seen tracks first, so an old track never takes a person a recent one explains; unmatched
   people start tentative tracks, which are confirmed once seen in `confirm_hits` of their
-  first `confirm_window` frames and deleted if they are not. Tracks lost longer than `lost_seconds` of video
-  (or the paper's `queue_length` frames) are forgotten.
+  first `confirm_window` frames and deleted if they are not. Tracks lost longer than
+  `lost_seconds` of video (or the paper's `queue_length` frames) are forgotten.
 
 OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
 with at least `scale_min_joints` confident joints), so a frame where only two joints are
@@ -91,6 +91,7 @@ class TrackSet:
         self.next_id = 0
         self.frame = -1
         self.tracks: list[Track] = []
+        self.scene_area = 0.0  # running mean of the full poses' scale, all tracks
 
     # ------------------------------------------------------------------ predict
 
@@ -108,11 +109,7 @@ class TrackSet:
                 delta = _mean_shift(t.keypoints, moved, cfg.keypoint_thr)
                 if self.similarity == "flow_oks":
                     t.keypoints, t.box = moved, t.box + np.tile(delta, 2)
-            elif (
-                cfg.motion == "velocity"
-                and t.velocity is not None
-                and self.frame - t.last_seen < cfg.lost_motion_frames
-            ):
+            elif cfg.motion == "velocity" and t.velocity is not None:
                 moved, t.box = _shift(t.keypoints, t.box, t.velocity)
                 t.keypoints = moved
             else:
@@ -185,7 +182,10 @@ class TrackSet:
             return box_iou(boxes, track_boxes)
         track_kp = np.stack([t.keypoints for t in tracks])
         if self.cfg.scale == "history":
-            areas = np.array([t.area for t in tracks])
+            # A track never seen whole (one or two joints) takes the scene's typical scale.
+            areas = np.array(
+                [t.area if t.area_from_full_pose else max(t.area, self.scene_area) for t in tracks]
+            )
         else:
             areas = box_area(track_boxes)
         ages = np.array([self.frame - t.last_seen for t in tracks], dtype=np.float64)
@@ -228,6 +228,9 @@ class TrackSet:
         full pose is seen, the largest box so far."""
         area = float(box_area(box[None])[0])
         full = int((keypoints[:, 2] > self.cfg.keypoint_thr).sum()) >= self.cfg.scale_min_joints
+        if full:
+            a = self.cfg.scale_smoothing
+            self.scene_area = area if self.scene_area == 0 else a * self.scene_area + (1 - a) * area
         if full and track.area_from_full_pose:
             a = self.cfg.scale_smoothing
             return a * track.area + (1 - a) * area, True

@@ -268,3 +268,28 @@ def test_cli_prints_the_table(shared_data, tmp_path, capsys):
     assert means[tb.PERFECT]["id_changes"] == 0
     assert means[tb.FLOOR]["id_changes"] > means["default"]["id_changes"]
     assert len(report["runs"]) == 3 and report["seeds"] == [0]
+
+
+def test_jitter_is_the_acceleration_error_against_the_ground_truth():
+    """One person standing still; the prediction's joint 0 wobbles +1, -1, +1 px in x: its
+    acceleration error is |1 - 2 * (-1) + 1| = 4 px/frame^2, the other joints' 0."""
+    xy = np.tile(np.arange(15.0)[:, None] * 10, (1, 2))[None]  # (1, 15, 2)
+
+    def frame(wobble: float, pred_id: int = 7) -> EvalFrame:
+        pred = xy.copy()
+        pred[0, 0, 0] += wobble
+        return EvalFrame(
+            gt_xy=xy,
+            gt_has=np.ones((1, 15), bool),
+            head_size=np.full(1, 20.0),
+            gt_ids=np.array([0]),
+            pr_xy=pred,
+            pr_has=np.ones((1, 15), bool),
+            pr_score=np.ones((1, 15)),
+            pr_ids=np.array([pred_id]),
+        )
+
+    total, count = tb.jitter([frame(1.0), frame(-1.0), frame(1.0)])
+    assert count == 15 and total == pytest.approx(4.0)
+    # A different predicted id in the middle frame: no triple of one track, nothing counted.
+    assert tb.jitter([frame(1.0), frame(-1.0, pred_id=8), frame(1.0)]) == (0.0, 0)
