@@ -35,22 +35,6 @@ def write_clip(path, frames: int, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    """One random-init net saved to a file: every process must run the same weights."""
-    import torch
-
-    from posenet.config import load_config
-    from posenet.models.pose_resnet import build_model
-
-    overrides = ["model.depth=18", "model.image_size=[48, 64]", "model.heatmap_size=[12, 16]"]
-    torch.manual_seed(0)
-    model = build_model(load_config("configs/coco/res50_256x192.yaml", overrides))
-    path = tmp_path_factory.mktemp("weights") / "tiny_r18.pth"
-    torch.save(model.state_dict(), path)
-    return ["--pose-weights", str(path)]
-
-
-@pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     """Three clips made here, a list file naming them, and replayed boxes for every frame."""
     root = tmp_path_factory.mktemp("clips")
@@ -91,11 +75,11 @@ def same(a, b) -> bool:
     return a.read_text() == b.read_text()
 
 
-def test_videos_over_two_processes_match_one_and_resume(inputs, weights, tmp_path):
+def test_videos_over_two_processes_match_one_and_resume(inputs, tiny_pose_weights, tmp_path):
     listing, detections = inputs
     folder = shared_file("mmpose/posetrack18/videos/000001_mpiinew_test")
     common = [str(listing), str(folder), "--detections", str(detections), "--no-render"]
-    common += [*FAST, *weights]
+    common += [*FAST, "--pose-weights", str(tiny_pose_weights)]
     one, two = tmp_path / "one", tmp_path / "two"
     tool = load_tool("track_video")
     assert tool.main([*common, "--out", str(one)]) == 0
@@ -125,13 +109,13 @@ def test_videos_over_two_processes_match_one_and_resume(inputs, weights, tmp_pat
     assert sum(p["videos"] for p in merged["processes"]) == 1
 
 
-def test_posetrack_split_over_two_processes_matches_one(weights, tmp_path):
+def test_posetrack_split_over_two_processes_matches_one(tiny_pose_weights, tmp_path):
     data = shared_file("mmpose/posetrack18")
     detections = shared_file(
         "mmpose/posetrack18/annotations/test_posetrack18_human_detections.json"
     )
     common = ["--data", str(data), "--split", "val", "--detections", str(detections)]
-    common += [*POSETRACK_FAST, *weights]
+    common += [*POSETRACK_FAST, "--pose-weights", str(tiny_pose_weights)]
     one, two = tmp_path / "one", tmp_path / "two"
     tool = load_tool("track_posetrack")
     assert tool.main([*common, "--out", str(one)]) == 0
