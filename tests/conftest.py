@@ -40,3 +40,20 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def tiny_pose_weights(tmp_path_factory) -> Path:
+    """A random-init ResNet-18 pose net at 48x64 saved to a file, for runs that must use the
+    same weights (two processes, or two runs compared); fits the tool tests' FAST options."""
+    import torch
+
+    from posenet.config import load_config
+    from posenet.models.pose_resnet import build_model
+
+    overrides = ["model.depth=18", "model.image_size=[48, 64]", "model.heatmap_size=[12, 16]"]
+    torch.manual_seed(0)
+    model = build_model(load_config("configs/coco/res50_256x192.yaml", overrides))
+    path = tmp_path_factory.mktemp("weights") / "tiny_r18.pth"
+    torch.save(model.state_dict(), path)
+    return path

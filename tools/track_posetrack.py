@@ -3,14 +3,19 @@
     python tools/track_posetrack.py --data DIR --split val --out DIR [--detections FILE.json]
         [--config configs/tracking/default.yaml] [--set key=value] [--device cuda|cpu]
         [--format posetrack18|posetrack17] [--pose-weights W] [--det-weights W] [--render]
+        [--overwrite]
+    torchrun --nproc-per-node 8 tools/track_posetrack.py --data DIR --split val --out DIR
 
 DIR holds annotations/<split>/<seq>.json and images/<split>/<seq>/. Each prediction file has
 the name of its annotation file and lists the same frames in the same order, ready for
 `tools/eval_posetrack.py --gt DIR/annotations/<split> --pred OUT`. --detections: a detection
 JSON (COCO results or PoseTrack) covering the split, matched to frames through the image ids
-and file names of the annotation files. Since these predictions are made offline, frames where a
-track was lost for up to OFFLINE_FILL_GAPS frames get interpolated poses (tracking.fill_gaps;
-`--set tracking.fill_gaps=0` turns it off).
+and file names of the annotation files. Under torchrun the sequences are shared among the
+processes (longest first to the least loaded); OUT/summaries/<seq>.json marks each finished
+sequence, a rerun skips those (--overwrite redoes them), and rank 0 writes OUT/summary.json.
+These predictions are made offline, so frames where a track was lost for up to
+OFFLINE_FILL_GAPS frames get interpolated poses (tracking.fill_gaps; `--set
+tracking.fill_gaps=0` turns it off).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet import distributed as dist
 from posenet.cli import add_config_args, check_output_dir, run_cli
-from posenet.errors import DataError
+from posenet.errors import ConfigError, DataError
 from posenet.posetrack.formats import read_posetrack
 from tracker.config import (
     DEFAULT_CONFIG,
-    FORMATS,
+    POSETRACK_FORMATS,
     apply_options,
     load_tracker_config,
 )
@@ -35,7 +41,8 @@ from tracker.detectors import ReplayDetector
 from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.poses import basename
-from tracker.video import Frame
+from tracker.run import Job, init_processes, mark_incomplete, run_jobs
+from tracker.video import Frame, list_image_files
 
 
 OFFLINE_FILL_GAPS = 25  # frames (1 s at PoseTrack's 25 fps); --set tracking.fill_gaps=0: off
@@ -105,11 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--split", default="val", help="split folder name (default val)")
     parser.add_argument("--out", required=True, help="folder for the prediction JSONs")
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
-    parser.add_argument("--format", choices=FORMATS, help="JSON layout (default posetrack18)")
+    parser.add_argument(
+        "--format", choices=POSETRACK_FORMATS, help="JSON layout (default posetrack18)"
+    )
     parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
     parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
     parser.add_argument("--detections", help="detection JSON covering the split")
     parser.add_argument("--render", action="store_true", help="also write <seq>.mp4 renders")
+    parser.add_argument("--overwrite", action="store_true", help="redo finished sequences")
     args = parser.parse_args(argv)
     check_output_dir(args.out, "--out")
     cfg = load_tracker_config(args.config, args.overrides)
@@ -117,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Predictions for evaluation are made offline: fill the frames a track was lost in.
         cfg.tracking.fill_gaps = OFFLINE_FILL_GAPS
     apply_options(cfg, args.device, args.format, args.pose_weights, args.det_weights)
+    if cfg.output.format not in POSETRACK_FORMATS:
+        raise ConfigError(f"output.format {cfg.output.format}: evaluation needs posetrack18/17")
     data = Path(args.data)
     annotation_dir = data / "annotations" / args.split
     annotations = sorted(annotation_dir.glob("*.json")) if annotation_dir.is_dir() else []
@@ -134,23 +146,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         replay = ReplayDetector(
             args.detections, score_thr=cfg.detector.score_thr, image_names=names
         )
-        tracker = PoseTracker(cfg, detector=replay)
-    else:
-        tracker = PoseTracker(cfg)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    total = TrackingSummary(source=str(annotation_dir))
+    folders, jobs = {}, []
     for path, seq in sequences:
-        file_names = [f.file_name for f in seq.frames]
-        folder = sequence_folder(data, args.split, path, file_names)
+        folders[path.stem] = sequence_folder(
+            data, args.split, path, [f.file_name for f in seq.frames]
+        )
+        outputs = [out_dir / path.name] + [out_dir / f"{path.stem}.mp4"] * args.render
+        summary = out_dir / "summaries" / f"{path.stem}.json"
+        jobs.append(Job(path.stem, str(folders[path.stem]), summary, outputs))
+    init_processes(cfg)
+    tracker: PoseTracker | None = None
+    by_name = dict(zip(folders, sequences))
+
+    def track(job: Job) -> TrackingSummary:
+        nonlocal tracker
+        tracker = tracker or PoseTracker(cfg, detector=replay)  # once per process
+        path, seq = by_name[job.name]
+        folder = folders[job.name]
         if replay is not None:
             tracker.detector = SequenceDetections(replay, folder.relative_to(data).as_posix())
-        video = out_dir / f"{path.stem}.mp4" if args.render else None
+        mark_incomplete(job.summary_path, job.source)
         with TrackingOutput(
             out_dir / path.name,
             path.stem,
             format=cfg.output.format,
-            video_path=video,
+            video_path=out_dir / f"{path.stem}.mp4" if args.render else None,
             render_thr=cfg.output.render_thr,
             derive_head=cfg.output.derive_head,
             source=str(folder),
@@ -159,17 +181,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             wanted = [(f.file_name, f.frame_index) for f in seq.frames]
             matched = write_aligned(output, results, wanted)
         summary = output.summary
+        write_summary(summary, job.summary_path)
         fps = summary.frames / max(summary.wall_seconds, 1e-9)
         print(
             f"{path.stem}: {len(seq)} listed frames ({matched} tracked), "
             f"{len(summary.track_ids)} tracks, {fps:.1f} fps",
             file=sys.stderr,
         )
-        total.merge(summary)
-    total.outputs["predictions"] = str(out_dir)
-    write_summary(total, out_dir / "summary.json")
+        return summary
+
+    def length(job: Job) -> int:
+        return len(list_image_files(folders[job.name]))
+
+    try:
+        total = run_jobs(jobs, track, length, out_dir / "summary.json", args.overwrite)
+    finally:
+        dist.cleanup()
+    if total is None:
+        return 0
     print(total.format())
-    return 0
+    return 0 if total.complete else 2
 
 
 if __name__ == "__main__":

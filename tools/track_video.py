@@ -1,23 +1,32 @@
-"""Track the poses of everyone in a video: PoseTrack JSON, rendered MP4 and a summary.
+"""Track the poses of everyone in a video: PoseTrack JSON (or JSON lines), rendered MP4, summary.
 
-    python tools/track_video.py input.mp4 [--out DIR] [--config configs/tracking/default.yaml]
-        [--set key=value] [--device cuda|cpu] [--start N] [--end N] [--no-render]
-        [--format posetrack18|posetrack17] [--pose-weights W] [--det-weights W]
+    python tools/track_video.py INPUT [INPUT ...] [--out DIR] [--overwrite]
+        [--config configs/tracking/default.yaml] [--set key=value] [--device cuda|cpu]
+        [--start N] [--end N] [--no-render]
+        [--format posetrack18|posetrack17|jsonl] [--pose-weights W] [--det-weights W]
         [--detections FILE.json] [--poses FILE.json]
+    torchrun --nproc-per-node 8 tools/track_video.py 'videos/*.mp4' --out DIR
 
-The input is any video PyAV opens or a folder of frames. DIR (default ./<input name>) gets
-<name>.json, <name>.mp4 and summary.json. An interrupted run (Ctrl-C, a broken video) still
-leaves valid files holding every frame tracked so far.
+An input is any video PyAV opens, a folder of frames, an http(s) URL, an RTSP/RTMP stream or a
+camera (0, /dev/video0). One input: DIR (default ./<name>) gets <name>.json, <name>.mp4 and
+summary.json; live sources (streams, cameras) write <name>.jsonl unless --format says
+otherwise. Several inputs (files, folders, quoted globs, .txt lists): DIR/<name>/ per video and
+DIR/summary.json merged; videos are shared among the processes of a torchrun launch, and a
+rerun skips those whose complete outputs exist (--overwrite redoes them). An interrupted run
+(Ctrl-C, a broken video) still leaves valid files holding every frame tracked so far.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from posenet import distributed as dist
 from posenet.cli import add_config_args, check_output_dir, run_cli
+from posenet.errors import DataError, UserError
 from tracker.config import (
     DEFAULT_CONFIG,
     FORMATS,
@@ -25,17 +34,30 @@ from tracker.config import (
     apply_options,
     load_tracker_config,
 )
-from tracker.output import TrackingOutput, write_summary
+from tracker.output import TrackingSummary
 from tracker.pipeline import PoseTracker
 from tracker.poses import GivenPoses
-from tracker.video import FrameReader
+from tracker.run import (
+    SUMMARY,
+    Job,
+    expand_inputs,
+    init_processes,
+    output_path,
+    run_jobs,
+    track_one,
+)
+from tracker.video import FrameReader, source_kind, source_name
+
+LIVE = ("stream", "camera")
 
 
 def add_tracking_args(parser: argparse.ArgumentParser) -> None:
     """Options shared with track_posetrack."""
     add_config_args(parser, default_config=DEFAULT_CONFIG)
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
-    parser.add_argument("--format", choices=FORMATS, help="JSON layout (default posetrack18)")
+    parser.add_argument(
+        "--format", choices=FORMATS, help="output layout (default posetrack18; jsonl for live)"
+    )
     parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
     parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
     parser.add_argument("--detections", help="replay person boxes from this detection JSON")
@@ -49,18 +71,18 @@ def load_config_from_args(args: argparse.Namespace) -> TrackerConfig:
     )
 
 
-def progress(results, total: int | None, desc: str):
-    """A tqdm bar on stderr (off when stderr is not a terminal)."""
-    from tqdm import tqdm
-
-    return tqdm(results, total=total, desc=desc, unit="frame", file=sys.stderr, disable=None)
+def report(summary: TrackingSummary) -> None:
+    """The one-screen summary: stdout when the run completed, stderr when it stopped."""
+    print(summary.format(), file=sys.stdout if summary.complete else sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Track one video or frame folder and write JSON, MP4 and summary."""
+    """Track one or many videos (or frame folders, URLs, streams, cameras)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_tracking_args(parser)
-    parser.add_argument("input", help="video file or folder of frames")
+    parser.add_argument(
+        "input", nargs="+", help="video file, folder of frames, URL, stream, camera, glob, list"
+    )
     parser.add_argument("--out", help="output folder (default: ./<input name>)")
     parser.add_argument("--start", type=int, default=0, help="first frame (default 0)")
     parser.add_argument("--end", type=int, help="stop before this frame (default: the end)")
@@ -70,39 +92,92 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="PoseTrack-2018 JSON of people per frame: only track them (no detection "
         "or pose estimation)",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="several inputs: redo videos already complete"
+    )
     args = parser.parse_args(argv)
     cfg = load_config_from_args(args)
-    source = Path(args.input)
-    name = source.stem if source.is_file() else source.name
-    check_output_dir(Path(args.out) if args.out else Path.cwd() / name, "--out")
+    if len(args.input) == 1 and expand_inputs(args.input) == args.input:
+        return track_single(args, cfg)
+    return track_many(args, cfg)
+
+
+def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
+    """One input: its outputs straight in --out (default ./<name>), always tracked anew."""
+    if int(os.environ.get("RANK", "0")) > 0:
+        return 0  # under torchrun, one input is rank 0's alone
+    source = args.input[0]
+    name = source_name(source)
+    out_dir = check_output_dir(Path(args.out) if args.out else Path.cwd() / name, "--out")
+    if args.format is None and source_kind(source) in LIVE:
+        cfg.output.format = "jsonl"  # a live run is followed line by line, and may never end
     with FrameReader(source, start=args.start, end=args.end) as reader:
         given = GivenPoses(args.poses) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
-        out_dir = Path(args.out) if args.out else Path.cwd() / name
-        out_dir.mkdir(parents=True, exist_ok=True)
         render = cfg.output.render and not args.no_render
-        output = TrackingOutput(
-            out_dir / f"{name}.json",
-            name,
-            format=cfg.output.format,
-            video_path=out_dir / f"{name}.mp4" if render else None,
-            fps=reader.fps,
-            render_thr=cfg.output.render_thr,
-            derive_head=cfg.output.derive_head,
-            source=str(source),
-        )
-        complete = False
-        try:
-            results = tracker.track(reader, keep_images=render)
-            for result in progress(results, reader.num_frames, name):
-                output.write(result, file_name=f"{name}/{result.name}")
-            complete = True
-        finally:
-            summary = output.close(complete)
-            summary.outputs["summary"] = str(out_dir / "summary.json")
-            write_summary(summary, out_dir / "summary.json")
-            print(summary.format(), file=sys.stdout if complete else sys.stderr)
+        track_one(reader, tracker, out_dir, name, render=render, report=report)
     return 0
+
+
+def track_many(args: argparse.Namespace, cfg: TrackerConfig) -> int:
+    """Several inputs: out/<name>/ each, shared among torchrun's processes, resumable."""
+    if not args.out:
+        raise UserError("several inputs need --out DIR (one folder per video goes there)")
+    if args.poses:
+        raise UserError("--poses describes one video: give a single input with it")
+    out = check_output_dir(args.out, "--out")
+    sources = expand_inputs(args.input)
+    names: dict[str, str] = {}
+    for source in sources:
+        name = source_name(source)
+        if name in names:
+            raise DataError(f"{source} and {names[name]} would both write {out / name}/")
+        names[name] = source
+    render = cfg.output.render and not args.no_render
+    jobs = []
+    for name, source in names.items():
+        folder = out / name
+        outputs = [output_path(folder, name, cfg.output.format)]
+        jobs.append(
+            Job(name, source, folder / SUMMARY, outputs + [folder / f"{name}.mp4"] * render)
+        )
+    init_processes(cfg)
+    tracker: PoseTracker | None = None
+
+    def track(job: Job) -> TrackingSummary:
+        nonlocal tracker
+        with FrameReader(job.source, start=args.start, end=args.end) as reader:
+            tracker = tracker or PoseTracker(cfg)  # built once per process, on its first video
+            summary = track_one(reader, tracker, job.summary_path.parent, job.name, render)
+        fps = summary.frames / max(summary.wall_seconds, 1e-9)
+        print(
+            f"[process {dist.rank()}] {job.name}: {summary.frames} frames, "
+            f"{len(summary.track_ids)} tracks, {fps:.1f} fps",
+            file=sys.stderr,
+        )
+        return summary
+
+    try:
+        merged = run_jobs(jobs, track, frame_count(args), out / SUMMARY, args.overwrite)
+    finally:
+        dist.cleanup()
+    if merged is None:
+        return 0
+    report(merged)
+    return 0 if merged.complete else 2
+
+
+def frame_count(args: argparse.Namespace):
+    """Frames a job will track, read from its source before tracking (None if unknown)."""
+
+    def count(job: Job) -> int | None:
+        try:
+            with FrameReader(job.source, start=args.start, end=args.end) as reader:
+                return reader.num_frames
+        except UserError:
+            return None  # it fails again, with its message, when its process tracks it
+
+    return count
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ SCALES = ("history", "last")
 MATCHERS = ("greedy", "hungarian")
 FLOWS = ("dis", "farneback", "raft", "raft_small", "raft_large", "none")
 LAYOUTS = ("auto", "coco", "posetrack18")
-FORMATS = ("posetrack18", "posetrack17")
+POSETRACK_FORMATS = ("posetrack18", "posetrack17")
+FORMATS = (*POSETRACK_FORMATS, "jsonl")  # jsonl: one line per frame, as it is tracked
 NO_WEIGHTS = ("", "none", "None", "random")  # weights values meaning "random initialisation"
 
 
@@ -95,7 +96,7 @@ class TrackingConfig:
 class OutputConfig:
     """What the tools write."""
 
-    format: str = "posetrack18"  # posetrack18 (COCO-like) or posetrack17 (annolist)
+    format: str = "posetrack18"  # posetrack18 (COCO-like), posetrack17 (annolist) or jsonl
     render: bool = True  # write an MP4 with skeletons and ids
     render_thr: float = 0.3  # joints drawn at or above this score
     derive_head: bool = True  # COCO nets: derive PoseTrack head_bottom/head_top (see keypoints.py)

@@ -1,7 +1,8 @@
-"""What one tracking run writes: PoseTrack JSON, a rendered MP4 and a summary.
+"""What one tracking run writes: PoseTrack JSON or JSON lines, a rendered MP4 and a summary.
 
 `TrackingOutput` takes `FrameResult`s as they come and streams them to a PoseTrack JSON (2018
-or 2017 layout) and, optionally, an MP4 with skeletons and ids in one colour per track;
+or 2017 layout) or a JSONL file (one line per frame, readable while the run goes on) and,
+optionally, an MP4 with skeletons and ids in one colour per track;
 `TrackingSummary` counts frames, people, tracks and seconds per stage, and merges itself
 across the sequences of a split.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from posenet.cli import finite
 from posenet.keypoints import coco_to_posetrack18
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
 from tracker.pipeline import FrameResult
@@ -38,6 +40,25 @@ class TrackingSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     complete: bool = True
+    skipped: int = 0  # videos not tracked again: their complete outputs existed (many videos)
+    processes: list[dict[str, Any]] = field(default_factory=list)  # each process's share
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrackingSummary:
+        """A summary read back from summary.json (e.g. of a video skipped on a rerun), enough
+        to merge: the track ids themselves are not stored, only their count."""
+        return cls(
+            source=d["source"],
+            frames=d["frames"],
+            people=d["people"],
+            max_people=d["max_people_per_frame"],
+            track_ids=set(range(d["tracks"])),
+            stage_seconds=dict(d["seconds_per_stage"]),
+            wall_seconds=d["wall_seconds"],
+            outputs=dict(d["outputs"]),
+            notes=list(d["notes"]),
+            complete=d["complete"],
+        )
 
     def add(self, result: FrameResult) -> None:
         """Count one frame."""
@@ -83,6 +104,7 @@ class TrackingSummary:
             "fps": round(self.frames / self.wall_seconds, 2) if self.wall_seconds > 0 else None,
             "outputs": dict(self.outputs),
             "notes": list(self.notes),
+            **({"skipped": self.skipped, "processes": self.processes} if self.processes else {}),
         }
 
     def format(self) -> str:
@@ -99,6 +121,15 @@ class TrackingSummary:
         lines.append(f"fps per stage: {speeds}; {wall} ({d['wall_seconds']:.1f} s)")
         lines += [f"{kind}: {path}" for kind, path in d["outputs"].items()]
         lines += [f"note: {n}" for n in d["notes"]]
+        if self.processes:
+            lines.append(
+                f"skipped {self.skipped} videos with complete outputs (--overwrite redoes them)"
+            )
+            lines += [
+                f"process {p['rank']}: {p['videos']} videos, {p['frames']} frames, "
+                f"{p['seconds']:.1f} s"
+                for p in self.processes
+            ]
         return "\n".join(lines)
 
 
@@ -113,10 +144,59 @@ HEAD_NOTE = (
 )
 
 
+class JsonlWriter:
+    """One JSON line per frame, appended and flushed as each frame is tracked, so another
+    program can follow a live run: {"frame", "time" (frame index / fps, seconds),
+    "file_name", "people": [{"track_id", "box" (x1, y1, x2, y2), "score", "keypoints"
+    (COCO-17 [x, y, score] each)}]}. Non-finite numbers are written as null. Written in place,
+    not renamed at the end: a killed run leaves every line before the last one valid."""
+
+    def __init__(self, path: str | os.PathLike, fps: float) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = fps if fps and fps > 0 else 25.0
+        self._file = open(self.path, "w", encoding="utf-8")
+        self.num_frames = 0
+
+    def add_frame(
+        self,
+        file_name: str,
+        frame_index: int,
+        keypoints: np.ndarray,
+        track_ids: np.ndarray,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+    ) -> None:
+        """Write and flush one frame's line; keypoints (n, 17, 3), boxes (n, 4) xyxy."""
+        people = [
+            {
+                "track_id": int(track_ids[k]),
+                "box": [round(float(v), 2) for v in boxes[k]],
+                "score": round(float(scores[k]), 4),
+                "keypoints": [[round(float(v), 2) for v in joint] for joint in keypoints[k]],
+            }
+            for k in range(len(keypoints))
+        ]
+        line = {
+            "frame": int(frame_index),
+            "time": round(frame_index / self.fps, 4),
+            "file_name": file_name,
+            "people": people,
+        }
+        self._file.write(json.dumps(finite(line), allow_nan=False) + "\n")
+        self._file.flush()
+        self.num_frames += 1
+
+    def close(self) -> None:
+        """Close the file (every line is already on disk)."""
+        self._file.close()
+
+
 class TrackingOutput:
-    """Writes FrameResults to a PoseTrack JSON (2018 or 2017 layout) and, when `video_path`
-    is given, an MP4 with skeletons and ids in one colour per track. `close()` (also on
-    errors, as a context manager) leaves valid files holding every frame written so far."""
+    """Writes FrameResults to a PoseTrack JSON (2018 or 2017 layout) or JSON lines (`format`
+    jsonl) and, when `video_path` is given, an MP4 with skeletons and ids in one colour per
+    track. `close()` (also on errors, as a context manager) leaves valid files holding every
+    frame written so far."""
 
     def __init__(
         self,
@@ -129,9 +209,13 @@ class TrackingOutput:
         derive_head: bool = True,
         source: str = "",
     ) -> None:
-        writer_cls = PoseTrack17Writer if format == "posetrack17" else PoseTrack18Writer
         self.json_path = Path(json_path)
-        self.json = writer_cls(self.json_path, video_name)
+        self.jsonl = format == "jsonl"
+        if self.jsonl:
+            self.json = JsonlWriter(self.json_path, fps)
+        else:
+            writer_cls = PoseTrack17Writer if format == "posetrack17" else PoseTrack18Writer
+            self.json = writer_cls(self.json_path, video_name)
         self.video_path = Path(video_path) if video_path else None
         self.video: VideoWriter | None = None
         self.fps, self.render_thr, self.derive_head = fps, render_thr, derive_head
@@ -157,7 +241,7 @@ class TrackingOutput:
         self.json.add_frame(
             file_name or result.name,
             result.index,
-            self.posetrack_keypoints(result),
+            result.keypoints if self.jsonl else self.posetrack_keypoints(result),
             result.track_ids,
             result.boxes,
             result.scores,

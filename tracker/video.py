@@ -1,4 +1,5 @@
-"""Streaming frame reader (video file or folder of images) and an atomic H.264 writer.
+"""Streaming frame reader (video file, folder of images, URL, stream or camera) and an atomic
+H.264 writer.
 
 Frames are decoded on a background thread into a bounded queue, so memory does not grow with
 video length and decoding overlaps with the GPU work of the caller. Errors found while
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_FPS = 25.0
 # How often (seconds) a blocked decoder thread checks whether the consumer has gone away.
 _POLL_S = 0.1
+# Network sources: seconds to wait for the connection, then for each read; a stalled stream
+# ends (as a broken video) after the read timeout instead of hanging the run.
+NETWORK_TIMEOUT_S = (10.0, 30.0)
+URL_SCHEMES = ("http", "https")
+STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp")
 
 
 @dataclass
@@ -75,6 +82,54 @@ def read_image(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def _scheme(source: str) -> str:
+    return source.split("://", 1)[0].lower() if "://" in source else ""
+
+
+def source_kind(source: str | os.PathLike) -> str:
+    """'url' (http/https), 'stream' (rtsp, rtmp, ...), 'camera' (a number such as '0' that is
+    not a file here, or /dev/videoN), 'folder' or 'file' (the rest, existing or not)."""
+    text = os.fspath(source)
+    scheme = _scheme(text)
+    if scheme in URL_SCHEMES:
+        return "url"
+    if scheme in STREAM_SCHEMES:
+        return "stream"
+    if text.startswith("/dev/video") or (text.isdigit() and not os.path.exists(text)):
+        return "camera"
+    return "folder" if os.path.isdir(text) else "file"
+
+
+def source_name(source: str | os.PathLike) -> str:
+    """A safe output name for a source: a file's stem or a folder's name; for a URL or stream
+    the last path segment without extension, else host and port; 'cameraN' for a camera.
+    Characters other than letters, digits, '.', '_' and '-' become '_'."""
+    text = os.fspath(source)
+    kind = source_kind(text)
+    if kind == "camera":
+        name = "camera" + (text if text.isdigit() else text.removeprefix("/dev/video"))
+    elif kind in ("url", "stream"):
+        rest = text.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
+        host, _, path = rest.partition("/")
+        segments = [p for p in path.split("/") if p]
+        name = Path(segments[-1]).stem if segments else host.rsplit("@", 1)[-1]
+    else:
+        path = Path(text)
+        name = path.name if kind == "folder" else path.stem
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".")
+    return name or "video"
+
+
+def camera_device(source: str) -> tuple[str, str]:
+    """(device, PyAV input format) of a camera: V4L2 on Linux, AVFoundation on macOS."""
+    if sys.platform == "darwin":
+        return source.removeprefix("/dev/video"), "avfoundation"
+    device = source if source.startswith("/dev/") else f"/dev/video{source}"
+    if not os.path.exists(device):
+        raise DataError(f"camera {source}: no such device {device}")
+    return device, "v4l2"
+
+
 _END = object()
 
 
@@ -89,12 +144,19 @@ class FrameReader:
     `rotation` (videos): the display rotation in degrees counter-clockwise from the file's
     display matrix (phone videos); frames are delivered turned upright and width/height are
     those of the turned frames.
+    `source` may also be an http(s) URL, an RTSP/RTMP stream or a camera ('0', '/dev/video0'),
+    opened through PyAV like a file (`kind` says which); a live source has no known length
+    (`num_frames` is None) and ends when the stream does.
     """
 
     def __init__(
         self, source: str | Path, start: int = 0, end: int | None = None, queue_size: int = 8
     ) -> None:
-        self.source = Path(source)
+        self.kind = source_kind(source)
+        self.source: Path | str = (
+            Path(source) if self.kind in ("file", "folder") else os.fspath(source)
+        )
+        self.name = source_name(source)
         if start < 0 or (end is not None and end < start):
             raise DataError(f"{self.source}: bad frame range start={start} end={end}")
         if queue_size < 1:
@@ -105,9 +167,9 @@ class FrameReader:
         self._total: int | None = None
         self.unpadded_names = False
         self.rotation = 0
-        if not self.source.exists():
+        if self.kind == "file" and not self.source.exists():
             raise DataError(f"{self.source}: no such file or folder")
-        if self.source.is_dir():
+        if self.kind == "folder":
             self._open_folder()
         else:
             self._open_video()
@@ -129,10 +191,18 @@ class FrameReader:
 
     def _open_video(self) -> None:
         """Open the container and read size, rate and frame count from its first video stream."""
+        url, options, fmt, timeout = str(self.source), {}, None, None
+        if self.kind == "camera":
+            url, fmt = camera_device(url)
+        elif self.kind in ("url", "stream"):
+            timeout = NETWORK_TIMEOUT_S
+            if _scheme(url).startswith("rtsp"):
+                options = {"rtsp_transport": "tcp"}  # no lost packets, no broken frames
         try:
-            self._container = av.open(str(self.source))
+            self._container = av.open(url, format=fmt, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-            raise DataError(f"{self.source}: not a readable video ({err})") from None
+            what = "not a readable video" if self.kind == "file" else f"cannot open the {self.kind}"
+            raise DataError(f"{self.source}: {what} ({err})") from None
         if not self._container.streams.video:
             self._container.close()
             raise DataError(f"{self.source}: has no video stream")
@@ -140,7 +210,9 @@ class FrameReader:
         stream.thread_type = "AUTO"
         self.width = stream.codec_context.width
         self.height = stream.codec_context.height
-        self.rotation = round(self._probe_rotation() / 90) % 4 * 90
+        # Live sources cannot be opened twice to probe; they carry no display matrix anyway.
+        if self.kind in ("file", "url"):
+            self.rotation = round(self._probe_rotation() / 90) % 4 * 90
         if self.rotation in (90, 270):
             self.width, self.height = self.height, self.width
         rate = stream.average_rate or stream.guessed_rate
@@ -151,7 +223,8 @@ class FrameReader:
         """Display rotation of the first frame (PyAV exposes the display matrix on frames only);
         read from a second handle so the main one still starts at frame 0."""
         try:
-            with av.open(str(self.source)) as probe:
+            timeout = NETWORK_TIMEOUT_S if self.kind == "url" else None
+            with av.open(str(self.source), timeout=timeout) as probe:
                 for av_frame in probe.decode(video=0):
                     return float(av_frame.rotation or 0)
         except (av.error.FFmpegError, OSError):
@@ -171,7 +244,7 @@ class FrameReader:
             raise DataError(f"{self.source}: a FrameReader can be iterated only once")
         target = self._produce_folder if self._files is not None else self._produce_video
         self._thread = threading.Thread(
-            target=self._run, args=(target,), name=f"FrameReader({self.source.name})", daemon=True
+            target=self._run, args=(target,), name=f"FrameReader({self.name})", daemon=True
         )
         self._thread.start()
         return self._consume()

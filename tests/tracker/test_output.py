@@ -66,3 +66,24 @@ def test_summaries_merge_counts_tracks_per_source_and_notes():
     assert d["tracks"] == 4  # ids 0-2 of a and id 0 of b are different people
     assert d["notes"] == ["same note", "only b"]
     assert d["complete"] is False
+
+
+def test_jsonl_lines_are_flushed_per_frame_and_never_nan(tmp_path):
+    import json
+
+    import numpy as np
+
+    from tracker.output import JsonlWriter
+
+    path = tmp_path / "live.jsonl"
+    writer = JsonlWriter(path, fps=10.0)
+    keypoints = np.full((1, 17, 3), 5.0)
+    keypoints[0, 3] = np.nan
+    writer.add_frame("000007.jpg", 7, keypoints, np.array([4]), np.array([[1.0, 2, 3, 4]]), [0.5])
+    line = json.loads(path.read_text())  # readable before close: a live run is followed
+    assert line["frame"] == 7 and line["time"] == 0.7
+    assert line["people"][0]["keypoints"][3] == [None, None, None]
+    assert line["people"][0]["track_id"] == 4 and line["people"][0]["box"] == [1, 2, 3, 4]
+    writer.add_frame("000008.jpg", 8, np.zeros((0, 17, 3)), np.zeros(0), np.zeros((0, 4)), [])
+    writer.close()
+    assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [7, 8]

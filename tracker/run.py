@@ -1,0 +1,211 @@
+"""Track one source into its output folder, and many sources over the processes of a
+torchrun launch.
+
+`track_one` is the body of `tools/track_video.py` for one video. `run_jobs` shares whole
+videos among the processes (`tracker.shard.plan_shards`, planned on rank 0 and broadcast),
+skips those whose complete outputs exist, and gathers every video's summary on rank 0 into one
+merged summary. torch.distributed (gloo on CPU, nccl on GPU) is the only machinery: torchrun
+starts the processes, a collective is the barrier.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from posenet import distributed as dist
+from posenet.devices import resolve_device
+from posenet.errors import DataError, UserError
+from tracker.config import TrackerConfig
+from tracker.output import TrackingOutput, TrackingSummary, write_summary
+from tracker.pipeline import FrameResult, PoseTracker
+from tracker.shard import plan_shards
+from tracker.video import FrameReader, source_kind
+
+SUMMARY = "summary.json"
+# How long a process that has finished its videos waits for the slowest one at the end.
+WAIT = timedelta(hours=24)
+
+
+def progress(results: Iterable[FrameResult], total: int | None, desc: str) -> Iterator:
+    """A tqdm bar on stderr (off when stderr is not a terminal); no total for live sources."""
+    from tqdm import tqdm
+
+    return tqdm(results, total=total, desc=desc, unit="frame", file=sys.stderr, disable=None)
+
+
+def output_path(out_dir: Path, name: str, format: str) -> Path:
+    """Where a video's tracks go: <name>.jsonl for JSON lines, else <name>.json."""
+    return out_dir / f"{name}.jsonl" if format == "jsonl" else out_dir / f"{name}.json"
+
+
+def mark_incomplete(summary_path: Path, source: str) -> None:
+    """Write a summary saying 'not complete' before a video starts: if the process dies, a
+    rerun sees the video as unfinished, whatever older outputs lie next to it."""
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    write_summary(TrackingSummary(source=source, complete=False), summary_path)
+
+
+def track_one(
+    reader: FrameReader,
+    tracker: PoseTracker,
+    out_dir: Path,
+    name: str,
+    render: bool = True,
+    report: Callable[[TrackingSummary], None] | None = None,
+) -> TrackingSummary:
+    """Track `reader`'s frames into out_dir: <name>.json (or .jsonl), <name>.mp4 when
+    `render`, and summary.json. Also when stopped (Ctrl-C, a broken frame) every output holds
+    the frames so far and summary.json says complete: false; `report` sees the summary then."""
+    cfg = tracker.config
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = out_dir / SUMMARY
+    mark_incomplete(summary_path, str(reader.source))
+    output = TrackingOutput(
+        output_path(out_dir, name, cfg.output.format),
+        name,
+        format=cfg.output.format,
+        video_path=out_dir / f"{name}.mp4" if render else None,
+        fps=reader.fps,
+        render_thr=cfg.output.render_thr,
+        derive_head=cfg.output.derive_head,
+        source=str(reader.source),
+    )
+    complete = False
+    try:
+        results = tracker.track(reader, keep_images=render)
+        for result in progress(results, reader.num_frames, name):
+            output.write(result, file_name=f"{name}/{result.name}")
+        complete = True
+    finally:
+        summary = output.close(complete)
+        summary.outputs["summary"] = str(summary_path)
+        write_summary(summary, summary_path)
+        if report is not None:
+            report(summary)
+    return summary
+
+
+def expand_inputs(items: Sequence[str]) -> list[str]:
+    """The sources named on a command line, in order, each once: a video file, folder of
+    frames, URL, stream or camera as given; a glob pattern (quoted, so the shell leaves it) as
+    its sorted matches; a .txt file as the sources it lists one per line (blank lines and
+    lines starting with # skipped; relative paths are relative to the list's folder)."""
+    sources: list[str] = []
+    for item in items:
+        path = Path(item)
+        if source_kind(item) in ("url", "stream", "camera"):
+            sources.append(item)
+        elif path.suffix.lower() == ".txt" and path.is_file():
+            lines = [line.strip() for line in path.read_text().splitlines()]
+            for line in lines:
+                if line and not line.startswith("#"):
+                    local = source_kind(line) in ("file", "folder") and not Path(line).is_absolute()
+                    sources += expand_inputs([str(path.parent / line) if local else line])
+        elif glob.has_magic(item):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise DataError(f"{item}: no file or folder matches this pattern")
+            sources += matches
+        else:
+            sources.append(item)
+    return list(dict.fromkeys(sources))
+
+
+@dataclass
+class Job:
+    """One video of a batch: what to track, its summary file and the outputs a complete run
+    of it leaves (all must exist for a rerun to skip it)."""
+
+    name: str
+    source: str
+    summary_path: Path
+    outputs: list[Path] = field(default_factory=list)
+
+
+def is_complete(job: Job) -> bool:
+    """Whether the job's summary says complete and every output it lists for it exists."""
+    try:
+        summary = json.loads(job.summary_path.read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("complete") is True and all(p.exists() for p in job.outputs)
+
+
+def init_processes(cfg: TrackerConfig) -> None:
+    """Join the torchrun process group (if any) and give this process its device: under
+    torchrun on GPUs, process LOCAL_RANK uses cuda:LOCAL_RANK (nccl); on CPU gloo."""
+    device = resolve_device(cfg.device)
+    cfg.device = dist.init_from_env(device, timeout=WAIT)
+
+
+def _run_job(job: Job, track: Callable[[Job], TrackingSummary]) -> TrackingSummary:
+    """Track one job; a bad video becomes an incomplete summary with the error as a note, so
+    the other videos of the batch go on."""
+    try:
+        return track(job)
+    except UserError as err:
+        print(f"{job.name}: error: {err}", file=sys.stderr)
+        try:
+            summary = TrackingSummary.from_dict(json.loads(job.summary_path.read_text()))
+        except (OSError, ValueError, KeyError):
+            summary = TrackingSummary(source=job.source)
+        summary.complete = False
+        summary.notes.append(f"{job.name}: {err}")
+        return summary
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    track: Callable[[Job], TrackingSummary],
+    length: Callable[[Job], int | None],
+    summary_path: Path,
+    overwrite: bool = False,
+) -> TrackingSummary | None:
+    """Track this process's share of `jobs`; rank 0 writes the merged summary (in job order)
+    to `summary_path` and returns it, the others return None. `length(job)`: frames of a job
+    before tracking (None: unknown), for balancing; only rank 0 calls it. Jobs whose complete
+    outputs exist are skipped unless `overwrite`."""
+    start = time.perf_counter()
+    plan = None
+    if dist.is_main():
+        skipped = [i for i, job in enumerate(jobs) if not overwrite and is_complete(job)]
+        todo = [i for i in range(len(jobs)) if i not in set(skipped)]
+        lengths = [length(jobs[i]) for i in todo]
+        shards = [[todo[k] for k in s] for s in plan_shards(lengths, dist.world_size())]
+        plan = (shards, skipped, dict(zip(todo, lengths)))
+    shards, skipped, lengths = dist.broadcast_object(plan)
+    rank = dist.rank()
+    mine: dict[int, TrackingSummary] = {}
+    for i in shards[rank]:
+        mine[i] = _run_job(jobs[i], track)
+    share = {
+        "rank": rank,
+        "videos": len(mine),
+        "planned_frames": sum(lengths[i] or 0 for i in mine),
+        "frames": sum(s.frames for s in mine.values()),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+    gathered = dist.gather_objects((mine, share))  # every process waits here for the slowest
+    merged = None
+    if dist.is_main():
+        summaries = {i: s for part, _ in gathered for i, s in part.items()}
+        for i in skipped:
+            summaries[i] = TrackingSummary.from_dict(json.loads(jobs[i].summary_path.read_text()))
+        merged = TrackingSummary(source=os.fspath(summary_path.parent))
+        for i in range(len(jobs)):
+            merged.merge(summaries[i])
+        merged.wall_seconds = time.perf_counter() - start
+        merged.skipped = len(skipped)
+        merged.processes = [s for _, s in gathered]
+        merged.outputs["summary"] = str(summary_path)
+        write_summary(merged, summary_path)
+    dist.barrier()  # no process exits (torchrun would stop the others) before it is written
+    return merged
