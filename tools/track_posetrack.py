@@ -44,7 +44,6 @@ from tracker.poses import basename
 from tracker.run import Job, init_processes, mark_incomplete, run_jobs
 from tracker.video import Frame, list_image_files
 
-
 OFFLINE_FILL_GAPS = 25  # frames (1 s at PoseTrack's 25 fps); --set tracking.fill_gaps=0: off
 
 
