@@ -79,7 +79,7 @@ class TrackingConfig:
     scale_min_joints: int = 8  # confident joints that make a pose "full" for the scale
     scale_smoothing: float = 0.8  # weight of the old scale in its running mean
     lost_reach: float = 0.0  # lost k frames: also matched by position, within k x this x scale
-    min_common_joints: int = 3  # pairs sharing fewer joints count only if their boxes overlap
+    min_common_joints: int = 2  # pairs sharing fewer joints count only if their boxes overlap
     # (paper: 0, no such rule) ...
     inside_similarity: float = 0.25  # ... and then at least this similar
     match_by_age: bool = True  # one matching round per track age, newest first (paper: false,
