@@ -96,23 +96,9 @@ POSETRACK17_NAMES = (
     "head_top",
 )
 
+# MPII: PoseTrack-2017's legs, then pelvis, thorax, neck and head top, then its arms.
 MPII_NAMES = (
-    "right_ankle",
-    "right_knee",
-    "right_hip",
-    "left_hip",
-    "left_knee",
-    "left_ankle",
-    "pelvis",
-    "thorax",
-    "upper_neck",
-    "head_top",
-    "right_wrist",
-    "right_elbow",
-    "right_shoulder",
-    "left_shoulder",
-    "left_elbow",
-    "left_wrist",
+    POSETRACK17_NAMES[:6] + ("pelvis", "thorax", "upper_neck", "head_top") + POSETRACK17_NAMES[6:12]
 )
 
 # Joint layouts by the name `data.dataset` uses ('posetrack' is the 2018 layout).

@@ -521,6 +521,17 @@ class _StreamingJsonWriter:
         for p in self._parts:
             p.unlink(missing_ok=True)
 
+    def _start_frame(self, frame_index, keypoints, track_ids, boxes, scores) -> tuple:
+        """Checked, finite people arrays of a new frame (see _as_people); counts the frame."""
+        self._check_open()
+        kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
+        if len(np.unique(ids)) != len(ids):
+            raise ValueError(
+                f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}"
+            )
+        self.num_frames += 1
+        return kp, ids, bx, sc
+
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"{self.path}: writer is closed")
@@ -553,13 +564,7 @@ class PoseTrack18Writer(_StreamingJsonWriter):
         scores: np.ndarray,
     ) -> None:
         """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes xyxy."""
-        self._check_open()
-        kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError(
-                f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}"
-            )
-        self.num_frames += 1
+        kp, ids, bx, sc = self._start_frame(frame_index, keypoints, track_ids, boxes, scores)
         if self.video_number is not None:
             image_id = IMAGE_ID_BASE + self.video_number * IMAGE_ID_VIDEO_STRIDE + int(frame_index)
         else:
@@ -620,13 +625,7 @@ class PoseTrack17Writer(_StreamingJsonWriter):
         scores: np.ndarray,
     ) -> None:
         """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes xyxy."""
-        self._check_open()
-        kp, ids, bx, sc = _as_people(keypoints, track_ids, boxes, scores)
-        if len(np.unique(ids)) != len(ids):
-            raise ValueError(
-                f"{self.path}: frame {frame_index}: duplicate track ids {ids.tolist()}"
-            )
-        self.num_frames += 1
+        kp, ids, bx, sc = self._start_frame(frame_index, keypoints, track_ids, boxes, scores)
         kp17 = kp[:, PT17_TO_PT18]
         rects = []
         for k in range(len(kp)):

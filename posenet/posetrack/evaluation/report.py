@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from posenet.keypoints import POSETRACK17_NAMES
+
 # PoseTrack-2017 joint ids per group; Head averages head_top, neck and nose as poseval does
 # (a nan for any of them, e.g. nose never labelled, makes Head nan).
 GROUPS = {
@@ -15,23 +17,8 @@ GROUPS = {
     "Knee": (1, 4),
     "Ankle": (0, 5),
 }
-JOINT_NAMES = (
-    "right_ankle",
-    "right_knee",
-    "right_hip",
-    "left_hip",
-    "left_knee",
-    "left_ankle",
-    "right_wrist",
-    "right_elbow",
-    "right_shoulder",
-    "left_shoulder",
-    "left_elbow",
-    "left_wrist",
-    "neck",
-    "nose",
-    "head_top",
-)
+# poseval's names of the PoseTrack-2017 joints (it calls head_bottom "neck").
+JOINT_NAMES = tuple("neck" if n == "head_bottom" else n for n in POSETRACK17_NAMES)
 AP_HEADER = "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"
 MOT_HEADER = (
     "& MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTP & Prec & Rec  \\\\\n"
