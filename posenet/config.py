@@ -316,12 +316,15 @@ def validate_config(cfg: Config) -> None:
         )
     if m.final_conv_kernel not in (1, 3):
         raise ConfigError(f"model.final_conv_kernel must be 1 or 3, got {m.final_conv_kernel}")
-    if cfg.data.dataset not in ("coco", "mpii", "posetrack"):
-        raise ConfigError(f"data.dataset must be coco, mpii or posetrack, got {cfg.data.dataset!r}")
-    if cfg.train.optimizer not in ("adam", "adamw", "sgd"):
-        raise ConfigError(
-            f"train.optimizer must be adam, adamw or sgd, got {cfg.train.optimizer!r}"
-        )
+    from .datasets import DATASETS  # the registries of implementations (lazily: no cycle)
+    from .engine import OPTIMIZERS
+
+    for key, value, allowed in (
+        ("data.dataset", cfg.data.dataset, DATASETS),
+        ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -22,23 +23,23 @@ from .errors import ConfigError
 from .inference import PoseEstimator
 from .precision import autocast, resolve_precision
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS: dict[str, Callable[[list, TrainConfig], torch.optim.Optimizer]] = {
+    # Adam as the seed ran it, without the weight decay that did nothing useful there.
+    "adam": lambda params, t: torch.optim.Adam(params, lr=t.lr),
+    "adamw": lambda params, t: torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay),
+    "sgd": lambda params, t: torch.optim.SGD(
+        params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, nesterov=t.nesterov
+    ),
+}
 
 
 def build_optimizer(model: nn.Module, t: TrainConfig) -> torch.optim.Optimizer:
-    """Adam (the seed's; no weight decay, which did nothing useful there), AdamW or SGD."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    if t.optimizer == "adam":
-        return torch.optim.Adam(params, lr=t.lr)
-    if t.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
-    if t.optimizer == "sgd":
-        return torch.optim.SGD(
-            params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, nesterov=t.nesterov
+    """The optimizer `t.optimizer` names (adam, adamw, sgd) over the trainable parameters."""
+    if t.optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}"
         )
-    raise ConfigError(
-        f"train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got {t.optimizer!r}"
-    )
+    return OPTIMIZERS[t.optimizer]([p for p in model.parameters() if p.requires_grad], t)
 
 
 def lr_factor(iteration: int, steps_per_epoch: int, t: TrainConfig) -> float:

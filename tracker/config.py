@@ -14,11 +14,12 @@ from pathlib import Path
 
 from posenet.config import load_dataclass, resolve_config
 from posenet.errors import ConfigError
+from tracker.matching import MATCHERS as MATCHER_FUNCTIONS
 
 SIMILARITIES = ("flow_oks", "oks", "iou")
 MOTIONS = ("velocity", "none")
 SCALES = ("history", "last")
-MATCHERS = ("greedy", "hungarian")
+MATCHERS = tuple(MATCHER_FUNCTIONS)  # derived from the implementations
 FLOWS = ("dis", "farneback", "raft", "raft_small", "raft_large", "none")
 LAYOUTS = ("auto", "coco", "posetrack18")
 POSETRACK_FORMATS = ("posetrack18", "posetrack17")

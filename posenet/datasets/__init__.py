@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
+
 from ..config import Config
 from ..errors import ConfigError
 from .base import KeypointDataset, read_rgb
 
 __all__ = ["KeypointDataset", "build_dataset", "read_rgb", "DATASETS"]
-DATASETS = ("coco", "mpii", "posetrack")
+# data.dataset -> "module:class", imported only when built (each pulls in its own tools).
+DATASETS = {
+    "coco": "coco:COCODataset",
+    "mpii": "mpii:MPIIDataset",
+    "posetrack": "posetrack:PoseTrackDataset",
+}
 
 
 def build_dataset(cfg: Config, train: bool) -> KeypointDataset:
     """The training or validation set named by cfg.data.dataset."""
     name = cfg.data.dataset
-    if name == "coco":
-        from .coco import COCODataset as cls
-    elif name == "mpii":
-        from .mpii import MPIIDataset as cls
-    elif name == "posetrack":
-        from .posetrack import PoseTrackDataset as cls
-    else:
+    if name not in DATASETS:
         raise ConfigError(f"data.dataset: expected one of {', '.join(DATASETS)}, got {name!r}")
+    module, cls_name = DATASETS[name].split(":")
+    cls = getattr(importlib.import_module(f"{__name__}.{module}"), cls_name)
     dataset = cls(cfg, train)
     if cfg.data.max_samples > 0:  # a subset: its images are the whole evaluation
         dataset.samples = dataset.samples[: cfg.data.max_samples]
