@@ -17,7 +17,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from posenet.cli import add_config_args, check_output_dir, run_cli
+from posenet.cli import add_config_args, check_output_dir, finishing_outputs, run_cli
+from posenet.errors import DataError
 from tracker.config import (
     DEFAULT_CONFIG,
     FORMATS,
@@ -25,7 +26,8 @@ from tracker.config import (
     apply_options,
     load_tracker_config,
 )
-from tracker.output import TrackingOutput, write_summary
+from tracker.inputs import report_inputs
+from tracker.output import UNPADDED_NOTE, TrackingOutput, write_summary
 from tracker.pipeline import PoseTracker
 from tracker.poses import GivenPoses
 from tracker.video import FrameReader
@@ -56,6 +58,24 @@ def progress(results, total: int | None, desc: str):
     return tqdm(results, total=total, desc=desc, unit="frame", file=sys.stderr, disable=None)
 
 
+def input_name(source: Path) -> str:
+    """What the outputs are named after: a video's stem, a folder's own name (resolved, so
+    '.' or '..' give the folder's real name)."""
+    return source.stem if source.is_file() else source.resolve().name or "frames"
+
+
+def finish(output: TrackingOutput, complete: bool, out_dir: Path) -> None:
+    """Close the outputs, write summary.json and print it. A run that tracked no frame
+    writes nothing: earlier outputs stay as they were."""
+    if not output.summary.frames:
+        output.abort()
+        return
+    summary = output.close(complete)
+    summary.outputs["summary"] = str(out_dir / "summary.json")
+    write_summary(summary, out_dir / "summary.json")
+    print(summary.format(), file=sys.stdout if complete else sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Track one video or frame folder and write JSON, MP4 and summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,10 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = load_config_from_args(args)
     source = Path(args.input)
-    name = source.stem if source.is_file() else source.name
+    name = input_name(source)
     check_output_dir(Path(args.out) if args.out else Path.cwd() / name, "--out")
     with FrameReader(source, start=args.start, end=args.end) as reader:
-        given = GivenPoses(args.poses) if args.poses else None
+        given = GivenPoses(args.poses, (reader.width, reader.height)) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
         out_dir = Path(args.out) if args.out else Path.cwd() / name
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             derive_head=cfg.output.derive_head,
             source=str(source),
         )
+        if reader.unpadded_names:
+            output.summary.notes.append(UNPADDED_NOTE)
         complete = False
         try:
             results = tracker.track(reader, keep_images=render)
@@ -98,10 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 output.write(result, file_name=f"{name}/{result.name}")
             complete = True
         finally:
-            summary = output.close(complete)
-            summary.outputs["summary"] = str(out_dir / "summary.json")
-            write_summary(summary, out_dir / "summary.json")
-            print(summary.format(), file=sys.stdout if complete else sys.stderr)
+            with finishing_outputs():  # a second Ctrl-C or SIGTERM must not cut this short
+                frames = output.summary.frames
+                whole = complete and args.start == 0 and (args.end is None or frames < args.end)
+                report_inputs(output, (given, tracker.detector), whole_video=whole)
+                finish(output, complete, out_dir)
+    if not frames:  # a video of unknown length that ended before --start
+        raise DataError(
+            f"{source}: no frame to track at or after --start {args.start} (the video is "
+            "shorter); nothing was written"
+        )
     return 0
 
 
