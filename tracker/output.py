@@ -38,7 +38,7 @@ class TrackingSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     complete: bool = True
-    # How input files made for the video (--poses, --detections) matched it: counts by file.
+    # How input files made for the video (--poses, --detections) matched it: counts by kind.
     inputs: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def add(self, result: FrameResult) -> None:
@@ -61,8 +61,8 @@ class TrackingSummary:
         for stage, seconds in other.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         self.notes += [note for note in other.notes if note not in self.notes]
-        for path, counts in other.inputs.items():
-            mine = self.inputs.setdefault(path, {})
+        for kind, counts in other.inputs.items():
+            mine = self.inputs.setdefault(kind, {})
             for key, count in counts.items():
                 mine[key] = mine.get(key, 0) + count
         self.complete = self.complete and other.complete
@@ -89,7 +89,7 @@ class TrackingSummary:
             "fps": round(self.frames / self.wall_seconds, 2) if self.wall_seconds > 0 else None,
             "outputs": dict(self.outputs),
             "notes": list(self.notes),
-            "inputs": {path: dict(counts) for path, counts in self.inputs.items()},
+            "inputs": {kind: dict(counts) for kind, counts in self.inputs.items()},
         }
 
     def format(self) -> str:

@@ -106,7 +106,7 @@ class GivenPoses:
         kp[..., 2] = np.where(labelled, scores, 0.0)
         kp[~labelled] = 0.0
         boxes = np.array(frame.boxes, dtype=np.float64)
-        # A missing box, or one of no size (x2 <= x1 or y2 <= y1), is the joints' extent.
+        # A missing box (NaN), or one of no size (x2 <= x1 or y2 <= y1), is the joints' extent.
         for k in np.flatnonzero(~valid_boxes(boxes)):
             xy = kp[k, labelled[k], :2]
             boxes[k] = (*xy.min(axis=0), *xy.max(axis=0)) if len(xy) else 0.0

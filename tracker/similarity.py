@@ -20,9 +20,9 @@ def box_area(boxes: np.ndarray) -> np.ndarray:
 
 
 def valid_boxes(boxes: np.ndarray) -> np.ndarray:
-    """Per xyxy box: True when it has a size (x2 > x1 and y2 > y1; False for NaN too)."""
+    """Per xyxy box: True when it is finite and has a size (x2 > x1 and y2 > y1)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+    return np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
 
 
 def _boxes(boxes: np.ndarray, name: str) -> torch.Tensor:

@@ -179,9 +179,9 @@ def test_low_detection_scores_are_ignored():
 
 
 def test_boxes_of_no_size_from_any_detector_are_dropped():
-    """x2 <= x1 or y2 <= y1 (or NaN) holds nobody: such boxes never reach pose or output."""
+    """x2 <= x1 or y2 <= y1 (or not finite) holds nobody: never reaches pose or output."""
     good = [10, 10, 50, 100]
-    bad = [[60, 10, 40, 100], [90, 50, 130, 50], [float("nan"), 0, 5, 5]]
+    bad = [[60, 10, 40, 100], [90, 50, 130, 50], [float("nan"), 0, 5, 5], [0, 0, np.inf, 9]]
     poses = FakePoses()
     cfg = cpu_config(propagate_boxes=False)
     tracker = PoseTracker(cfg, FakeDetector([[good, *bad]] * 2), poses, CountingFlow())
