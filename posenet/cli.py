@@ -162,16 +162,21 @@ def run_cli(
 ) -> int:
     """Run a tool's main(); bad input becomes one line on stderr and a non-zero exit code.
     SIGTERM stops a run as Ctrl-C does (KeyboardInterrupt: outputs of the work so far are
-    finished); a second signal is ignored while that happens."""
+    finished); a second signal is ignored while that happens, and, for a command-line run
+    (`argv` None: the process exits next), also while the interpreter shuts down."""
     prog = os.path.basename(sys.argv[0]) or "tool"
     _Stop.signum, _Stop.told = None, False
     with _stop_signals(_on_stop_signal):  # also while the messages below are printed
         try:
-            return int(main(argv) or 0)
+            code = int(main(argv) or 0)
         except UserError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
-            return EXIT_USER_ERROR
+            code = EXIT_USER_ERROR
         except KeyboardInterrupt:
             stopped_by = "terminated" if _Stop.signum == signal.SIGTERM else "interrupted"
             print(f"{prog}: {stopped_by}", file=sys.stderr)
-            return 128 + _Stop.signum if _Stop.signum else EXIT_INTERRUPTED
+            code = 128 + _Stop.signum if _Stop.signum else EXIT_INTERRUPTED
+    if _Stop.signum is not None and argv is None and _in_main_thread():
+        for s in STOP_SIGNALS:  # no traceback from a later signal in atexit clean-up
+            signal.signal(s, signal.SIG_IGN)
+    return code

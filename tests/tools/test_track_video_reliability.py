@@ -152,8 +152,9 @@ def test_folder_given_as_dot_is_named_after_the_folder(tool, tmp_path, capsys, m
 
 
 def test_sigterm_and_a_second_interrupt_leave_valid_outputs(tmp_path):
-    """SIGTERM once the first frames are written, then SIGINT 20 ms later: the JSON and MP4
-    hold the frames so far and summary.json says complete: false."""
+    """SIGTERM once the first frames are written, then SIGINT 20 ms later (while the outputs
+    are finished, or as the process exits): the JSON and MP4 hold the frames so far,
+    summary.json says complete: false, the exit code is 128 + a signal, no traceback."""
     n = 400
     video = tmp_path / "long.mp4"
     write_test_video(video, n)
@@ -180,10 +181,10 @@ def test_sigterm_and_a_second_interrupt_leave_valid_outputs(tmp_path):
         if proc.poll() is None:
             proc.kill()
     err = err.decode()
-    # 128 + 15; or killed by the SIGINT when it came after the outputs were finished, as
-    # the interpreter shut down (a fast run): the outputs are complete either way.
-    assert proc.returncode in (128 + signal.SIGTERM, -signal.SIGINT), err
-    assert "Traceback" not in err and "terminated" in err
+    # 128 + the signal handled first: SIGTERM, or SIGINT when both were pending at once
+    # (Python runs pending handlers in signal-number order).
+    assert proc.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT), err
+    assert "Traceback" not in err and ("terminated" in err or "interrupted" in err)
     frames = read_posetrack(out / "long.json").frames
     assert 3 <= len(frames) < n
     assert [f.frame_index for f in frames] == list(range(len(frames)))
