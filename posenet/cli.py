@@ -6,16 +6,20 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .errors import UserError
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM exits with 128 + 15
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def add_config_args(parser: argparse.ArgumentParser, default_config: str | None = None) -> None:
@@ -88,16 +92,91 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     os.replace(tmp, path)
 
 
+class _Stop:
+    """What the stop-signal handlers share: the first signal's number, whether outputs are
+    being finished, whether the user was told that further signals wait."""
+
+    signum: int | None = None
+    finishing = 0
+    told = False
+
+
+def _hold_off(signum: int) -> None:
+    """A stop signal that arrives while outputs are finished (or a run already stops): it is
+    ignored, and the user is told once why nothing happens."""
+    if not _Stop.told:
+        _Stop.told = True
+        print(
+            "finishing the outputs of the frames so far; further interrupts are ignored until then",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _on_stop_signal(signum: int, frame) -> None:
+    """SIGINT and SIGTERM: the first raises KeyboardInterrupt (the tools write what they have
+    and exit); later ones, and any during `finishing_outputs`, cannot cut that short."""
+    if _Stop.signum is not None or _Stop.finishing:
+        _hold_off(signum)
+        return
+    _Stop.signum = signum
+    raise KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def _stop_signals(handler) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` inside the block (main thread only: signal
+    handlers cannot be set elsewhere); the previous handlers come back afterwards."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, old in previous.items():
+            signal.signal(s, old)
+
+
+@contextmanager
+def finishing_outputs() -> Iterator[None]:
+    """Hold off Ctrl-C and SIGTERM while output files are closed (renamed into place, a
+    summary written), so a second interrupt cannot lose them; the signals are ignored."""
+    _Stop.finishing += 1
+    try:
+        if signal.getsignal(signal.SIGINT) is _on_stop_signal:  # inside run_cli already
+            yield
+        else:
+            with _stop_signals(lambda signum, frame: _hold_off(signum)):
+                yield
+    finally:
+        _Stop.finishing -= 1
+
+
 def run_cli(
     main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
 ) -> int:
-    """Run a tool's main(); bad input becomes one line on stderr and a non-zero exit code."""
+    """Run a tool's main(); bad input becomes one line on stderr and a non-zero exit code.
+    SIGTERM stops a run as Ctrl-C does (KeyboardInterrupt: outputs of the work so far are
+    finished); a second signal is ignored while that happens, and, for a command-line run
+    (`argv` None: the process exits next), also while the interpreter shuts down."""
     prog = os.path.basename(sys.argv[0]) or "tool"
-    try:
-        return int(main(argv) or 0)
-    except UserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    _Stop.signum, _Stop.told = None, False
+    with _stop_signals(_on_stop_signal):  # also while the messages below are printed
+        try:
+            code = int(main(argv) or 0)
+        except UserError as exc:
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            code = EXIT_USER_ERROR
+        except KeyboardInterrupt:
+            stopped_by = "terminated" if _Stop.signum == signal.SIGTERM else "interrupted"
+            print(f"{prog}: {stopped_by}", file=sys.stderr)
+            code = 128 + _Stop.signum if _Stop.signum else EXIT_INTERRUPTED
+    if _Stop.signum is not None and argv is None and _in_main_thread():
+        for s in STOP_SIGNALS:  # no traceback from a later signal in atexit clean-up
+            signal.signal(s, signal.SIG_IGN)
+    return code

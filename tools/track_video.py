@@ -112,7 +112,7 @@ def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     if args.format is None and source_kind(source) in LIVE:
         cfg.output.format = "jsonl"  # a live run is followed line by line, and may never end
     with FrameReader(source, start=args.start, end=args.end) as reader:
-        given = GivenPoses(args.poses) if args.poses else None
+        given = GivenPoses(args.poses, (reader.width, reader.height)) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
         render = cfg.output.render and not args.no_render
         track_one(reader, tracker, out_dir, name, render=render, report=report)

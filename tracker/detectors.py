@@ -19,6 +19,7 @@ import torch
 from posenet.errors import CheckpointError, ConfigError, DataError
 from posenet.precision import autocast, precision_dtype, resolve_precision
 from tracker.config import NO_WEIGHTS, DetectorConfig
+from tracker.inputs import InputMatch
 from tracker.video import Frame
 
 Detections = tuple[np.ndarray, np.ndarray]
@@ -292,6 +293,7 @@ class ReplayDetector:
     are the frame order, as in PoseTrack where id = 1VVVVVVFFFF; numeric strings count as
     numbers, and other string ids need names). Only category 1 (person, or entries without a
     category) with score >= score_thr are kept; boxes of zero or negative size are dropped.
+    `match` (an InputMatch) says how the file's images lined up with the frames asked for.
     """
 
     def __init__(
@@ -320,6 +322,8 @@ class ReplayDetector:
         self._by_basename: dict[str, list] = {}
         for image_id, image_name in names.items():
             self._by_basename.setdefault(_basename(image_name), []).append(image_id)
+        # The file's frames: every image id it names, with or without boxes.
+        self.match = InputMatch("detections", f"detection file {self.path}", {*ids, *names})
         self._by_image: dict = {}
         for e in entries:
             person = e.get("category_id", COCO_PERSON) == COCO_PERSON
@@ -348,20 +352,32 @@ class ReplayDetector:
             return self.image_ids[frame_index]
         return None
 
-    def detect_frame(self, frame_index: int, name: str | None = None) -> Detections:
-        """Person boxes (xyxy) and scores of one frame; empty when the file has none for it."""
-        entries = self._by_image.get(self.image_id(frame_index, name), [])
+    def detect_frame(
+        self, frame_index: int, name: str | None = None, size: tuple[int, int] | None = None
+    ) -> Detections:
+        """Person boxes (xyxy) and scores of one frame; empty when the file has none for it.
+        `size` (width, height) of the frame lets `match` count boxes outside the image."""
+        image_id = self.image_id(frame_index, name)
+        entries = self._by_image.get(image_id, [])
         if not entries:
-            return empty_detections()
-        xywh = np.array([e["bbox"] for e in entries], dtype=np.float32)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        scores = np.array([e.get("score", 1.0) for e in entries], dtype=np.float32)
-        order = np.argsort(-scores, kind="stable")
-        return boxes[order], scores[order]
+            detections = empty_detections()
+        else:
+            xywh = np.array([e["bbox"] for e in entries], dtype=np.float32)
+            boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+            scores = np.array([e.get("score", 1.0) for e in entries], dtype=np.float32)
+            order = np.argsort(-scores, kind="stable")
+            detections = boxes[order], scores[order]
+        self.match.add(image_id, detections[0], size)
+        return detections
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
         """Detections of each frame, matched by its name or index."""
-        return [self.detect_frame(f.index, f.name) for f in frames]
+        return [self.detect_frame(f.index, f.name, _size(f.image)) for f in frames]
+
+
+def _size(image: np.ndarray | None) -> tuple[int, int] | None:
+    """(width, height) of an image, None without one."""
+    return None if image is None else (image.shape[1], image.shape[0])
 
 
 def _sort_key(image_id):

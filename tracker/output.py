@@ -40,6 +40,8 @@ class TrackingSummary:
     outputs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     complete: bool = True
+    # How input files made for the video (--poses, --detections) matched it: counts by kind.
+    inputs: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: int = 0  # videos not tracked again: their complete outputs existed (many videos)
     processes: list[dict[str, Any]] = field(default_factory=list)  # each process's share
 
@@ -80,6 +82,10 @@ class TrackingSummary:
         for stage, seconds in other.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         self.notes += [note for note in other.notes if note not in self.notes]
+        for kind, counts in other.inputs.items():
+            mine = self.inputs.setdefault(kind, {})
+            for key, count in counts.items():
+                mine[key] = mine.get(key, 0) + count
         self.complete = self.complete and other.complete
 
     def fps(self) -> dict[str, float | None]:
@@ -105,6 +111,7 @@ class TrackingSummary:
             "outputs": dict(self.outputs),
             "notes": list(self.notes),
             **({"skipped": self.skipped, "processes": self.processes} if self.processes else {}),
+            "inputs": {kind: dict(counts) for kind, counts in self.inputs.items()},
         }
 
     def format(self) -> str:
@@ -136,6 +143,10 @@ class TrackingSummary:
 NO_PEOPLE_NOTE = (
     "no person was found in any frame: the outputs are valid but empty (check the detector, "
     "its weights and detector.score_thr)"
+)
+UNPADDED_NOTE = (
+    "the frame numbers in the file names are not zero-padded (e.g. 2.jpg, 10.jpg): frames were "
+    "read in natural order, numbers compared as numbers, not in plain name order"
 )
 HEAD_NOTE = (
     "the pose net predicts COCO joints: PoseTrack head_bottom is the shoulder midpoint and "
@@ -224,6 +235,8 @@ class TrackingOutput:
         if self.video_path:
             self.summary.outputs["video"] = str(self.video_path)
         self._head_noted = False
+        # Said when no frame had anyone; a tool that knows the cause better replaces it.
+        self.no_people_note = NO_PEOPLE_NOTE
         self._start = time.perf_counter()
 
     def posetrack_keypoints(self, result: FrameResult) -> np.ndarray:
@@ -276,13 +289,22 @@ class TrackingOutput:
         self.summary.complete = complete
         self.summary.wall_seconds = time.perf_counter() - self._start
         if self.summary.frames and not self.summary.people:
-            self.summary.notes.append(NO_PEOPLE_NOTE)
+            self.summary.notes.append(self.no_people_note)
         try:
             if self.video is not None:
                 self.video.close()
         finally:
             self.json.close()
         return self.summary
+
+    def abort(self) -> None:
+        """Drop what was written (a run that tracked no frame): files of an earlier run at
+        the same paths are left as they were."""
+        try:
+            if self.video is not None:
+                self.video.abort()
+        finally:
+            self.json.abort()
 
     def __enter__(self) -> TrackingOutput:
         return self

@@ -37,6 +37,7 @@ from tracker.poses import (
     to_coco,
 )
 from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
+from tracker.similarity import valid_boxes
 from tracker.tracks import TrackSet, build_track_set
 from tracker.unify import unify_people
 from tracker.video import FOLDER_FPS, Frame, FrameReader
@@ -162,7 +163,7 @@ class PoseTracker:
         for boxes, scores in self.detector.detect(frames):
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-            keep = scores >= thr
+            keep = (scores >= thr) & valid_boxes(boxes)  # x2 <= x1 or y2 <= y1: nobody
             out.append((boxes[keep], scores[keep]))
         return out
 

@@ -16,6 +16,8 @@ import numpy as np
 from posenet.config import resolve_config
 from posenet.posetrack.formats import read_posetrack
 from tracker.config import NO_WEIGHTS, PoseConfig
+from tracker.inputs import InputMatch
+from tracker.similarity import valid_boxes
 
 NUM_JOINTS = 17
 # Slots where PoseTrack 2018 differs from COCO (eyes -> head_bottom/head_top, ears unused).
@@ -72,18 +74,30 @@ def basename(name: str) -> str:
 
 class GivenPoses:
     """People per frame from a PoseTrack JSON (track ids not needed): they replace detection
-    and pose estimation. Frames are matched by file base name, else by frame index."""
+    and pose estimation. Frames are matched by file base name, else by frame index.
+    `frame_size` (width, height) of the video lets `match` count people outside the image;
+    `match` (an InputMatch) says how the file's frames lined up with the video's."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, frame_size: tuple[int, int] | None = None) -> None:
         self.sequence = read_posetrack(path)
-        self.by_name = {basename(f.file_name): f for f in self.sequence.frames}
-        self.by_index = {f.frame_index: f for f in self.sequence.frames}
+        frames = self.sequence.frames
+        self.by_name = {basename(f.file_name): k for k, f in enumerate(frames)}
+        self.by_index = {f.frame_index: k for k, f in enumerate(frames)}
+        self.frame_size = frame_size
+        self.match = InputMatch("poses", f"pose file {path}", range(len(frames)))
 
     def lookup(self, index: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(PoseTrack-2018 keypoints (n, 17, 3) with scores, boxes (n, 4), scores (n,))."""
-        frame = self.by_name.get(basename(name))
-        if frame is None:
-            frame = self.by_index.get(index)
+        position = self.by_name.get(basename(name))
+        if position is None:
+            position = self.by_index.get(index)
+        people = self._people(position)
+        self.match.add(position, people[1], self.frame_size)
+        return people
+
+    def _people(self, position: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The people of the file's frame at `position` (none for None)."""
+        frame = None if position is None else self.sequence.frames[position]
         if frame is None or len(frame) == 0:
             return empty_people()
         labelled = frame.labelled
@@ -92,7 +106,8 @@ class GivenPoses:
         kp[..., 2] = np.where(labelled, scores, 0.0)
         kp[~labelled] = 0.0
         boxes = np.array(frame.boxes, dtype=np.float64)
-        for k in np.flatnonzero(~np.isfinite(boxes).all(axis=1)):
+        # A missing box (NaN), or one of no size (x2 <= x1 or y2 <= y1), is the joints' extent.
+        for k in np.flatnonzero(~valid_boxes(boxes)):
             xy = kp[k, labelled[k], :2]
             boxes[k] = (*xy.min(axis=0), *xy.max(axis=0)) if len(xy) else 0.0
         count = labelled.sum(axis=1)

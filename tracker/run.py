@@ -21,10 +21,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from posenet import distributed as dist
+from posenet.cli import finishing_outputs
 from posenet.devices import resolve_device
 from posenet.errors import DataError, UserError
 from tracker.config import TrackerConfig
-from tracker.output import TrackingOutput, TrackingSummary, write_summary
+from tracker.inputs import report_inputs
+from tracker.output import UNPADDED_NOTE, TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.shard import plan_shards
 from tracker.video import FrameReader, source_kind
@@ -67,6 +69,7 @@ def track_one(
     cfg = tracker.config
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / SUMMARY
+    previous = summary_path.read_bytes() if summary_path.is_file() else None
     mark_incomplete(summary_path, str(reader.source))
     output = TrackingOutput(
         output_path(out_dir, name, cfg.output.format),
@@ -78,6 +81,8 @@ def track_one(
         derive_head=cfg.output.derive_head,
         source=str(reader.source),
     )
+    if getattr(reader, "unpadded_names", False):
+        output.summary.notes.append(UNPADDED_NOTE)
     complete = False
     try:
         results = tracker.track(reader, keep_images=render)
@@ -85,12 +90,35 @@ def track_one(
             output.write(result, file_name=f"{name}/{result.name}")
         complete = True
     finally:
-        summary = output.close(complete)
-        summary.outputs["summary"] = str(summary_path)
-        write_summary(summary, summary_path)
-        if report is not None:
-            report(summary)
+        with finishing_outputs():  # a second Ctrl-C or SIGTERM must not cut this short
+            frames = output.summary.frames
+            whole = complete and reader.start == 0 and (reader.end is None or frames < reader.end)
+            report_inputs(output, (tracker.poses, tracker.detector), whole_video=whole)
+            if frames:
+                summary = output.close(complete)
+                summary.outputs["summary"] = str(summary_path)
+                write_summary(summary, summary_path)
+                if report is not None:
+                    report(summary)
+            else:  # nothing tracked: earlier outputs stay as they were
+                output.abort()
+                _restore(summary_path, previous)
+    if not frames:
+        raise DataError(
+            f"{reader.source}: no frame to track at or after frame {reader.start} (the source "
+            "is shorter or broken at its start); nothing was written"
+        )
     return summary
+
+
+def _restore(path: Path, content: bytes | None) -> None:
+    """Put back a file as it was before this run (or remove it if there was none)."""
+    if content is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(content)
+    os.replace(tmp, path)
 
 
 def expand_inputs(items: Sequence[str]) -> list[str]:

@@ -10,13 +10,19 @@ from torchvision import ops
 
 from posenet.evaluation.oks import keypoint_areas, oks
 
-__all__ = ["box_area", "box_iou", "keypoint_areas", "nms", "oks"]
+__all__ = ["box_area", "box_iou", "keypoint_areas", "nms", "oks", "valid_boxes"]
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
     """Areas of xyxy boxes (N,); degenerate boxes have area 0."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
+def valid_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Per xyxy box: True when it is finite and has a size (x2 > x1 and y2 > y1)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.isfinite(b).all(axis=1) & (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
 
 
 def _boxes(boxes: np.ndarray, name: str) -> torch.Tensor:

@@ -21,7 +21,7 @@ import numpy as np
 from tracker.config import TrackingConfig
 from tracker.poses import NUM_JOINTS
 from tracker.propagate import boxes_from_keypoints
-from tracker.similarity import box_area, nms, oks
+from tracker.similarity import box_area, nms, oks, valid_boxes
 
 MIN_JOINTS = 2  # a propagated person needs this many confident joints to be kept
 Estimate = Callable[[Sequence[np.ndarray], Sequence[np.ndarray]], list[np.ndarray]]
@@ -74,7 +74,7 @@ def propagated_boxes(
     )
     boxes = clip_boxes(boxes, width, height)
     box_scores = np.asarray(scores, dtype=np.float64)[np.asarray(keep, dtype=np.int64)]
-    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    valid = valid_boxes(boxes)
     return boxes[valid], box_scores[valid]
 
 

@@ -115,7 +115,8 @@ def source_name(source: str | os.PathLike) -> str:
         name = Path(segments[-1]).stem if segments else host.rsplit("@", 1)[-1]
     else:
         path = Path(text)
-        name = path.name if kind == "folder" else path.stem
+        # A folder by its resolved name, so '.' or '..' give the folder's real name.
+        name = (path.resolve().name or "frames") if kind == "folder" else path.stem
     name = re.sub(r"[^A-Za-z0-9._-]", "_", name).strip(".")
     return name or "video"
 
@@ -136,8 +137,9 @@ _END = object()
 class FrameReader:
     """Iterate `Frame`s of a video file or image folder, decoded ahead on a background thread.
 
-    `start`/`end` select frames [start, end) by index in the source. Use as a context manager
-    (or call `close()`) so the decoder thread and file are released when stopping early.
+    `start`/`end` select frames [start, end) by index in the source; an empty range (end <=
+    start, or start past the end when the length is known) is a DataError. Use as a context
+    manager (or call `close()`) so the decoder thread and file are released when stopping early.
 
     `unpadded_names` (folders): True when the frame numbers in the file names are not
     zero-padded, i.e. name order differs from frame order (frames are read in frame order).
@@ -157,8 +159,11 @@ class FrameReader:
             Path(source) if self.kind in ("file", "folder") else os.fspath(source)
         )
         self.name = source_name(source)
-        if start < 0 or (end is not None and end < start):
-            raise DataError(f"{self.source}: bad frame range start={start} end={end}")
+        if start < 0 or (end is not None and end <= start):
+            raise DataError(
+                f"{self.source}: bad frame range start={start} end={end}: start must be >= 0 "
+                "and end > start"
+            )
         if queue_size < 1:
             raise DataError(f"queue_size must be >= 1, got {queue_size}")
         self.start, self.end, self.queue_size = start, end, queue_size
@@ -176,6 +181,12 @@ class FrameReader:
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        if self.num_frames == 0:  # known length (folders, most videos): fail before any work
+            self.close()
+            raise DataError(
+                f"{self.source}: no frame in the range start={start} end={end}: it has "
+                f"{self._total} frames"
+            )
 
     def _open_folder(self) -> None:
         """List the folder's images and take the frame size from the first one."""

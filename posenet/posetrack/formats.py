@@ -532,6 +532,16 @@ class _StreamingJsonWriter:
         self.num_frames += 1
         return kp, ids, bx, sc
 
+    def abort(self) -> None:
+        """Drop everything added (e.g. a run that tracked no frame): `path` is left as it was."""
+        if self.closed:
+            return
+        self.closed = True
+        for f in self._files:
+            f.close()
+        for p in self._parts:
+            p.unlink(missing_ok=True)
+
     def _check_open(self) -> None:
         if self.closed:
             raise ValueError(f"{self.path}: writer is closed")

@@ -58,6 +58,8 @@ def test_summaries_merge_counts_tracks_per_source_and_notes():
     a.notes.append("same note")
     b.notes += ["same note", "only b"]
     b.complete = False
+    a.inputs["detections"] = {"video_frames": 2, "video_frames_without_entry": 1}
+    b.inputs["detections"] = {"video_frames": 1, "video_frames_without_entry": 0}
     total = TrackingSummary(source="split")
     total.merge(a)
     total.merge(b)
@@ -66,6 +68,7 @@ def test_summaries_merge_counts_tracks_per_source_and_notes():
     assert d["tracks"] == 4  # ids 0-2 of a and id 0 of b are different people
     assert d["notes"] == ["same note", "only b"]
     assert d["complete"] is False
+    assert d["inputs"] == {"detections": {"video_frames": 3, "video_frames_without_entry": 1}}
 
 
 def test_jsonl_lines_are_flushed_per_frame_and_never_nan(tmp_path):

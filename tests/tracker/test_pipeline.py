@@ -178,6 +178,19 @@ def test_low_detection_scores_are_ignored():
     assert [len(r) for r in results] == [0, 0]
 
 
+def test_boxes_of_no_size_from_any_detector_are_dropped():
+    """x2 <= x1 or y2 <= y1 (or not finite) holds nobody: never reaches pose or output."""
+    good = [10, 10, 50, 100]
+    bad = [[60, 10, 40, 100], [90, 50, 130, 50], [float("nan"), 0, 5, 5], [0, 0, np.inf, 9]]
+    poses = FakePoses()
+    cfg = cpu_config(propagate_boxes=False)
+    tracker = PoseTracker(cfg, FakeDetector([[good, *bad]] * 2), poses, CountingFlow())
+    results = list(tracker.track(frames(2)))
+    assert [len(r) for r in results] == [1, 1]
+    np.testing.assert_allclose(results[1].boxes, [good])
+    assert poses.calls == [[1, 1]]
+
+
 def test_frames_of_changing_size_raise_data_error():
     mixed = frames(2) + [Frame(2, np.zeros((60, 80, 3), np.uint8), "000002.jpg")]
     tracker = PoseTracker(cpu_config(), FakeDetector(moving_boxes(3)), FakePoses(), CountingFlow())

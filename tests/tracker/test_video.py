@@ -76,6 +76,30 @@ def test_video_start_end(tmp_path):
     assert abs(frames[0].image.mean() - 49.5) < 4
 
 
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        (0, 0, "bad frame range start=0 end=0"),
+        (5, 5, "bad frame range start=5 end=5"),
+        (6, 3, "bad frame range start=6 end=3"),
+        (12, None, "no frame in the range start=12 end=None: it has 12 frames"),
+        (20, 30, "no frame in the range start=20 end=30: it has 12 frames"),
+    ],
+)
+def test_empty_ranges_fail_when_opened(tmp_path, start, end, message):
+    """An empty range is an error before any frame is read (the length is known here)."""
+    video = tmp_path / "v.mp4"
+    write_test_video(video, 12)
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(12):
+        cv2.imwrite(str(folder / f"{i:06d}.png"), np.full((6, 8, 3), 10 * i, np.uint8))
+    for source in (video, folder):
+        with pytest.raises(DataError, match=f"{source.name}: {message}"):
+            FrameReader(source, start=start, end=end)
+    assert not reader_threads()
+
+
 def test_memory_flat_over_10000_frames(tmp_path):
     path = tmp_path / "long.mkv"
     write_test_video(path, 10_000)

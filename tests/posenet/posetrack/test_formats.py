@@ -160,6 +160,19 @@ def test_writer_interrupted_run_still_closes_to_valid_json(tmp_path):
     assert len(data["images"]) == 1 and len(data["annotations"]) == 2
 
 
+@pytest.mark.parametrize("writer_cls", [PoseTrack18Writer, PoseTrack17Writer])
+def test_writer_abort_leaves_an_earlier_file_as_it_was(tmp_path, writer_cls):
+    kp, ids, boxes, scores = _people(2)
+    out = tmp_path / "v.json"
+    out.write_text("earlier run")
+    w = writer_cls(out, "v")
+    w.add_frame("v/000000.jpg", 0, kp, ids, boxes, scores)
+    w.abort()
+    w.close()  # a no-op once aborted
+    assert out.read_text() == "earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.json"]  # no part files left
+
+
 def test_writer_rejects_duplicate_track_ids_and_use_after_close(tmp_path):
     kp, _, boxes, scores = _people(2)
     w = PoseTrack18Writer(tmp_path / "x.json", "x")
