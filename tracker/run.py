@@ -105,8 +105,8 @@ def track_one(
                 _restore(summary_path, previous)
     if not frames:
         raise DataError(
-            f"{reader.source}: no frame to track at or after frame {reader.start} (the source "
-            "is shorter or broken at its start); nothing was written"
+            f"{reader.source}: no frame to track at or after --start {reader.start} (the "
+            "source is shorter or broken at its start); nothing was written"
         )
     return summary
 
