@@ -78,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with FrameReader(source, start=args.start, end=args.end) as reader:
         given = GivenPoses(args.poses) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
+        for note in tracker.notes:
+            print(f"note: {note}", file=sys.stderr)
         out_dir = Path(args.out) if args.out else Path.cwd() / name
         out_dir.mkdir(parents=True, exist_ok=True)
         render = cfg.output.render and not args.no_render

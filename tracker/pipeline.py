@@ -32,7 +32,7 @@ import numpy as np
 
 from posenet.devices import resolve_device
 from posenet.errors import DataError
-from tracker.config import TrackerConfig, needs_flow
+from tracker.config import DetectorConfig, TrackerConfig, needs_flow
 from tracker.detectors import PersonDetector, build_detector
 from tracker.flow import FlowEstimator, build_flow
 from tracker.poses import (
@@ -44,12 +44,15 @@ from tracker.poses import (
     to_coco,
 )
 from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
-from tracker.stages import StageChain
+from tracker.stages import StageChain, share_cpu_cores
 from tracker.tracks import TrackSet, build_track_set
 from tracker.unify import unify_people
 from tracker.video import FOLDER_FPS, Frame, FrameReader
 
 STAGES = ("decode", "detect", "flow", "pose", "track")
+# End-to-end speed of configs/tracking/cpu.yaml over the default config on a 2-core CPU
+# (README, "A CPU preset": tools/benchmark.py track --configs default,cpu).
+CPU_PRESET_SPEEDUP = 0
 
 
 @dataclass
@@ -116,6 +119,10 @@ class PoseTracker:
         if needs_flow(config):
             self.flow = flow if flow is not None else build_flow(config.flow, self.device)
         self._overlap = True  # False: the same stages one after another (tests compare)
+        if str(self.device).startswith("cpu"):
+            share_cpu_cores()  # detection and pose compute at once: half the cores each
+        note = cpu_preset_note(config, self.device) if poses is None else None
+        self.notes = [note] if note else []  # for the tools to show
 
     def track(
         self,
@@ -260,6 +267,18 @@ class PoseTracker:
             image=frame.image,
             posetrack_keypoints=native,
         )
+
+
+def cpu_preset_note(config: TrackerConfig, device: str) -> str | None:
+    """On a CPU with the default (GPU-sized) detector: say that the CPU preset exists."""
+    if not str(device).startswith("cpu") or config.detector.name != DetectorConfig().name:
+        return None
+    if config.detector.interval > 1:
+        return None
+    return (
+        "on a CPU, --config configs/tracking/cpu.yaml (light detector on every 5th frame, "
+        f"fast flow) tracks about {CPU_PRESET_SPEEDUP}x faster than this config"
+    )
 
 
 class FlowStage:

@@ -371,3 +371,15 @@ def test_interval_is_validated():
         load_tracker_config(None, ["detector.interval=0"])
     with pytest.raises(ConfigError, match="propagate_boxes"):
         load_tracker_config(None, ["detector.interval=3", "tracking.propagate_boxes=false"])
+
+
+def test_default_config_on_a_cpu_points_to_the_cpu_preset():
+    from tracker.pipeline import cpu_preset_note
+
+    cfg = TrackerConfig()
+    assert "configs/tracking/cpu.yaml" in cpu_preset_note(cfg, "cpu")
+    assert cpu_preset_note(cfg, "cuda:0") is None
+    preset = load_tracker_config("configs/tracking/cpu.yaml")
+    assert preset.detector.interval > 1 and cpu_preset_note(preset, "cpu") is None
+    tracker = PoseTracker(cpu_config(), FakeDetector([]), FakePoses(), CountingFlow())
+    assert len(tracker.notes) == 1
