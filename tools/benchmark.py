@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import platform
 import sys
 import time
@@ -363,61 +362,20 @@ def bench_detect(args: argparse.Namespace) -> dict:
 
 
 def bench_train(args: argparse.Namespace) -> dict:
-    """images/s of the full training step (JPEGs decoded and augmented by DataLoader workers)
-    vs the same step on one batch of tensors already on the device; ratio = input pipeline's
-    share of the GPU-only speed (1.0: the input pipeline keeps up)."""
-    import torch
-    from torch.utils.data import DataLoader, RandomSampler
-
+    """images/s of the full training step vs the same step on cached tensors (their ratio:
+    whether JPEG loading and augmentation keep up with the device)."""
     from posenet.config import load_config
-    from posenet.datasets import build_dataset
-    from posenet.engine import build_optimizer, build_scheduler, train_one_epoch
-    from posenet.losses import JointsMSELoss
-    from posenet.models.pose_resnet import build_model
+    from posenet.speed import measure_training_step
 
     device = resolve_device(args.device)
     cfg = load_config(args.config, [f"data.root={args.data}", "model.pretrained=", *args.overrides])
-    batch = args.batch_size or cfg.train.batch_size
-    torch.manual_seed(0)
-    model = build_model(cfg).to(device)
-    if cfg.train.channels_last and device.startswith("cuda"):
-        model = model.to(memory_format=torch.channels_last)
-    dataset = build_dataset(cfg, train=True)
-    if len(dataset) == 0:
-        raise ConfigError(f"{args.data}: the training set '{cfg.data.train_set}' has no people")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = args.workers if args.workers >= 0 else max(1, min(16, (cores or 1) - 1))
-    loader = DataLoader(
-        dataset,
-        batch_size=batch,
-        sampler=RandomSampler(dataset, replacement=True, num_samples=batch * args.steps),
-        num_workers=workers,
-        pin_memory=device.startswith("cuda"),
-        drop_last=True,
-        persistent_workers=workers > 0,
-    )
-    criterion = JointsMSELoss(cfg.train.use_target_weight)
-    optimizer = build_optimizer(model, cfg.train)
-    scheduler = build_scheduler(optimizer, cfg.train, args.steps)
-
-    def epoch(data) -> float:
-        stats = train_one_epoch(
-            model, data, criterion, optimizer, scheduler, device, 0, cfg, progress=False
-        )
-        return stats["images_per_s"]
-
-    epoch(loader)  # warm-up: workers started, allocator and autotuning settled
-    full = epoch(loader)
-    images, target, weight, meta = next(iter(loader))
-    cached = [(images.to(device), target.to(device), weight.to(device), meta)] * args.steps
-    epoch(cached[:2])
-    device_only = epoch(cached)
-    ratio = full / device_only
+    report = measure_training_step(cfg, device, args.batch_size, args.steps, args.workers)
     print(
-        f"training step ({cfg.model.image_size[0]}x{cfg.model.image_size[1]}, R"
-        f"{cfg.model.depth}, batch {batch}, {workers} loader workers): {full:.1f} images/s with "
-        f"JPEG loading and augmentation, {device_only:.1f} images/s on cached tensors "
-        f"({ratio:.0%})",
+        f"training step ({report['input_size'][0]}x{report['input_size'][1]}, R"
+        f"{report['depth']}, batch {report['batch']}, {report['loader_workers']} loader "
+        f"workers): {report['full_step_images_per_s']:.1f} images/s with JPEG loading and "
+        f"augmentation, {report['device_only_images_per_s']:.1f} images/s on cached tensors "
+        f"({report['input_pipeline_ratio']:.0%})",
         flush=True,
     )
     return {
@@ -425,15 +383,7 @@ def bench_train(args: argparse.Namespace) -> dict:
         "device": device,
         "device_name": device_name(device),
         "config": str(args.config),
-        "depth": cfg.model.depth,
-        "input_size": list(cfg.model.image_size),
-        "batch": batch,
-        "steps": args.steps,
-        "loader_workers": workers,
-        "precision": "bf16" if cfg.train.amp and device.startswith("cuda") else "fp32",
-        "full_step_images_per_s": significant(full),
-        "device_only_images_per_s": significant(device_only),
-        "input_pipeline_ratio": round(ratio, 3),
+        **report,
     }
 
 
@@ -452,7 +402,7 @@ def all_commands(device: str, quick: bool, tiny: bool) -> dict[str, list[str]]:
     train = ["train", *dev, "--steps", "30"]
     if quick and not cuda:  # a few minutes on a 2-core CPU
         pose = ["pose", *dev, "--batch-sizes", "1,8", "--min-time", "0.3"]
-        track = ["track", *dev, "--configs", "default,cpu", "--intervals", "1,3", "--frames", "3"]
+        track = ["track", *dev, "--configs", "default", "--intervals", "1,3", "--frames", "2"]
         track += ["--set", "detector.batch_size=1"]
         detect = ["detect", *dev, "--batch-sizes", "1,2", "--min-time", "0"]
         train = ["train", *dev, "--steps", "2", "--batch-size", "4", "--workers", "1"]
@@ -489,7 +439,9 @@ def bench_all(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
         "targets": TARGETS,
     }
     start = time.perf_counter()
-    for name, argv in all_commands(device, args.quick, args.tiny).items():
+    commands = all_commands(device, args.quick, args.tiny)
+    commands["train"] += ["--data", args.data]
+    for name, argv in commands.items():
         print(f"== {name}: tools/benchmark.py {' '.join(argv)}", flush=True)
         t0 = time.perf_counter()
         report[name] = runners[name](parser.parse_args(argv))
@@ -581,6 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     every.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
     every.add_argument("--quick", action="store_true", help="small sizes (a CPU: minutes)")
     every.add_argument("--tiny", action="store_true", help="smallest sizes (tests: seconds)")
+    every.add_argument("--data", default=str(COCO_MINI), help="COCO root for the training step")
     every.add_argument("--json", help="also write the figures to this JSON file")
 
     pose = sub.add_parser(
