@@ -329,7 +329,8 @@ def track_line(run: dict) -> str:
     return (
         f"{run['config']} flow {run['flow']} k={run['interval']}: {run['fps']:.3g} fps end to "
         f"end ({run['frames']} frames); per stage: {stages}; overlap efficiency "
-        f"{'-' if eff is None else f'{eff:.2f}'} (bounded by {run['bounding_stage']}); "
+        f"{'-' if eff is None else f'{eff:.2f}'} (bounded by {run['bounding_stage']}; stages one "
+        f"after another: {run['serial_fps']:.3g} fps); "
         f"{run['speedup']:.3g}x the first run"
     )
 

@@ -6,9 +6,11 @@ by `people` person boxes per frame and a pose inside each, so every stage, confi
 keyframe interval sees the same people whatever the weights (random weights cost the same).
 `measure_detector` gives a detector's frames/s for single frames and batches.
 
-Overlap efficiency = end-to-end fps / fps of the slowest stage alone (stage seconds are
-measured inside the stage threads): 1.0 when the run takes exactly as long as its slowest
-stage, lower when the stages compete for the same cores or wait on each other.
+Overlap efficiency = end-to-end fps / fps of the slowest stage alone (each stage's seconds are
+measured inside its own thread; 'track' is the sequential step, its small pose call for people
+carried between frames included): 1.0 when the run takes exactly as long as its slowest stage,
+lower when the stages compete for the same cores or wait on each other. `serial_fps` is what
+running the same stage times one after another would give (frames / sum of stage seconds).
 """
 
 from __future__ import annotations
@@ -182,6 +184,8 @@ def measure_tracking(
     report["bounding_stage"] = max(timed, key=timed.get) if timed else None
     efficiency = overlap_efficiency(summary.frames, summary.wall_seconds, timed)
     report["overlap_efficiency"] = None if efficiency is None else round(efficiency, 3)
+    busy = sum(timed.values())
+    report["serial_fps"] = significant(summary.frames / busy) if busy > 0 else None
     report.update(
         detector="none" if not detector else cfg.detector.name,
         detector_batch=cfg.detector.batch_size,
