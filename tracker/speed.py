@@ -37,6 +37,12 @@ STICK_FIGURE = np.array(
         [0.36, 0.56], [0.64, 0.56], [0.36, 0.76], [0.64, 0.76], [0.36, 0.95], [0.64, 0.95],
     ]
 )  # fmt: skip
+# The figure spread so that its box (joint extent enlarged by tracking.box_enlarge's default
+# 15 %) is the box it was put in: carried between keyframes, a person keeps their size.
+_SPAN = 1 / 1.15
+FIGURE_IN_BOX = (0.5 - _SPAN / 2) + _SPAN * (STICK_FIGURE - STICK_FIGURE.min(0)) / np.ptp(
+    STICK_FIGURE, axis=0
+)
 
 
 def people_boxes(num_people: int, width: int, height: int, shift: float = 0.0) -> np.ndarray:
@@ -120,7 +126,7 @@ class FixedPeoplePoses:
         out = []
         for frame_boxes in boxes:
             b = np.asarray(frame_boxes, np.float64).reshape(-1, 1, 4)
-            xy = b[..., :2] + STICK_FIGURE * (b[..., 2:] - b[..., :2])
+            xy = b[..., :2] + FIGURE_IN_BOX * (b[..., 2:] - b[..., :2])
             out.append(np.concatenate([xy, np.full(xy.shape[:2] + (1,), 0.9)], axis=-1))
         return out
 
