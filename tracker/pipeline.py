@@ -52,7 +52,7 @@ from tracker.video import FOLDER_FPS, Frame, FrameReader
 STAGES = ("decode", "detect", "flow", "pose", "track")
 # End-to-end speed of configs/tracking/cpu.yaml over the default config, measured in one run
 # on a 2-core CPU (README, "A CPU preset": tools/benchmark.py track --configs default,cpu).
-CPU_PRESET_SPEEDUP = 12
+CPU_PRESET_SPEEDUP = "8 to 12"  # two runs: 7.7x (load ~2), 12.0x (load 5-7)
 
 
 @dataclass
@@ -265,7 +265,7 @@ def cpu_preset_note(config: TrackerConfig, device: str) -> str | None:
     if config.detector.interval > 1:
         return None
     return (
-        "on a CPU, --config configs/tracking/cpu.yaml (light detector on every 5th frame, "
+        "on a CPU, --config configs/tracking/cpu.yaml (light detector on every 3rd frame, "
         f"fast flow) tracks about {CPU_PRESET_SPEEDUP}x faster than this config"
     )
 
