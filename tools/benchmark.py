@@ -453,11 +453,16 @@ def bench_all(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict
     default_run = report["track"]["runs"][0]
     report["checks"] = {
         "pose_crops_per_s": {"value": best, "target": TARGETS["pose_crops_per_s"]},
-        "track_fps": {"value": max(r["fps"] for r in report["track"]["runs"]),
-                      "default_k1_dis": default_run["fps"], "target": TARGETS["track_fps"]},
-        "train_input_ratio": {"value": report["train"]["input_pipeline_ratio"],
-                              "target": TARGETS["train_input_ratio"]},
-    }  # fmt: skip
+        "track_fps": {
+            "value": max(r["fps"] for r in report["track"]["runs"]),
+            "default_k1_dis": default_run["fps"],
+            "target": TARGETS["track_fps"],
+        },
+        "train_input_ratio": {
+            "value": report["train"]["input_pipeline_ratio"],
+            "target": TARGETS["train_input_ratio"],
+        },
+    }
     for check in report["checks"].values():
         check["met"] = check["value"] >= check["target"]
     print(f"all figures in {report['seconds']:.0f} s; targets:")
@@ -559,9 +564,10 @@ def build_parser() -> argparse.ArgumentParser:
     track = sub.add_parser("track", help="fps per stage and end to end of the video tracker")
     add_config_args(track, default_config=TRACK_CONFIG)
     track.add_argument(
-        "--configs", type=name_list, help="tracker configs to compare: names (default, cpu) or "
-        "YAML paths (default: --config)"
-    )  # fmt: skip
+        "--configs",
+        type=name_list,
+        help="tracker configs to compare: names (default, cpu) or YAML paths (default: --config)",
+    )
     track.add_argument("--intervals", type=int_list, help="detector.interval values, e.g. 1,2,3,5")
     track.add_argument("--flows", type=name_list, help="flow.name values, e.g. dis,raft_small")
     track.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")

@@ -32,11 +32,25 @@ PEOPLE_PER_FRAME = 10
 # propagated person to stay alive between keyframes.
 STICK_FIGURE = np.array(
     [
-        [0.50, 0.08], [0.45, 0.06], [0.55, 0.06], [0.40, 0.08], [0.60, 0.08],
-        [0.28, 0.24], [0.72, 0.24], [0.18, 0.40], [0.82, 0.40], [0.12, 0.55], [0.88, 0.55],
-        [0.36, 0.56], [0.64, 0.56], [0.36, 0.76], [0.64, 0.76], [0.36, 0.95], [0.64, 0.95],
+        [0.50, 0.08],
+        [0.45, 0.06],
+        [0.55, 0.06],
+        [0.40, 0.08],
+        [0.60, 0.08],
+        [0.28, 0.24],
+        [0.72, 0.24],
+        [0.18, 0.40],
+        [0.82, 0.40],
+        [0.12, 0.55],
+        [0.88, 0.55],
+        [0.36, 0.56],
+        [0.64, 0.56],
+        [0.36, 0.76],
+        [0.64, 0.76],
+        [0.36, 0.95],
+        [0.64, 0.95],
     ]
-)  # fmt: skip
+)
 # The figure spread so that its box (joint extent enlarged by tracking.box_enlarge's default
 # 15 %) is the box it was put in: carried between keyframes, a person keeps their size.
 _SPAN = 1 / 1.15
