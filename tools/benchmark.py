@@ -1,19 +1,30 @@
-"""Speed of the pose net and of the whole tracker, measured on this machine.
+"""Speed of the pose net, the detector, the whole tracker and the training step on this machine.
 
+    python tools/benchmark.py all [--device cuda] [--quick] [--json figures.json]
     python tools/benchmark.py pose [--config configs/coco/res50_256x192.yaml] [--device cuda]
         [--batch-sizes 1,8,64,256] [--precisions fp32,bf16] [--flip-test] [--quick] [--json F]
-    python tools/benchmark.py track [--config configs/tracking/default.yaml] [--frames 64]
-        [--people 10] [--width 1280 --height 720] [--video FILE] [--json F]
+    python tools/benchmark.py track [--configs default,cpu] [--intervals 1,2,3,5]
+        [--flows dis,raft_small] [--frames 64] [--people 10] [--width 1280 --height 720]
+        [--video FILE] [--json F]
+    python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...] [--batch-sizes 1,4]
+    python tools/benchmark.py train [--config ...] [--data ../shared/data/coco-mini] [--steps 20]
     python tools/benchmark.py tracking [--gt DIR] [--trackers default,hungarian,FILE.yaml]
         [--set key=value] [--settings gap0,gap8,...] [--seeds 0,1,2] [--max-videos N]
         [--workers N] [--out DIR] [--json F]
 
+`all` runs pose, track, detect and train with the settings of the README's figures and writes
+every number to one JSON (`--quick`: small sizes, a few minutes on a CPU).
 `pose` reports crops/s end to end (boxes in, keypoints out: crops, net, decoding), for the bare
 network, and for a per-person loop (one crop at a time, cv2 warp, fp32), all in one run.
-`track` runs the tracker on frames of the given size with `--people` person boxes per frame
-(the detector still runs on every frame, its boxes are replaced so every stage sees the same
-load) and reports fps per stage and end to end. Weights do not change speed, so both default
-to random initialisation and need no download.
+`track` runs the tracker (tracker/speed.py) for every tracker config x flow x keyframe interval
+given, on frames of the given size with `--people` person boxes per frame, and reports fps per
+stage (seconds measured inside the stage threads), end to end, the overlap efficiency
+(end-to-end fps / slowest stage's fps) and the speed-up over the first run.
+`detect` gives detector frames/s for single frames and batches; `train` the images/s of the full
+training step (JPEG loading and augmentation in DataLoader workers) and of the same step on
+one batch of tensors already on the device, and their ratio.
+Weights do not change speed, so every benchmark uses random initialisation and needs no
+download (denormal floats, which random nets produce and trained ones do not, are flushed).
 `tracking` scores track ids, not speed: ground-truth PoseTrack poses perturbed into untracked
 detections are tracked as `track_video.py --poses` does (tracker/tracking_benchmark.py) and it
 prints MOTA, IDSW, mAP and person-level id changes per setting and tracker.
@@ -27,19 +38,42 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from posenet.cli import add_config_args, run_cli
 from posenet.devices import resolve_device
 from posenet.errors import ConfigError
+from tracker.speed import (
+    PEOPLE_PER_FRAME,
+    measure_detector,
+    measure_tracking,
+    people_boxes,
+    seconds_per_call,
+    significant,
+    synchronizer,
+    synthetic_frames,
+    textured_canvas,
+    video_frames,
+)
 
 POSE_CONFIG = "configs/coco/res50_256x192.yaml"
 TRACK_CONFIG = "configs/tracking/default.yaml"
-BONN_GT = Path(__file__).resolve().parents[2] / "shared/data/bonn-posetrack/posetrack18"
-PEOPLE_PER_FRAME = 10
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared/data"
+BONN_GT = SHARED_DATA / "bonn-posetrack/posetrack18"
+COCO_MINI = SHARED_DATA / "coco-mini"
+# What the GPU run is for (README): pose crops/s end to end (R50 256x192), tracker fps end to
+# end (10 people, 1280x720, default config), input pipeline / GPU-only training step.
+TARGETS = {"pose_crops_per_s": 10000, "track_fps": 60, "train_input_ratio": 0.9}
+# `all --tiny` (tests): a narrow ResNet-18 pose net at 64x96 and small frames.
+TINY_POSE = [
+    "model.depth=18",
+    "model.image_size=[64, 96]",
+    "model.heatmap_size=[16, 24]",
+    "model.num_deconv_filters=[64, 64, 64]",
+]
+
+__all__ = ["people_boxes", "synthetic_frames"]  # also used by the tests through this tool
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -52,38 +86,6 @@ def device_name(device: str) -> str:
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(torch.device(device))
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def synchronizer(device: str) -> Callable[[], None]:
-    import torch
-
-    if device.startswith("cuda"):
-        return lambda: torch.cuda.synchronize(torch.device(device))
-    return lambda: None
-
-
-def seconds_per_call(
-    fn: Callable[[], object],
-    sync: Callable[[], None],
-    min_time: float,
-    min_calls: int = 3,
-    warmup: int = 2,
-) -> float:
-    """Mean wall time of fn() after `warmup` calls, over at least `min_calls` and `min_time` s."""
-    for _ in range(warmup):
-        fn()
-    sync()
-    calls, start = 0, time.perf_counter()
-    while calls < min_calls or time.perf_counter() - start < min_time:
-        fn()
-        calls += 1
-    sync()
-    return (time.perf_counter() - start) / calls
-
-
-def _sig(value: float, digits: int = 4) -> float:
-    """`value` rounded to `digits` significant digits (slow CPU rates keep their precision)."""
-    return float(f"{value:.{digits}g}")
 
 
 def int_list(text: str) -> list[int]:
@@ -110,27 +112,23 @@ def seed_list(text: str) -> list[int]:
     return values
 
 
-def people_boxes(num_people: int, width: int, height: int, shift: float = 0.0) -> np.ndarray:
-    """`num_people` person-sized boxes (xyxy) spread over a frame on a grid, moved by `shift`."""
-    cols = max(1, math.ceil(math.sqrt(num_people * width / height)))
-    rows = max(1, math.ceil(num_people / cols))
-    cell_w, cell_h = width / cols, height / rows
-    boxes = []
-    for i in range(num_people):
-        r, c = divmod(i, cols)
-        x0 = c * cell_w + 0.2 * cell_w + shift % (0.2 * cell_w)
-        y0 = r * cell_h + 0.1 * cell_h
-        boxes.append([x0, y0, x0 + 0.5 * cell_w, y0 + 0.8 * cell_h])
-    return np.asarray(boxes, np.float32).reshape(-1, 4)
+def name_list(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def textured_canvas(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """Smooth random texture (optical flow has something to follow), RGB uint8."""
-    import cv2
+def tracker_config_path(name: str) -> str:
+    """A shipped tracker config by short name ('default', 'cpu'), or a path as given."""
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return name
+    return f"configs/tracking/{name}.yaml"
 
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+def flush_denormals() -> None:
+    """Random-init nets produce denormal floats, several times slower on CPUs; trained nets
+    do not. Flushing them makes random weights cost what trained ones do."""
+    import torch
+
+    torch.set_flush_denormal(True)
 
 
 # -------------------------------------------------------------------------------- pose
@@ -164,7 +162,8 @@ def bench_pose(args: argparse.Namespace) -> dict:
     cuda = device.startswith("cuda")
     precisions = args.precisions or (["fp32", "bf16"] if cuda else ["fp32"])
     batches = args.batch_sizes or ([1, 8] if args.quick else [1, 8, 64, 256])
-    min_time = 0.3 if args.quick else args.min_time
+    min_time = min(0.3, args.min_time) if args.quick else args.min_time
+    few = {"min_calls": 1, "warmup": 1} if args.quick else {}
     w, h = args.width, args.height
     canvas = textured_canvas(w, h)
     report: dict = {
@@ -188,7 +187,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
             "precision": precision,
             "batch": batch,
             "ms_per_batch": round(seconds * 1e3, 3),
-            "crops_per_s": _sig(batch / seconds),
+            "crops_per_s": significant(batch / seconds),
         }
         report[kind].append(entry)
         print(
@@ -216,6 +215,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
                 lambda est=est, images=images, boxes=boxes: est.estimate(images, boxes),
                 sync,
                 min_time,
+                **few,
             )
             row("end_to_end", precision, batch, seconds)
         for batch in batches:
@@ -227,7 +227,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
                 with torch.inference_mode():
                     return est.forward(x)
 
-            row("net", precision, batch, seconds_per_call(net_only, sync, min_time))
+            row("net", precision, batch, seconds_per_call(net_only, sync, min_time, **few))
 
     # The per-person loop the batched path replaces: one cv2 crop and one fp32 forward each.
     boxes = people_boxes(PEOPLE_PER_FRAME, w, h)
@@ -253,7 +253,11 @@ def bench_pose(args: argparse.Namespace) -> dict:
                 )
 
     seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
-    report["loop"] = {"precision": "fp32", "batch": 1, "crops_per_s": _sig(len(boxes) / seconds)}
+    report["loop"] = {
+        "precision": "fp32",
+        "batch": 1,
+        "crops_per_s": significant(len(boxes) / seconds),
+    }
     print(
         f"{'loop':10s} fp32  batch    1: {report['loop']['crops_per_s']:10.1f} crops/s "
         "(one person at a time, cv2 crop)",
@@ -261,7 +265,7 @@ def bench_pose(args: argparse.Namespace) -> dict:
     )
     best = max(report["end_to_end"], key=lambda r: r["crops_per_s"])
     report["best_end_to_end"] = best
-    report["speedup_over_loop"] = _sig(best["crops_per_s"] / report["loop"]["crops_per_s"])
+    report["speedup_over_loop"] = significant(best["crops_per_s"] / report["loop"]["crops_per_s"])
     print(
         f"best end to end: {best['crops_per_s']:.1f} crops/s ({best['precision']}, batch "
         f"{best['batch']}), {report['speedup_over_loop']}x the per-person loop "
@@ -273,112 +277,198 @@ def bench_pose(args: argparse.Namespace) -> dict:
 # ------------------------------------------------------------------------------- track
 
 
-class FixedPeopleDetector:
-    """Runs the real detector (its time is what is measured) and hands on `people` boxes per
-    frame that drift a little from frame to frame, so pose and tracking load is known."""
-
-    def __init__(self, detector, people: int, width: int, height: int) -> None:
-        self.detector, self.people = detector, people
-        self.width, self.height = width, height
-        self.frame = 0
-
-    def detect(self, frames: Sequence) -> list[tuple[np.ndarray, np.ndarray]]:
-        if self.detector is not None:
-            self.detector.detect(frames)
-        out = []
-        for _ in frames:
-            boxes = people_boxes(self.people, self.width, self.height, shift=2.0 * self.frame)
-            out.append((boxes, np.full(len(boxes), 0.9, np.float32)))
-            self.frame += 1
-        return out
-
-
-def synthetic_frames(count: int, width: int, height: int, start: int = 0) -> Iterator:
-    """Frames of a textured canvas panning 2 px per frame (what a video decoder would hand over)."""
-    from tracker.video import Frame
-
-    canvas = textured_canvas(width + 2 * count + 2, height)
-    for i in range(start, start + count):
-        x = 2 * (i - start)
-        yield Frame(i, np.ascontiguousarray(canvas[:, x : x + width]), f"{i:06d}.jpg")
-
-
-def video_frames(path: str, count: int, width: int, height: int, start: int = 0) -> Iterator:
-    """Frames of a real video (looped to `count`), resized to width x height."""
-    import cv2
-
-    from tracker.video import Frame, FrameReader
-
-    pool = []
-    with FrameReader(path) as reader:
-        for frame in reader:
-            image = frame.image
-            if image.shape[1] != width or image.shape[0] != height:
-                image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-            pool.append(image)
-            if len(pool) >= count:
-                break
-    for i in range(start, start + count):
-        yield Frame(i, pool[i % len(pool)], f"{i:06d}.jpg")
-
-
 def bench_track(args: argparse.Namespace) -> dict:
-    """fps per stage and end to end of PoseTracker on width x height frames."""
+    """fps per stage, end to end and overlap efficiency for configs x flows x intervals."""
     import torch
 
-    from tracker.config import apply_options, load_tracker_config
-    from tracker.detectors import build_detector
-    from tracker.output import TrackingSummary
-    from tracker.pipeline import PoseTracker
+    from tracker.config import apply_options, load_tracker_config, validate_tracker_config
 
-    cfg = load_tracker_config(args.config, args.overrides)
-    cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
-    # Random weights give no confident joints to confirm tracks by; every person is load.
-    cfg.tracking.confirm_hits = 1
-    device = resolve_device(cfg.device)
-    cfg.device = device
     w, h = args.width, args.height
-    inner = build_detector(cfg.detector, device) if not args.no_detector else None
-    detector = FixedPeopleDetector(inner, args.people, w, h)
-    tracker = PoseTracker(cfg, detector=detector)
 
-    def frames(count: int, start: int = 0) -> Iterator:
+    def frames(count: int, start: int = 0):
         if args.video:
             return video_frames(args.video, count, w, h, start)
         return synthetic_frames(count, w, h, start)
 
-    warmup = cfg.detector.batch_size  # cudnn autotuning, allocator growth, lazy init
-    for _ in tracker.track(frames(warmup), keep_images=False):
-        pass
-    summary = TrackingSummary(source=args.video or f"synthetic {w}x{h}")
-    sync = synchronizer(device)
-    sync()
-    start = time.perf_counter()
-    for result in tracker.track(frames(args.frames, start=warmup), keep_images=False):
-        summary.add(result)
-    sync()
-    summary.wall_seconds = time.perf_counter() - start
+    runs = []
+    for name in args.configs or [args.config]:
+        for flow in args.flows or [None]:
+            for interval in args.intervals or [None]:
+                cfg = load_tracker_config(tracker_config_path(str(name)), args.overrides)
+                cfg = apply_options(cfg, args.device, None, args.pose_weights, args.det_weights)
+                if flow:
+                    cfg.flow.name = flow
+                if interval:
+                    cfg.detector.interval = interval
+                validate_tracker_config(cfg, "benchmark track")
+                run = measure_tracking(
+                    cfg, frames, args.frames, args.people, w, h, not args.no_detector
+                )
+                run = {"config": str(name), **run}
+                run["speedup"] = significant(run["fps"] / runs[0]["fps"]) if runs else 1.0
+                runs.append(run)
+                print(track_line(run), flush=True)
     report = {
         "benchmark": "track",
+        "device": resolve_device(args.device),
+        "device_name": device_name(resolve_device(args.device)),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "frame_size": [w, h],
+        "people_per_frame": args.people,
+        **runs[0],
+        "runs": runs,
+    }
+    return report
+
+
+def track_line(run: dict) -> str:
+    """One line per run: what ran, per-stage fps, end to end, efficiency and speed-up."""
+    stages = ", ".join(f"{k} {v:.3g}" if v else f"{k} -" for k, v in run["fps_per_stage"].items())
+    eff = run["overlap_efficiency"]
+    return (
+        f"{run['config']} flow {run['flow']} k={run['interval']}: {run['fps']:.3g} fps end to "
+        f"end ({run['frames']} frames); per stage: {stages}; overlap efficiency "
+        f"{'-' if eff is None else f'{eff:.2f}'} (bounded by {run['bounding_stage']}; stages one "
+        f"after another: {run['serial_fps']:.3g} fps); "
+        f"{run['speedup']:.3g}x the first run"
+    )
+
+
+# ------------------------------------------------------------------------------ detect
+
+
+def bench_detect(args: argparse.Namespace) -> dict:
+    """Detector frames/s, single frames vs batches, per model."""
+    from tracker.config import DetectorConfig
+
+    device = resolve_device(args.device)
+    models = []
+    for name in args.models or [DetectorConfig().name]:
+        row = measure_detector(
+            name, device, args.width, args.height, args.batch_sizes, args.min_time
+        )
+        models.append(row)
+        speeds = ", ".join(f"batch {r['batch']}: {r['fps']:.3g} fps" for r in row["batches"])
+        print(f"detector {name} at {args.width}x{args.height}: {speeds}", flush=True)
+    return {
+        "benchmark": "detect",
+        "device": device,
+        "device_name": device_name(device),
+        "models": models,
+    }
+
+
+# ------------------------------------------------------------------------------- train
+
+
+def bench_train(args: argparse.Namespace) -> dict:
+    """images/s of the full training step vs the same step on cached tensors (their ratio:
+    whether JPEG loading and augmentation keep up with the device)."""
+    from posenet.config import load_config
+    from posenet.speed import measure_training_step
+
+    device = resolve_device(args.device)
+    cfg = load_config(args.config, [f"data.root={args.data}", "model.pretrained=", *args.overrides])
+    report = measure_training_step(cfg, device, args.batch_size, args.steps, args.workers)
+    print(
+        f"training step ({report['input_size'][0]}x{report['input_size'][1]}, R"
+        f"{report['depth']}, batch {report['batch']}, {report['loader_workers']} loader "
+        f"workers): {report['full_step_images_per_s']:.1f} images/s with JPEG loading and "
+        f"augmentation, {report['device_only_images_per_s']:.1f} images/s on cached tensors "
+        f"({report['input_pipeline_ratio']:.0%})",
+        flush=True,
+    )
+    return {
+        "benchmark": "train",
+        "device": device,
+        "device_name": device_name(device),
+        "config": str(args.config),
+        **report,
+    }
+
+
+# --------------------------------------------------------------------------------- all
+
+
+def all_commands(device: str, quick: bool, tiny: bool) -> dict[str, list[str]]:
+    """The command line of each benchmark in `all`: the README's figures on a GPU; smaller
+    (`quick`) for a CPU; smallest (`tiny`) for the test."""
+    cuda = device.startswith("cuda")
+    dev = ["--device", device]
+    pose = ["pose", *dev, "--batch-sizes", "1,64,256", "--min-time", "1"]
+    track = ["track", *dev, "--configs", "default", "--intervals", "1,3", "--frames", "100"]
+    track += ["--flows", "dis,raft_small" if cuda else "dis"]
+    detect = ["detect", *dev, "--batch-sizes", "1,4,8", "--min-time", "1"]
+    train = ["train", *dev, "--steps", "30"]
+    if quick and not cuda:  # a few minutes on a 2-core CPU
+        pose = ["pose", *dev, "--batch-sizes", "1,8", "--min-time", "0.3"]
+        track = ["track", *dev, "--configs", "default", "--intervals", "1,3", "--frames", "2"]
+        track += ["--set", "detector.batch_size=1"]
+        detect = ["detect", *dev, "--batch-sizes", "1,2", "--min-time", "0"]
+        train = ["train", *dev, "--steps", "2", "--batch-size", "4", "--workers", "1"]
+    elif quick:
+        track[track.index("100")] = "30"
+        train[train.index("30")] = "10"
+    if tiny:
+        pose_sets = [a for s in TINY_POSE for a in ("--set", s)]
+        pose = ["pose", *dev, "--batch-sizes", "1,2", "--min-time", "0.01", "--quick", *pose_sets]
+        track = ["track", *dev, "--configs", "cpu", "--intervals", "1,2", "--frames", "2"]
+        track += ["--width", "160", "--height", "120", "--people", "2"]
+        track += ["--set", f"pose.overrides={json.dumps(TINY_POSE)}"]
+        track += ["--no-detector", "--set", "detector.batch_size=1"]
+        detect = ["detect", *dev, "--models", "fasterrcnn_mobilenet_v3_large_320_fpn"]
+        detect += ["--batch-sizes", "1,2", "--min-time", "0", "--width", "160", "--height", "120"]
+        train = ["train", *dev, "--steps", "1", "--batch-size", "2", "--workers", "0"]
+        train += [*pose_sets]
+    return {"pose": pose, "track": track, "detect": detect, "train": train}
+
+
+def bench_all(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """pose, track, detect and train in one run, one JSON; each checked against TARGETS."""
+    import torch
+
+    device = resolve_device(args.device)
+    runners = {"pose": bench_pose, "track": bench_track, "detect": bench_detect}
+    runners["train"] = bench_train
+    report: dict = {
+        "benchmark": "all",
         "device": device,
         "device_name": device_name(device),
         "torch": torch.__version__,
-        "frame_size": [w, h],
-        "people_per_frame": args.people,
-        "detector": "none" if args.no_detector else cfg.detector.name,
-        "detector_batch": cfg.detector.batch_size,
-        "pose_config": cfg.pose.config,
-        "pose_overrides": list(cfg.pose.overrides),
-        "flow": cfg.flow.name,
-        "similarity": cfg.tracking.similarity,
-        **summary.to_dict(),
+        "quick": args.quick,
+        "targets": TARGETS,
     }
-    report.pop("outputs", None)
-    report.pop("notes", None)
-    timed = {k: v for k, v in summary.stage_seconds.items() if v > 0}
-    report["bounding_stage"] = max(timed, key=timed.get) if timed else None
-    print(summary.format())
-    print(f"bounded by: {report['bounding_stage']} on {report['device_name']}")
+    start = time.perf_counter()
+    commands = all_commands(device, args.quick, args.tiny)
+    commands["train"] += ["--data", args.data]
+    for name, argv in commands.items():
+        print(f"== {name}: tools/benchmark.py {' '.join(argv)}", flush=True)
+        t0 = time.perf_counter()
+        report[name] = runners[name](parser.parse_args(argv))
+        report[name]["command"] = " ".join(argv)
+        report[name]["seconds"] = round(time.perf_counter() - t0, 1)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    best = report["pose"]["best_end_to_end"]["crops_per_s"]
+    default_run = report["track"]["runs"][0]
+    report["checks"] = {
+        "pose_crops_per_s": {"value": best, "target": TARGETS["pose_crops_per_s"]},
+        "track_fps": {
+            "value": max(r["fps"] for r in report["track"]["runs"]),
+            "default_k1_dis": default_run["fps"],
+            "target": TARGETS["track_fps"],
+        },
+        "train_input_ratio": {
+            "value": report["train"]["input_pipeline_ratio"],
+            "target": TARGETS["train_input_ratio"],
+        },
+    }
+    for check in report["checks"].values():
+        check["met"] = check["value"] >= check["target"]
+    print(f"all figures in {report['seconds']:.0f} s; targets:")
+    for key, check in report["checks"].items():
+        verdict = "met" if check["met"] else "not met"
+        print(f"  {key}: {check['value']} (target {check['target']}: {verdict})")
     return report
 
 
@@ -441,9 +531,16 @@ def bench_tracking(args: argparse.Namespace) -> dict:
 # --------------------------------------------------------------------------------- CLI
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
+
+    every = sub.add_parser("all", help="pose, track, detect and train figures in one JSON")
+    every.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
+    every.add_argument("--quick", action="store_true", help="small sizes (a CPU: minutes)")
+    every.add_argument("--tiny", action="store_true", help="smallest sizes (tests: seconds)")
+    every.add_argument("--data", default=str(COCO_MINI), help="COCO root for the training step")
+    every.add_argument("--json", help="also write the figures to this JSON file")
 
     pose = sub.add_parser(
         "pose", help="crops/s of the pose net: batched, bare net, per-person loop"
@@ -466,6 +563,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     track = sub.add_parser("track", help="fps per stage and end to end of the video tracker")
     add_config_args(track, default_config=TRACK_CONFIG)
+    track.add_argument(
+        "--configs",
+        type=name_list,
+        help="tracker configs to compare: names (default, cpu) or YAML paths (default: --config)",
+    )
+    track.add_argument("--intervals", type=int_list, help="detector.interval values, e.g. 1,2,3,5")
+    track.add_argument("--flows", type=name_list, help="flow.name values, e.g. dis,raft_small")
     track.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
     track.add_argument("--frames", type=int, default=64, help="frames measured (after warm-up)")
     track.add_argument("--people", type=int, default=PEOPLE_PER_FRAME, help="people per frame")
@@ -476,6 +580,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     track.add_argument("--pose-weights", default="none", help="default: random init")
     track.add_argument("--det-weights", default="none", help="default: random init")
     track.add_argument("--json", help="also write the figures to this JSON file")
+
+    detect = sub.add_parser("detect", help="detector frames/s, single frames vs batches")
+    detect.add_argument("--models", type=name_list, help="torchvision detection models")
+    detect.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
+    detect.add_argument("--batch-sizes", type=int_list, default=[1, 4], help="default 1,4")
+    detect.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement")
+    detect.add_argument("--width", type=int, default=1280)
+    detect.add_argument("--height", type=int, default=720)
+    detect.add_argument("--json", help="also write the figures to this JSON file")
+
+    train = sub.add_parser("train", help="training images/s: full step vs cached tensors")
+    add_config_args(train, default_config=POSE_CONFIG)
+    train.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
+    train.add_argument("--data", default=str(COCO_MINI), help="COCO root (default coco-mini)")
+    train.add_argument("--steps", type=int, default=20, help="training steps measured")
+    train.add_argument("--batch-size", type=int, help="default: the config's train.batch_size")
+    train.add_argument("--workers", type=int, default=-1, help="loader workers (-1: cores - 1)")
+    train.add_argument("--json", help="also write the figures to this JSON file")
 
     tracking = sub.add_parser("tracking", help="tracking quality on perturbed ground-truth poses")
     tracking.add_argument(
@@ -507,8 +629,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     tracking.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     tracking.add_argument("--out", help="keep detections and tracks here (default: a temp folder)")
     tracking.add_argument("--json", help="also write every number to this JSON file")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "tracking":
+        flush_denormals()
     if args.command == "tracking":
         if args.workers < 1 or (args.max_videos is not None and args.max_videos < 1):
             parser.error("--workers and --max-videos must be at least 1")
@@ -517,10 +645,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.min_time <= 0:
             parser.error("--min-time must be positive")
         report = bench_pose(args)
-    else:
+    elif args.command == "track":
         if args.frames < 1 or args.people < 0:
             parser.error("--frames must be at least 1 and --people at least 0")
         report = bench_track(args)
+    elif args.command == "detect":
+        report = bench_detect(args)
+    elif args.command == "train":
+        if args.steps < 1:
+            parser.error("--steps must be at least 1")
+        report = bench_train(args)
+    else:
+        report = bench_all(args, parser)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

@@ -114,6 +114,8 @@ def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     with FrameReader(source, start=args.start, end=args.end) as reader:
         given = GivenPoses(args.poses, (reader.width, reader.height)) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
+        for note in tracker.notes:
+            print(f"note: {note}", file=sys.stderr)
         render = cfg.output.render and not args.no_render
         track_one(reader, tracker, out_dir, name, render=render, report=report)
     return 0

@@ -36,6 +36,9 @@ class DetectorConfig:
     score_thr: float = 0.5  # the paper keeps boxes with score >= 0.5
     batch_size: int = 4  # frames per detector forward pass
     precision: str = "auto"  # CUDA autocast dtype: auto (fp16), fp16, bf16, fp32
+    # Keyframe detection: the detector runs on every `interval`-th frame (1: every frame, the
+    # paper); in between, people come from the previous frame's joints moved along the flow.
+    interval: int = 1
 
 
 @dataclass
@@ -131,6 +134,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
             raise ConfigError(f"{source}: {key} must be one of {', '.join(allowed)}, got {value!r}")
     positive = (
         ("detector.batch_size", cfg.detector.batch_size),
+        ("detector.interval", cfg.detector.interval),
         ("tracking.queue_length", cfg.tracking.queue_length),
         ("tracking.confirm_hits", cfg.tracking.confirm_hits),
         ("tracking.confirm_window", cfg.tracking.confirm_window),
@@ -138,6 +142,11 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
     for key, value in positive:
         if value < 1:
             raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
+    if cfg.detector.interval > 1 and not cfg.tracking.propagate_boxes:
+        raise ConfigError(
+            f"{source}: detector.interval={cfg.detector.interval} needs "
+            "tracking.propagate_boxes=true (between keyframes people come only from propagation)"
+        )
     for key in ("fill_gaps", "lost_seconds", "min_common_joints", "scale_min_joints"):
         value = getattr(cfg.tracking, key)
         if value < 0:

@@ -1,15 +1,22 @@
 """The tracking loop: detect, estimate poses, propagate along flow, unify, match.
 
 One `PoseTracker.track()` call streams a video (or folder of frames, or any iterable of
-`tracker.video.Frame`) and yields a `FrameResult` per frame. Frames are processed in batches
-of `detector.batch_size`: the detector and the pose net see all frames (all people) of a batch
-in one call each. The steps that depend on the previous frame then run frame by frame:
+`tracker.video.Frame`) and yields a `FrameResult` per frame, in order. Frames travel in batches
+of `detector.batch_size` through stages that run at once on consecutive batches
+(`tracker.stages`): while batch k is unified and matched, batch k+1 has its optical flow
+computed, batch k+2 its poses estimated and batch k+3 its people detected, each stage on its
+own thread, with at most one batch waiting between two stages.
 
-1. flow from the previous frame to this one (`tracker.flow`);
-2. the tracks predict where the previous frame's people are now (`TrackSet.predict`);
-3. detections and those propagated people are unified (`tracker.unify`), and only the few
-   extra people found by propagation need a second, small pose call;
-4. the tracks match the frame's people and give them ids (`TrackSet.update`).
+1. decode: frames are read (a `FrameReader` decodes on a thread of its own) and batched;
+2. detect: person boxes for all keyframes of a batch in one call (every frame when
+   `detector.interval` is 1, the paper; every k-th frame otherwise);
+3. pose: the poses of all detected people of a batch in one call;
+4. flow: optical flow from each frame's predecessor, in order (`tracker.flow`);
+5. track, frame by frame, the only step that needs the previous frame's result: the tracks
+   predict where the previous frame's people are now (`TrackSet.predict`), detections and
+   those propagated people are unified (`tracker.unify`; between keyframes the propagated
+   people are all there is), the few extra people get a second, small pose call, and the
+   tracks match the frame's people and give them ids (`TrackSet.update`).
 
 `tracker.output.TrackingOutput` writes the results.
 """
@@ -25,7 +32,7 @@ import numpy as np
 
 from posenet.devices import resolve_device
 from posenet.errors import DataError
-from tracker.config import TrackerConfig, needs_flow
+from tracker.config import DetectorConfig, TrackerConfig, needs_flow
 from tracker.detectors import PersonDetector, build_detector
 from tracker.flow import FlowEstimator, build_flow
 from tracker.poses import (
@@ -38,11 +45,15 @@ from tracker.poses import (
 )
 from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
 from tracker.similarity import valid_boxes
+from tracker.stages import StageChain, share_cpu_cores
 from tracker.tracks import TrackSet, build_track_set
 from tracker.unify import unify_people
 from tracker.video import FOLDER_FPS, Frame, FrameReader
 
 STAGES = ("decode", "detect", "flow", "pose", "track")
+# End-to-end speed of configs/tracking/cpu.yaml over the default config, measured in one run
+# on a 2-core CPU (README, "A CPU preset": tools/benchmark.py track --configs default,cpu).
+CPU_PRESET_SPEEDUP = "8 to 12"  # two runs: 7.7x (load ~2), 12.0x (load 5-7)
 
 
 @dataclass
@@ -57,12 +68,31 @@ class FrameResult:
     track_ids: np.ndarray  # (n,) int64
     boxes: np.ndarray  # (n, 4) xyxy
     scores: np.ndarray  # (n,) person scores
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    # Seconds per stage, each measured in its own thread: decode, detect, pose (the batched
+    # call), flow, and track (the sequential step, its small pose call included).
+    timings: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = None  # RGB frame, kept for rendering
     posetrack_keypoints: np.ndarray | None = None  # (n, 17, 3) PoseTrack-2018 slots
 
     def __len__(self) -> int:
         return len(self.keypoints)
+
+
+@dataclass
+class Batch:
+    """Consecutive frames on their way through the stages, with what each stage added."""
+
+    frames: list[Frame]
+    keyframe: list[bool]  # the detector runs on these frames
+    timings: list[dict[str, float]]  # per frame: seconds per stage, measured in the stages
+    detections: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    poses: list[np.ndarray] = field(default_factory=list)  # (n_i, 17, 3) of the detections
+    flows: list[np.ndarray | None] = field(default_factory=list)  # from the frame before
+
+    def spread(self, stage: str, seconds: float) -> None:
+        """Share a batched stage's time equally among the frames of the batch."""
+        for t in self.timings:
+            t[stage] += seconds / len(self.timings)
 
 
 class PoseTracker:
@@ -91,6 +121,11 @@ class PoseTracker:
         self.flow = None  # skipped entirely when no stage needs it (e.g. IoU similarity)
         if needs_flow(config):
             self.flow = flow if flow is not None else build_flow(config.flow, self.device)
+        self._overlap = True  # False: the same stages one after another (tests compare)
+        if str(self.device).startswith("cpu"):
+            share_cpu_cores()  # detection and pose compute at once: half the cores each
+        note = cpu_preset_note(config, self.device) if poses is None else None
+        self.notes = [note] if note else []  # for the tools to show
 
     def track(
         self,
@@ -125,47 +160,56 @@ class PoseTracker:
         tracks: TrackSet,
         keep_images: bool,
     ) -> Iterator[FrameResult]:
-        """The frame loop: batches through detection and pose, then frame by frame."""
-        state = _LoopState(tracks)
-        batch_size = 1 if self.poses is not None else self.config.detector.batch_size
-        failure: Exception | None = None
+        """The loop: batches through the overlapped stages, then frame by frame in order."""
+        if self.poses is not None:  # given poses: nothing to detect or estimate
+            stages, batch_size = [("flow", FlowStage(self.flow))], 1
+        else:
+            stages = [
+                ("detect", self._detect),
+                ("pose", self._estimate_batch),
+                ("flow", FlowStage(self.flow)),
+            ]
+            batch_size = self.config.detector.batch_size
+        batches = read_batches(frames, batch_size, self.config.detector.interval)
+        chain = StageChain(batches, stages, threaded=self._overlap)
         try:
-            batch: list[tuple[Frame, float]] = []
-            iterator = iter(frames)
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    frame = next(iterator, None)
-                except Exception as err:  # e.g. a video broken mid-way: finish the frames so far
-                    frame, failure = None, err
-                if frame is not None:
-                    batch.append((frame, time.perf_counter() - t0))
-                if batch and (frame is None or len(batch) >= batch_size):
-                    for result in self._process_batch(batch, state):
-                        if not keep_images:
-                            result.image = None
-                        yield result
-                    batch = []
-                if frame is None:
-                    break
+            for batch in chain:
+                for k in range(len(batch.frames)):
+                    result = self._track_frame(batch, k, tracks)
+                    if not keep_images:
+                        result.image = None
+                    yield result
         finally:
+            chain.close()
             if reader is not None:
                 reader.close()
-        if failure is not None:
-            raise failure
 
-    # ------------------------------------------------------------------ batch steps
+    # ------------------------------------------------------------------ stages
 
-    def _detect(self, frames: list[Frame]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Person boxes (score >= detector.score_thr) for every frame of a batch, one call."""
+    def _detect(self, batch: Batch) -> Batch:
+        """Person boxes (score >= detector.score_thr) for the keyframes of a batch, one call;
+        other frames get none (their people come from the previous frame)."""
+        t0 = time.perf_counter()
+        keyframes = [f for f, key in zip(batch.frames, batch.keyframe) if key]
+        found = iter(self.detector.detect(keyframes) if keyframes else [])
         thr = self.config.detector.score_thr
-        out = []
-        for boxes, scores in self.detector.detect(frames):
+        for key in batch.keyframe:
+            boxes, scores = next(found) if key else (np.zeros((0, 4)), np.zeros(0))
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             scores = np.asarray(scores, dtype=np.float64).reshape(-1)
             keep = (scores >= thr) & valid_boxes(boxes)  # x2 <= x1 or y2 <= y1: nobody
-            out.append((boxes[keep], scores[keep]))
-        return out
+            batch.detections.append((boxes[keep], scores[keep]))
+        batch.spread("detect", time.perf_counter() - t0)
+        return batch
+
+    def _estimate_batch(self, batch: Batch) -> Batch:
+        """Poses of every detected person of a batch, one call."""
+        t0 = time.perf_counter()
+        batch.poses = self._estimate(
+            [f.image for f in batch.frames], [b for b, _ in batch.detections]
+        )
+        batch.spread("pose", time.perf_counter() - t0)
+        return batch
 
     def _estimate(
         self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]
@@ -176,97 +220,116 @@ class PoseTracker:
         poses = self.pose_estimator.estimate(images, [np.asarray(b, np.float32) for b in boxes])
         return [np.asarray(p, dtype=np.float64).reshape(-1, NUM_JOINTS, 3) for p in poses]
 
-    def _timed_estimate(self, timing: dict[str, float]):
-        """`_estimate` that adds its seconds to the frame's pose stage."""
+    # ------------------------------------------------------------------ sequential step
 
-        def estimate(images, boxes):
-            t0 = time.perf_counter()
-            poses = self._estimate(images, boxes)
-            timing["pose"] += time.perf_counter() - t0
-            return poses
-
-        return estimate
-
-    def _process_batch(
-        self, batch: list[tuple[Frame, float]], state: _LoopState
-    ) -> Iterator[FrameResult]:
-        """Detect and estimate poses for a whole batch, then go frame by frame."""
-        frames = [f for f, _ in batch]
-        timings = [{stage: 0.0 for stage in STAGES} for _ in frames]
-        for t, (_, decode_s) in zip(timings, batch):
-            t["decode"] = decode_s
-        if self.poses is None:
-            t0 = time.perf_counter()
-            detections = self._detect(frames)
-            _spread(timings, "detect", time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            det_poses = self._estimate([f.image for f in frames], [b for b, _ in detections])
-            _spread(timings, "pose", time.perf_counter() - t0)
-        for k, frame in enumerate(frames):
-            timing = timings[k]
-            state.check_size(frame)
-            flow = None
-            if self.flow is not None and state.prev_image is not None:
-                t0 = time.perf_counter()
-                flow = self.flow(state.prev_image, frame.image)
-                timing["flow"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            moved, moved_scores = state.tracks.predict(flow)
-            timing["track"] += time.perf_counter() - t0
-            native = None
-            if self.poses is not None:
-                native, boxes, scores = self.poses.lookup(frame.index, frame.name)
-                keypoints = to_coco(native)
-            else:
-                keypoints, boxes, scores = unify_people(
-                    frame.image,
-                    detections[k],
-                    det_poses[k],
-                    moved,
-                    moved_scores,
-                    self._timed_estimate(timing),
-                    self.config.tracking,
-                )
-                if self.layout == "posetrack18":
-                    native, keypoints = keypoints, to_coco(keypoints)
-            t0 = time.perf_counter()
-            ids = np.asarray(state.tracks.update(keypoints, boxes, scores), dtype=np.int64)
-            timing["track"] += time.perf_counter() - t0
-            state.prev_image = frame.image
-            yield FrameResult(
-                index=frame.index,
-                name=frame.name,
-                keypoints=keypoints,
-                track_ids=ids,
-                boxes=boxes,
-                scores=scores,
-                timings=timing,
-                image=frame.image,
-                posetrack_keypoints=native,
+    def _track_frame(self, batch: Batch, k: int, tracks: TrackSet) -> FrameResult:
+        """Propagate the previous frame's people, unify them with the detections (a second
+        pose call for the people only propagation found), and match them to the tracks."""
+        frame, timing = batch.frames[k], batch.timings[k]
+        t0 = time.perf_counter()
+        moved, moved_scores = tracks.predict(batch.flows[k])
+        native = None
+        if self.poses is not None:
+            native, boxes, scores = self.poses.lookup(frame.index, frame.name)
+            keypoints = to_coco(native)
+        else:
+            keypoints, boxes, scores = unify_people(
+                frame.image,
+                batch.detections[k],
+                batch.poses[k],
+                moved,
+                moved_scores,
+                self._estimate,
+                self.config.tracking,
             )
+            if self.layout == "posetrack18":
+                native, keypoints = keypoints, to_coco(keypoints)
+        ids = np.asarray(tracks.update(keypoints, boxes, scores), dtype=np.int64)
+        timing["track"] += time.perf_counter() - t0  # the whole step, its pose call included
+        return FrameResult(
+            index=frame.index,
+            name=frame.name,
+            keypoints=keypoints,
+            track_ids=ids,
+            boxes=boxes,
+            scores=scores,
+            timings=timing,
+            image=frame.image,
+            posetrack_keypoints=native,
+        )
 
 
-class _LoopState:
-    """What one frame hands to the next: the tracks, the previous image and the frame size."""
+def cpu_preset_note(config: TrackerConfig, device: str) -> str | None:
+    """On a CPU with the default (GPU-sized) detector: say that the CPU preset exists."""
+    if not str(device).startswith("cpu") or config.detector.name != DetectorConfig().name:
+        return None
+    if config.detector.interval > 1:
+        return None
+    return (
+        "on a CPU, --config configs/tracking/cpu.yaml (light detector on every 3rd frame, "
+        f"fast flow) tracks about {CPU_PRESET_SPEEDUP}x faster than this config"
+    )
 
-    def __init__(self, tracks: TrackSet) -> None:
-        self.tracks = tracks
+
+class FlowStage:
+    """Optical flow from each frame's predecessor (None for the first frame, or without a
+    flow estimator); it keeps the last image of a batch for the next one, so batches must
+    come in order (they do: one thread runs this stage)."""
+
+    def __init__(self, flow: FlowEstimator | None) -> None:
+        self.flow = flow
         self.prev_image: np.ndarray | None = None
-        self.size: tuple[int, int] | None = None
 
-    def check_size(self, frame: Frame) -> None:
-        """Frames of one source must share a size (flow and propagation compare them)."""
-        size = tuple(frame.image.shape[:2])
-        if self.size is None:
-            self.size = size
-        elif size != self.size:
-            raise DataError(
-                f"frame {frame.index} ({frame.name}): size {size[1]}x{size[0]} differs from "
-                f"{self.size[1]}x{self.size[0]} of the first frame"
-            )
+    def __call__(self, batch: Batch) -> Batch:
+        for frame, timing in zip(batch.frames, batch.timings):
+            flow = None
+            if self.flow is not None and self.prev_image is not None:
+                t0 = time.perf_counter()
+                flow = self.flow(self.prev_image, frame.image)
+                timing["flow"] += time.perf_counter() - t0
+            batch.flows.append(flow)
+            self.prev_image = frame.image
+        return batch
 
 
-def _spread(timings: list[dict[str, float]], stage: str, seconds: float) -> None:
-    """Share a batched stage's time equally among the frames of the batch."""
-    for t in timings:
-        t[stage] += seconds / len(timings)
+def read_batches(frames: Iterable[Frame], batch_size: int, interval: int = 1) -> Iterator[Batch]:
+    """Frames in batches of `batch_size`, every `interval`-th frame a keyframe (from the
+    first), with each frame's decode seconds. A source that fails, or a frame of another
+    size than the first, ends the batches: the frames before it still come out, then the
+    error is raised."""
+    iterator = iter(frames)
+    size: tuple[int, ...] | None = None
+    position = 0
+    batch = Batch([], [], [])
+    while True:
+        t0 = time.perf_counter()
+        try:
+            frame = next(iterator)
+            size = _check_size(frame, size)
+        except StopIteration:
+            break
+        except Exception:  # e.g. a video broken mid-way: the frames so far, then the error
+            if batch.frames:
+                yield batch
+            raise
+        batch.frames.append(frame)
+        batch.keyframe.append(position % interval == 0)
+        batch.timings.append({stage: 0.0 for stage in STAGES})
+        batch.timings[-1]["decode"] = time.perf_counter() - t0
+        position += 1
+        if len(batch.frames) >= batch_size:
+            yield batch
+            batch = Batch([], [], [])
+    if batch.frames:
+        yield batch
+
+
+def _check_size(frame: Frame, size: tuple[int, ...] | None) -> tuple[int, ...]:
+    """Frames of one source must share a size (flow and propagation compare them)."""
+    this = tuple(frame.image.shape[:2])
+    if size is not None and this != size:
+        raise DataError(
+            f"frame {frame.index} ({frame.name}): size {this[1]}x{this[0]} differs from "
+            f"{size[1]}x{size[0]} of the first frame"
+        )
+    return this

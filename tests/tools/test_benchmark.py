@@ -76,6 +76,8 @@ def test_track_report(tool, tmp_path):
         f"pose.overrides={pose}",
         "--set",
         "detector.batch_size=2",
+        "--intervals",
+        "1,3",
         "--json",
         str(out),
     ]
@@ -87,6 +89,38 @@ def test_track_report(tool, tmp_path):
     assert report["bounding_stage"] in report["fps_per_stage"]
     slowest = max(report["seconds_per_stage"], key=report["seconds_per_stage"].get)
     assert report["bounding_stage"] == slowest
+    # One run per interval, each with its overlap efficiency and speed-up over the first.
+    assert [r["interval"] for r in report["runs"]] == [1, 3]
+    for run in report["runs"]:
+        assert run["people"] == 12  # people carried between keyframes are still load
+        seconds = run["seconds_per_stage"][run["bounding_stage"]]
+        assert run["overlap_efficiency"] == pytest.approx(
+            seconds / run["wall_seconds"], rel=0.01, abs=0.002
+        )
+        assert run["speedup"] == pytest.approx(run["fps"] / report["runs"][0]["fps"], rel=0.01)
+
+
+def test_all_in_its_smallest_form(tool, tmp_path):
+    out = tmp_path / "figures.json"
+    assert tool.run_cli(tool.main, ["all", "--device", "cpu", "--tiny", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["device"] == "cpu" and report["targets"] == tool.TARGETS
+    assert [r["batch"] for r in report["pose"]["end_to_end"]] == [1, 2]
+    assert report["pose"]["loop"]["crops_per_s"] > 0
+    assert [(r["config"], r["interval"]) for r in report["track"]["runs"]] == [
+        ("cpu", 1),
+        ("cpu", 2),
+    ]
+    assert all(r["fps"] > 0 and r["overlap_efficiency"] > 0 for r in report["track"]["runs"])
+    assert [r["batch"] for r in report["detect"]["models"][0]["batches"]] == [1, 2]
+    train = report["train"]
+    assert train["full_step_images_per_s"] > 0 and train["device_only_images_per_s"] > 0
+    assert train["input_pipeline_ratio"] == pytest.approx(
+        train["full_step_images_per_s"] / train["device_only_images_per_s"], rel=0.01
+    )
+    assert set(report["checks"]) == {"pose_crops_per_s", "track_fps", "train_input_ratio"}
+    for check in report["checks"].values():
+        assert check["met"] == (check["value"] >= check["target"])
 
 
 def test_people_boxes_fill_the_frame_without_overlap(tool):

@@ -266,3 +266,41 @@ def test_similarity_without_flow_switches_ids_on_the_same_clip(flow_oks_run, sim
     total = sum(id_switches(t) for t in assigned.values())
     assert total > flow_total
     assert id_switches(assigned[1]) >= NUM_FRAMES // 2
+
+
+# Keyframe detection (detector.interval = k): between keyframes every person comes from the
+# previous frame's joints carried by the flow and a pose call on the box around them. On this
+# clip that must give every frame the same people under the same ids as detecting in every
+# frame (k = 1), with joints within KEYFRAME_JOINT_TOL px (mean over the joints both runs are
+# confident of; the fake poses carry 0.7 px noise per run, people are 24-30 px wide).
+KEYFRAME_JOINT_TOL = 3.0
+
+
+def track_clip(interval: int) -> list:
+    frames, id_maps, people = make_clip(0)
+    world = FakeWorld(frames, id_maps, people)
+    cfg = TrackerConfig(device="cpu")
+    cfg.detector.interval = interval
+    tracker = PoseTracker(cfg, detector=world, pose_estimator=world, flow=DISFlow("fast", 1.0))
+    return list(tracker.track(frames))
+
+
+@pytest.fixture(scope="module")
+def every_frame_run():
+    return track_clip(1)
+
+
+@pytest.mark.parametrize("interval", [2, 3, 5])
+def test_keyframe_detection_keeps_the_ids_and_joints_of_detecting_every_frame(
+    every_frame_run, interval
+):
+    results = track_clip(interval)
+    assert [r.index for r in results] == list(range(NUM_FRAMES))
+    for base, r in zip(every_frame_run, results):
+        assert sorted(r.track_ids) == sorted(base.track_ids), r.index
+        for i, track_id in enumerate(r.track_ids):
+            j = list(base.track_ids).index(track_id)
+            both = (r.keypoints[i, :, 2] >= 0.4) & (base.keypoints[j, :, 2] >= 0.4)
+            assert both.sum() >= 2, (r.index, track_id)
+            err = np.linalg.norm(r.keypoints[i, both, :2] - base.keypoints[j, both, :2], axis=1)
+            assert err.mean() <= KEYFRAME_JOINT_TOL, (r.index, track_id, err.mean())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -243,3 +245,154 @@ def test_keyboard_interrupt_closes_outputs(tmp_path):
                 if result.index == 1:
                     raise KeyboardInterrupt
     assert len(json.loads((tmp_path / "k.json").read_text())["annolist"]) == 2
+
+
+# ----------------------------------------------------------------------------- overlap
+
+STAGE_S = 0.05  # seconds each fake stage sleeps per frame (sleeping releases the GIL)
+
+
+class IndexedDetector:
+    """Boxes of each frame by its index, after sleeping `sleep` s per frame; records calls."""
+
+    def __init__(self, boxes_per_frame, sleep: float = 0.0, fail_at: int | None = None) -> None:
+        self.boxes, self.sleep, self.fail_at = boxes_per_frame, sleep, fail_at
+        self.calls: list[list[int]] = []
+
+    def detect(self, frames):
+        self.calls.append([f.index for f in frames])
+        time.sleep(self.sleep * len(frames))
+        if self.fail_at is not None and any(f.index == self.fail_at for f in frames):
+            raise RuntimeError(f"detector failed at frame {self.fail_at}")
+        out = []
+        for f in frames:
+            boxes = np.array(self.boxes[f.index], np.float32).reshape(-1, 4)
+            out.append((boxes, np.full(len(boxes), 0.9, np.float32)))
+        return out
+
+
+class SleepyPoses(FakePoses):
+    def __init__(self, sleep: float = 0.0) -> None:
+        super().__init__()
+        self.sleep = sleep
+
+    def estimate(self, images, boxes):
+        time.sleep(self.sleep * len(images))
+        return super().estimate(images, boxes)
+
+
+class SleepyFlow(CountingFlow):
+    def __init__(self, sleep: float = 0.0) -> None:
+        super().__init__()
+        self.sleep = sleep
+
+    def __call__(self, prev, cur):
+        time.sleep(self.sleep)
+        return super().__call__(prev, cur)
+
+
+def sleepy_source(n: int, sleep: float):
+    """Frames that take `sleep` s each to 'decode'."""
+    for frame in frames(n):
+        time.sleep(sleep)
+        yield frame
+
+
+def overlap_run(n: int, sleep: float, overlap: bool = True, batch_size: int = 1):
+    boxes = moving_boxes(n)
+    boxes[5] = boxes[5][:1]  # a missed person: one small pose call in the sequential step
+    cfg = cpu_config(confirm_hits=1)
+    cfg.detector.batch_size = batch_size
+    detector = IndexedDetector(boxes, sleep)
+    tracker = PoseTracker(cfg, detector, SleepyPoses(sleep), SleepyFlow(sleep))
+    tracker._overlap = overlap
+    start = time.perf_counter()
+    results = list(tracker.track(sleepy_source(n, sleep)))
+    return results, time.perf_counter() - start
+
+
+def test_stages_overlap_wall_time_is_the_slowest_stage_not_the_sum():
+    n = 32
+    results, wall = overlap_run(n, STAGE_S)
+    totals = {s: sum(r.timings[s] for r in results) for s in ("decode", "detect", "pose", "flow")}
+    # Every stage really spent its time (measured inside its own thread) ...
+    for stage, seconds in totals.items():
+        assert seconds >= 0.9 * (n - (stage == "flow")) * STAGE_S, (stage, seconds)
+    # ... yet the run took about as long as the slowest of them, far from their sum.
+    assert wall <= 1.3 * max(totals.values()), (wall, totals)
+    assert wall < 0.5 * sum(totals.values())
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_overlapped_results_equal_the_serial_run(batch_size):
+    overlapped, _ = overlap_run(12, 0.0, overlap=True, batch_size=batch_size)
+    serial, _ = overlap_run(12, 0.0, overlap=False, batch_size=batch_size)
+    assert [r.index for r in overlapped] == list(range(12))
+    assert len(overlapped[5]) == 2  # the missed person came from propagation
+    for a, b in zip(overlapped, serial):
+        assert a.index == b.index
+        np.testing.assert_array_equal(a.track_ids, b.track_ids)
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_error_in_a_stage_stops_every_stage_after_the_frames_before_it():
+    cfg = cpu_config(confirm_hits=1)
+    cfg.detector.batch_size = 2
+    detector = IndexedDetector(moving_boxes(10), fail_at=4)
+    tracker = PoseTracker(cfg, detector, FakePoses(), CountingFlow())
+    got = []
+    with pytest.raises(RuntimeError, match="failed at frame 4"):
+        for result in tracker.track(frames(10)):
+            got.append(result.index)
+    assert got == [0, 1, 2, 3]
+    assert [t for t in threading.enumerate() if t.name.startswith("tracker-")] == []
+
+
+# ----------------------------------------------------------------------------- keyframes
+
+
+def test_detector_runs_on_keyframes_only_and_finds_newcomers_at_the_next_one():
+    n = 8
+    boxes = [[[10 + 2 * t, 10, 50 + 2 * t, 100]] for t in range(n)]
+    for t in range(2, n):  # person 1 enters at frame 2, between keyframes 0 and 3
+        boxes[t].append([90 + 2 * t, 10, 130 + 2 * t, 100])
+    cfg = cpu_config(confirm_hits=1)
+    cfg.detector.batch_size, cfg.detector.interval = 4, 3
+    detector, poses = IndexedDetector(boxes), FakePoses()
+    results = list(PoseTracker(cfg, detector, poses, CountingFlow()).track(frames(n)))
+    assert detector.calls == [[0, 3], [6]]
+    # Batch calls for the keyframes' people, one small call per frame in between (the order
+    # of the two kinds depends on the threads).
+    expected = [[1, 0, 0, 2], [0, 0, 2, 0], [1], [1], [2], [2], [2]]
+    assert sorted(poses.calls) == sorted(expected)
+    assert [len(r) for r in results] == [1, 1, 1, 2, 2, 2, 2, 2]
+    for r in results[3:]:
+        np.testing.assert_array_equal(r.track_ids, [0, 1])
+    # Between keyframes a person is looked for around their joints carried by the flow (zero
+    # here): the propagated box encloses the previous frame's joints.
+    for prev, cur in zip(results[:2], results[1:3]):
+        x0, y0, x1, y1 = cur.boxes[0]
+        xy = prev.keypoints[0, :, :2]
+        assert x0 < xy[:, 0].min() and x1 > xy[:, 0].max()
+        assert y0 < xy[:, 1].min() and y1 > xy[:, 1].max()
+
+
+def test_interval_is_validated():
+    with pytest.raises(ConfigError, match="detector.interval must be >= 1"):
+        load_tracker_config(None, ["detector.interval=0"])
+    with pytest.raises(ConfigError, match="propagate_boxes"):
+        load_tracker_config(None, ["detector.interval=3", "tracking.propagate_boxes=false"])
+
+
+def test_default_config_on_a_cpu_points_to_the_cpu_preset():
+    from tracker.pipeline import cpu_preset_note
+
+    cfg = TrackerConfig()
+    assert "configs/tracking/cpu.yaml" in cpu_preset_note(cfg, "cpu")
+    assert cpu_preset_note(cfg, "cuda:0") is None
+    preset = load_tracker_config("configs/tracking/cpu.yaml")
+    assert preset.detector.interval > 1 and cpu_preset_note(preset, "cpu") is None
+    tracker = PoseTracker(cpu_config(), FakeDetector([]), FakePoses(), CountingFlow())
+    assert len(tracker.notes) == 1
