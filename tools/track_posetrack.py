@@ -37,10 +37,10 @@ from tracker.config import (
     apply_options,
     load_tracker_config,
 )
-from tracker.detectors import ReplayDetector
 from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.poses import basename
+from tracker.replay import ReplayDetector
 from tracker.run import Job, init_processes, mark_incomplete, run_jobs
 from tracker.video import Frame, list_image_files
 

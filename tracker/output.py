@@ -23,7 +23,7 @@ from posenet.keypoints import coco_to_posetrack18
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
 from tracker.pipeline import FrameResult
 from tracker.poses import empty_people
-from tracker.video import VideoWriter
+from tracker.video_writer import VideoWriter
 
 
 @dataclass

@@ -13,7 +13,8 @@ import torch
 from posenet.errors import CheckpointError, ConfigError, DataError
 from tests.conftest import shared_file
 from tracker.config import DetectorConfig
-from tracker.detectors import ReplayDetector, TorchvisionDetector, autocast_dtype, build_detector
+from tracker.detectors import TorchvisionDetector, autocast_dtype, build_detector
+from tracker.replay import ReplayDetector
 from tracker.video import Frame
 
 

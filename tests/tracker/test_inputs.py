@@ -6,11 +6,11 @@ import json
 import numpy as np
 
 from tests.tracker.test_poses import pose_file
-from tracker.detectors import ReplayDetector
 from tracker.inputs import InputMatch, centres_outside, report_inputs
 from tracker.output import TrackingOutput
 from tracker.pipeline import FrameResult
 from tracker.poses import GivenPoses
+from tracker.replay import ReplayDetector
 from tracker.video import Frame
 
 

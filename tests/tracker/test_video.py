@@ -13,7 +13,8 @@ import pytest
 
 from posenet.errors import DataError
 from tests.conftest import shared_file
-from tracker.video import FrameReader, VideoWriter, display_rotation
+from tracker.video import FrameReader, display_rotation
+from tracker.video_writer import VideoWriter
 
 
 def write_test_video(path, num_frames, width=64, height=48, faststart=False, seed=0):
