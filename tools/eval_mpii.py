@@ -9,9 +9,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from posenet.cli import check_output_file, run_cli, write_json
+from posenet.cli import check_output_file, run_cli
 from posenet.evaluation.mpii import load_pred_mat, pckh_table
-from posenet.evaluation.table import format_table
+from posenet.evaluation.table import report_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,9 +23,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         check_output_file(args.json, "--json")
     table = pckh_table(load_pred_mat(args.pred), args.gt)
-    print(format_table(table))
-    if args.json:
-        write_json(args.json, table)
+    report_table(table, args.json)
     return 0
 
 

@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from posenet import distributed as dist
-from posenet.cli import add_config_args, check_output_dir, run_cli
+from posenet.cli import check_output_dir, run_cli
 from posenet.errors import ConfigError, DataError
 from posenet.posetrack.formats import read_posetrack
 from tracker.config import (
-    DEFAULT_CONFIG,
     POSETRACK_FORMATS,
     apply_options,
     load_tracker_config,
@@ -41,7 +40,7 @@ from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.poses import basename
 from tracker.replay import ReplayDetector
-from tracker.run import Job, init_processes, mark_incomplete, run_jobs
+from tracker.run import Job, add_tracking_args, init_processes, mark_incomplete, run_jobs
 from tracker.video import Frame, list_image_files
 
 OFFLINE_FILL_GAPS = 25  # frames (1 s at PoseTrack's 25 fps); --set tracking.fill_gaps=0: off
@@ -106,17 +105,10 @@ def sequence_folder(data: Path, split: str, annotation: Path, file_names: list[s
 def main(argv: Sequence[str] | None = None) -> int:
     """Track each sequence of the split; print one line per sequence and a total."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_config_args(parser, default_config=DEFAULT_CONFIG)
+    add_tracking_args(parser, POSETRACK_FORMATS, "detection JSON covering the split")
     parser.add_argument("--data", required=True, help="dataset root (annotations/, images/)")
     parser.add_argument("--split", default="val", help="split folder name (default val)")
     parser.add_argument("--out", required=True, help="folder for the prediction JSONs")
-    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
-    parser.add_argument(
-        "--format", choices=POSETRACK_FORMATS, help="JSON layout (default posetrack18)"
-    )
-    parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
-    parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
-    parser.add_argument("--detections", help="detection JSON covering the split")
     parser.add_argument("--render", action="store_true", help="also write <seq>.mp4 renders")
     parser.add_argument("--overwrite", action="store_true", help="redo finished sequences")
     args = parser.parse_args(argv)

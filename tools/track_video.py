@@ -25,10 +25,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import add_config_args, check_output_dir, run_cli
+from posenet.cli import check_output_dir, run_cli
 from posenet.errors import DataError, UserError
 from tracker.config import (
-    DEFAULT_CONFIG,
     FORMATS,
     TrackerConfig,
     apply_options,
@@ -40,6 +39,7 @@ from tracker.poses import GivenPoses
 from tracker.run import (
     SUMMARY,
     Job,
+    add_tracking_args,
     expand_inputs,
     init_processes,
     output_path,
@@ -49,18 +49,6 @@ from tracker.run import (
 from tracker.video import FrameReader, source_kind, source_name
 
 LIVE = ("stream", "camera")
-
-
-def add_tracking_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared with track_posetrack."""
-    add_config_args(parser, default_config=DEFAULT_CONFIG)
-    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
-    parser.add_argument(
-        "--format", choices=FORMATS, help="output layout (default posetrack18; jsonl for live)"
-    )
-    parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
-    parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
-    parser.add_argument("--detections", help="replay person boxes from this detection JSON")
 
 
 def load_config_from_args(args: argparse.Namespace) -> TrackerConfig:
@@ -79,7 +67,7 @@ def report(summary: TrackingSummary) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Track one or many videos (or frame folders, URLs, streams, cameras)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_tracking_args(parser)
+    add_tracking_args(parser, FORMATS, "replay person boxes from this detection JSON")
     parser.add_argument(
         "input", nargs="+", help="video file, folder of frames, URL, stream, camera, glob, list"
     )

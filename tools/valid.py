@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import torch
 
 from posenet.checkpoint import load_weights
-from posenet.cli import add_config_args, check_output_dir, check_output_file, run_cli, write_json
+from posenet.cli import add_config_args, check_output_dir, check_output_file, run_cli
 from posenet.config import load_config
 from posenet.datasets import build_dataset
 from posenet.devices import resolve_device
 from posenet.engine import evaluate
-from posenet.evaluation.table import format_table
+from posenet.evaluation.table import report_table
 from posenet.models.pose_resnet import build_model
 
 
@@ -61,9 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     out.mkdir(parents=True, exist_ok=True)
     table, _ = evaluate(model, dataset, loader, cfg, device, out)
-    print(format_table(table))
-    if args.json:
-        write_json(args.json, table)
+    report_table(table, args.json)
     return 0
 
 

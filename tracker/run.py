@@ -10,6 +10,7 @@ starts the processes, a collective is the barrier.
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -21,10 +22,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import finishing_outputs
+from posenet.cli import add_config_args, finishing_outputs
 from posenet.devices import resolve_device
 from posenet.errors import DataError, UserError
-from tracker.config import TrackerConfig
+from tracker.config import DEFAULT_CONFIG, TrackerConfig
 from tracker.inputs import report_inputs
 from tracker.output import UNPADDED_NOTE, TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
@@ -119,6 +120,21 @@ def _restore(path: Path, content: bytes | None) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(content)
     os.replace(tmp, path)
+
+
+def add_tracking_args(
+    parser: argparse.ArgumentParser, formats: Sequence[str], detections_help: str
+) -> None:
+    """The options track_video and track_posetrack share: config, device, output layout,
+    weights and replayed detections."""
+    add_config_args(parser, default_config=DEFAULT_CONFIG)
+    parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
+    parser.add_argument(
+        "--format", choices=formats, help="output layout (default posetrack18; jsonl for live)"
+    )
+    parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
+    parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
+    parser.add_argument("--detections", help=detections_help)
 
 
 def expand_inputs(items: Sequence[str]) -> list[str]:

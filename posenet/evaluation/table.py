@@ -11,3 +11,12 @@ def format_table(table: Mapping[str, float]) -> str:
     head = "| " + " | ".join(names) + " |"
     values = "| " + " | ".join(f"{table[n]:.3f}".rjust(len(n)) for n in names) + " |"
     return f"{head}\n{values}"
+
+
+def report_table(table: Mapping[str, float], json_path: str | None = None) -> None:
+    """Print the table; also write it to `json_path` (atomically, no NaN) when given."""
+    from posenet.cli import write_json
+
+    print(format_table(table))
+    if json_path:
+        write_json(json_path, table)
