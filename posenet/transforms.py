@@ -246,67 +246,57 @@ def crop_torch(
     if images.dim() != 4:
         raise ValueError(f"images must be (B, C, H, W), got shape {tuple(images.shape)}")
     with no_autocast(images.device):
-        return _crop_torch(images, image_index, center, scale, output_size, rot)
+        device = images.device
+        b, c, h_img, w_img = images.shape
+        out_w, out_h = int(output_size[0]), int(output_size[1])
+        image_index = torch.as_tensor(image_index, device=device).long().reshape(-1)
+        n = image_index.numel()
+        center = torch.as_tensor(center, dtype=torch.float32, device=device).reshape(n, 2)
+        scale = torch.as_tensor(scale, dtype=torch.float32, device=device).reshape(n, 2)
+        if rot is None:
+            rot = torch.zeros(n, dtype=torch.float32, device=device)
+        rot = torch.as_tensor(rot, dtype=torch.float32, device=device).reshape(n)
+        if n == 0:
+            return torch.zeros((0, c, out_h, out_w), dtype=torch.float32, device=device)
 
+        # One tall image: a zero row, then each image followed by a zero row.
+        period = h_img + 1
+        stack_h = b * period + 1
+        stack = torch.empty((c, stack_h, w_img), dtype=torch.float32, device=device)
+        stack[:, ::period] = 0.0
+        stack[:, 1:].view(c, b, period, w_img)[:, :, :h_img] = images.permute(1, 0, 2, 3)
 
-def _crop_torch(
-    images: torch.Tensor,
-    image_index: torch.Tensor,
-    center: torch.Tensor | np.ndarray,
-    scale: torch.Tensor | np.ndarray,
-    output_size: tuple[int, int],
-    rot: torch.Tensor | np.ndarray | None,
-) -> torch.Tensor:
-    device = images.device
-    b, c, h_img, w_img = images.shape
-    out_w, out_h = int(output_size[0]), int(output_size[1])
-    image_index = torch.as_tensor(image_index, device=device).long().reshape(-1)
-    n = image_index.numel()
-    center = torch.as_tensor(center, dtype=torch.float32, device=device).reshape(n, 2)
-    scale = torch.as_tensor(scale, dtype=torch.float32, device=device).reshape(n, 2)
-    if rot is None:
-        rot = torch.zeros(n, dtype=torch.float32, device=device)
-    rot = torch.as_tensor(rot, dtype=torch.float32, device=device).reshape(n)
-    if n == 0:
-        return torch.zeros((0, c, out_h, out_w), dtype=torch.float32, device=device)
+        # affine_grid's output coords (align_corners=False) -> crop pixels -> image pixels, with
+        # grid_sample's normalisation of x folded in; y is clamped to the zero rows around its
+        # image, then moved to its place in the stack and normalised, in place.
+        mats = crop_matrices_torch(center, scale, rot, (out_w, out_h))
+        theta = torch.stack(
+            [
+                mats[:, :, 0] * (out_w / 2),
+                mats[:, :, 1] * (out_h / 2),
+                mats[:, :, 0] * ((out_w - 1) / 2)
+                + mats[:, :, 1] * ((out_h - 1) / 2)
+                + mats[:, :, 2],
+            ],
+            dim=2,
+        )
+        theta[:, 0] = theta[:, 0] * (2.0 / w_img)
+        theta[:, 0, 2] += 1.0 / w_img - 1.0
+        grid = F.affine_grid(theta, [n, 1, out_h, out_w], align_corners=False)
+        y = grid[..., 1]
+        row0 = (1 + image_index * period).to(torch.float32)  # stack row of each image's row 0
+        y.clamp_(-1.0, float(h_img)).mul_(2.0 / stack_h)
+        y.add_(((2 * row0 + 1) / stack_h - 1).view(n, 1, 1))
+        out = F.grid_sample(
+            stack[None],
+            grid.view(1, n * out_h, out_w, 2),
+            mode="bilinear",
+            padding_mode="zeros",
+            align_corners=False,
+        )
+        return out.view(c, n, out_h, out_w).permute(1, 0, 2, 3).contiguous()
 
-    # One tall image: a zero row, then each image followed by a zero row.
-    period = h_img + 1
-    stack_h = b * period + 1
-    stack = torch.empty((c, stack_h, w_img), dtype=torch.float32, device=device)
-    stack[:, ::period] = 0.0
-    stack[:, 1:].view(c, b, period, w_img)[:, :, :h_img] = images.permute(1, 0, 2, 3)
-
-    # affine_grid's output coords (align_corners=False) -> crop pixels -> image pixels, with
-    # grid_sample's normalisation of x folded in; y is clamped to the zero rows around its
-    # image, then moved to its place in the stack and normalised, in place.
-    mats = crop_matrices_torch(center, scale, rot, (out_w, out_h))
-    theta = torch.stack(
-        [
-            mats[:, :, 0] * (out_w / 2),
-            mats[:, :, 1] * (out_h / 2),
-            mats[:, :, 0] * ((out_w - 1) / 2) + mats[:, :, 1] * ((out_h - 1) / 2) + mats[:, :, 2],
-        ],
-        dim=2,
-    )
-    theta[:, 0] = theta[:, 0] * (2.0 / w_img)
-    theta[:, 0, 2] += 1.0 / w_img - 1.0
-    grid = F.affine_grid(theta, [n, 1, out_h, out_w], align_corners=False)
-    y = grid[..., 1]
-    row0 = (1 + image_index * period).to(torch.float32)  # stack row of each image's row 0
-    y.clamp_(-1.0, float(h_img)).mul_(2.0 / stack_h)
-    y.add_(((2 * row0 + 1) / stack_h - 1).view(n, 1, 1))
-    out = F.grid_sample(
-        stack[None],
-        grid.view(1, n * out_h, out_w, 2),
-        mode="bilinear",
-        padding_mode="zeros",
-        align_corners=False,
-    )
-    return out.view(c, n, out_h, out_w).permute(1, 0, 2, 3).contiguous()
-
-
-# ---------------------------------------------------------------------- training augmentation
+    # ---------------------------------------------------------------------- training augmentation
 
 
 def random_scale_rotation(

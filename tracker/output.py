@@ -169,16 +169,10 @@ class JsonlWriter:
         self._file = open(self.path, "w", encoding="utf-8")
         self.num_frames = 0
 
-    def add_frame(
-        self,
-        file_name: str,
-        frame_index: int,
-        keypoints: np.ndarray,
-        track_ids: np.ndarray,
-        boxes: np.ndarray,
-        scores: np.ndarray,
-    ) -> None:
-        """Write and flush one frame's line; keypoints (n, 17, 3), boxes (n, 4) xyxy."""
+    def add_frame(self, file_name: str, frame_index: int, *people: np.ndarray) -> None:
+        """Write and flush one frame's line. `people`: keypoints (n, 17, 3) COCO, track ids
+        (n,), boxes (n, 4) xyxy, person scores (n,), as the PoseTrack writers take them."""
+        keypoints, track_ids, boxes, scores = people
         people = [
             {
                 "track_id": int(track_ids[k]),

@@ -42,8 +42,9 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
 
 
-class BasicBlock(nn.Module):
-    """Two 3x3 convolutions with a residual connection (ResNet-18/34); style has no effect."""
+class ResidualBlock(nn.Module):
+    """A residual block: `_build` makes its convolutions, `downsample` (or nothing) matches the
+    shortcut to their output."""
 
     expansion = 1
 
@@ -56,12 +57,22 @@ class BasicBlock(nn.Module):
         caffe: bool = False,
     ) -> None:
         super().__init__()
+        self._build(inplanes, planes, stride, caffe)
+        self.downsample = downsample
+
+    def _build(self, inplanes: int, planes: int, stride: int, caffe: bool) -> None:
+        raise NotImplementedError
+
+
+class BasicBlock(ResidualBlock):
+    """Two 3x3 convolutions with a residual connection (ResNet-18/34); style has no effect."""
+
+    def _build(self, inplanes: int, planes: int, stride: int, caffe: bool) -> None:
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
@@ -70,7 +81,7 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1x1 -> 3x3 -> 1x1 convolutions with a residual connection (ResNet-50/101/152).
 
     The stride sits on the 3x3 conv ('pytorch' style) or on the first 1x1 conv ('caffe' style,
@@ -79,15 +90,7 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(
-        self,
-        inplanes: int,
-        planes: int,
-        stride: int = 1,
-        downsample: nn.Module | None = None,
-        caffe: bool = False,
-    ) -> None:
-        super().__init__()
+    def _build(self, inplanes: int, planes: int, stride: int, caffe: bool) -> None:
         self.conv1 = conv1x1(inplanes, planes, stride if caffe else 1)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = conv3x3(planes, planes, 1 if caffe else stride)
@@ -95,7 +98,6 @@ class Bottleneck(nn.Module):
         self.conv3 = conv1x1(planes, planes * self.expansion)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
-        self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)

@@ -521,6 +521,14 @@ class _StreamingJsonWriter:
         for p in self._parts:
             p.unlink(missing_ok=True)
 
+    def add_frame(self, file_name: str, frame_index: int, *people: np.ndarray) -> None:
+        """Append one frame. `people`: keypoints (n, 17, 3) in PoseTrack-2018 slots, track ids
+        (n,), boxes (n, 4) xyxy and person scores (n,)."""
+        self._write_frame(file_name, frame_index, *self._start_frame(frame_index, *people))
+
+    def _write_frame(self, file_name: str, frame_index: int, kp, ids, bx, sc) -> None:
+        raise NotImplementedError
+
     def _start_frame(self, frame_index, keypoints, track_ids, boxes, scores) -> tuple:
         """Checked, finite people arrays of a new frame (see _as_people); counts the frame."""
         self._check_open()
@@ -564,17 +572,7 @@ class PoseTrack18Writer(_StreamingJsonWriter):
 
     PARTS = ("frames", "people")  # the "images" and "annotations" lists
 
-    def add_frame(
-        self,
-        file_name: str,
-        frame_index: int,
-        keypoints: np.ndarray,
-        track_ids: np.ndarray,
-        boxes: np.ndarray,
-        scores: np.ndarray,
-    ) -> None:
-        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes xyxy."""
-        kp, ids, bx, sc = self._start_frame(frame_index, keypoints, track_ids, boxes, scores)
+    def _write_frame(self, file_name: str, frame_index: int, kp, ids, bx, sc) -> None:
         if self.video_number is not None:
             image_id = IMAGE_ID_BASE + self.video_number * IMAGE_ID_VIDEO_STRIDE + int(frame_index)
         else:
@@ -625,17 +623,7 @@ class PoseTrack17Writer(_StreamingJsonWriter):
     stored as (0, 0, score 0) are left out (unlabelled).
     """
 
-    def add_frame(
-        self,
-        file_name: str,
-        frame_index: int,
-        keypoints: np.ndarray,
-        track_ids: np.ndarray,
-        boxes: np.ndarray,
-        scores: np.ndarray,
-    ) -> None:
-        """Append one frame: keypoints (n, 17, 3) PoseTrack-2018 slots, ids (n,), boxes xyxy."""
-        kp, ids, bx, sc = self._start_frame(frame_index, keypoints, track_ids, boxes, scores)
+    def _write_frame(self, file_name: str, frame_index: int, kp, ids, bx, sc) -> None:
         kp17 = kp[:, PT17_TO_PT18]
         rects = []
         for k in range(len(kp)):
