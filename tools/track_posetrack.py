@@ -40,7 +40,14 @@ from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
 from tracker.poses import basename
 from tracker.replay import ReplayDetector
-from tracker.run import Job, add_tracking_args, init_processes, mark_incomplete, run_jobs
+from tracker.run import (
+    Job,
+    add_tracking_args,
+    init_processes,
+    mark_incomplete,
+    print_progress,
+    run_jobs,
+)
 from tracker.video import Frame, list_image_files
 
 OFFLINE_FILL_GAPS = 25  # frames (1 s at PoseTrack's 25 fps); --set tracking.fill_gaps=0: off
@@ -173,12 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             matched = write_aligned(output, results, wanted)
         summary = output.summary
         write_summary(summary, job.summary_path)
-        fps = summary.frames / max(summary.wall_seconds, 1e-9)
-        print(
-            f"{path.stem}: {len(seq)} listed frames ({matched} tracked), "
-            f"{len(summary.track_ids)} tracks, {fps:.1f} fps",
-            file=sys.stderr,
-        )
+        print_progress(f"{path.stem}: {len(seq)} listed frames ({matched} tracked)", summary)
         return summary
 
     def length(job: Job) -> int:

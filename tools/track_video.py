@@ -43,6 +43,7 @@ from tracker.run import (
     expand_inputs,
     init_processes,
     output_path,
+    print_progress,
     run_jobs,
     track_one,
 )
@@ -139,12 +140,7 @@ def track_many(args: argparse.Namespace, cfg: TrackerConfig) -> int:
         with FrameReader(job.source, start=args.start, end=args.end) as reader:
             tracker = tracker or PoseTracker(cfg)  # built once per process, on its first video
             summary = track_one(reader, tracker, job.summary_path.parent, job.name, render)
-        fps = summary.frames / max(summary.wall_seconds, 1e-9)
-        print(
-            f"[process {dist.rank()}] {job.name}: {summary.frames} frames, "
-            f"{len(summary.track_ids)} tracks, {fps:.1f} fps",
-            file=sys.stderr,
-        )
+        print_progress(f"[process {dist.rank()}] {job.name}: {summary.frames} frames", summary)
         return summary
 
     try:

@@ -44,6 +44,12 @@ def progress(results: Iterable[FrameResult], total: int | None, desc: str) -> It
     return tqdm(results, total=total, desc=desc, unit="frame", file=sys.stderr, disable=None)
 
 
+def print_progress(head: str, summary: TrackingSummary) -> None:
+    """One line on stderr when a video of a batch is done: `head`, its tracks and speed."""
+    fps = summary.frames / max(summary.wall_seconds, 1e-9)
+    print(f"{head}, {len(summary.track_ids)} tracks, {fps:.1f} fps", file=sys.stderr)
+
+
 def output_path(out_dir: Path, name: str, format: str) -> Path:
     """Where a video's tracks go: <name>.jsonl for JSON lines, else <name>.json."""
     return out_dir / f"{name}.jsonl" if format == "jsonl" else out_dir / f"{name}.json"
