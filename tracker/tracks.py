@@ -6,11 +6,12 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   the person was seen in the last frame and flow-OKS is on, else by the track's constant
   velocity (`motion: velocity`). The people of the last frame, moved, are returned: they are
   the paper's propagated boxes.
-- `update(poses, boxes, scores)` matches the new frame's people to the tracks, most recently
-  seen tracks first, so an old track never takes a person a recent one explains; unmatched
-  people start tentative tracks, which are confirmed once seen in `confirm_hits` of their
-  first `confirm_window` frames and deleted if they are not. Tracks lost longer than
-  `lost_seconds` of video (or the paper's `queue_length` frames) are forgotten.
+- `update(poses, boxes, scores)` matches the new frame's people to the tracks: confirmed
+  tracks before tentative ones, and the most recently seen first, so an old track never
+  takes a person a recent one explains; unmatched people start tentative tracks, which are
+  confirmed once seen in `confirm_hits` of their first `confirm_window` frames and deleted
+  if they are not. Tracks lost longer than `lost_seconds` of video (or the paper's
+  `queue_length` frames) are forgotten.
 
 OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
 with at least `scale_min_joints` confident joints), so a frame where only two joints are
@@ -167,12 +168,15 @@ class TrackSet:
         return ids
 
     def _age_groups(self) -> list[list[int]]:
-        """Track indices in matching order: the last frame's first, then older ones (one group
-        per age with `match_by_age`, else all older together, as the paper)."""
-        ages: dict[int, list[int]] = {}
+        """Track indices in matching order: confirmed tracks before tentative ones (a broken
+        track's fresh copy must not keep the person), and within each the last frame's first,
+        then older ones (one group per age with `match_by_age`, else all older together, as
+        the paper, whose tracks are all confirmed at once)."""
+        ages: dict[tuple[bool, int], list[int]] = {}
         for i, t in enumerate(self.tracks):
             age = self.frame - t.last_seen
-            ages.setdefault(age if (age == 1 or self.cfg.match_by_age) else 2, []).append(i)
+            key = (not t.confirmed, age if (age == 1 or self.cfg.match_by_age) else 2)
+            ages.setdefault(key, []).append(i)
         return [ages[a] for a in sorted(ages)]
 
     def _similarity(self, keypoints: np.ndarray, boxes: np.ndarray, group: list[int]) -> np.ndarray:

@@ -205,3 +205,15 @@ def test_a_one_frame_spurious_pose_is_never_confirmed():
         if t == 2:
             assert [tr.confirmed for tr in tracks.tracks] == [True, True, False]
     assert [tr.confirmed for tr in tracks.tracks] == [True, True]
+
+
+def test_confirmed_tracks_are_matched_before_tentative_ones():
+    """Frame 0: A; frame 1: A is missed, B appears (tentative); frame 2: the matching rounds
+    take A (confirmed, lost 2 frames) before B (tentative, seen in the last frame)."""
+    tracks = TrackSet(TrackingConfig(confirm_hits=1), fps=25)
+    step(tracks, walker(100, 0.0, 0)[None])
+    tracks.tracks[0].confirmed = True
+    tracks.cfg = TrackingConfig(confirm_hits=2)
+    step(tracks, walker(400, 0.0, 0)[None])
+    tracks.frame += 1  # the next frame, before its people are matched
+    assert [[tracks.tracks[i].id for i in group] for group in tracks._age_groups()] == [[0], [1]]
