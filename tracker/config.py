@@ -82,10 +82,9 @@ class TrackingConfig:
     scale: str = "history"  # OKS scale from the track's full poses (paper: last, its last box)
     scale_min_joints: int = 8  # confident joints that make a pose "full" for the scale
     scale_smoothing: float = 0.8  # weight of the old scale in its running mean
-    lost_reach: float = 0.0  # lost k frames: also matched by position, within k x this x scale
     min_common_joints: int = 2  # pairs sharing fewer joints count only if their boxes overlap
     # (paper: 0, no such rule) ...
-    inside_similarity: float = 0.25  # ... and then at least this similar
+    few_joints_similarity: float = 0.25  # ... and then at least this similar
     match_by_age: bool = True  # one matching round per track age, newest first (paper: false,
     # the last frame's tracks, then all older ones together)
     confirm_hits: int = 2  # frames a new track is seen in before it is shown (paper: 1)

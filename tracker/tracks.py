@@ -107,8 +107,8 @@ class TrackSet:
             by_flow = flow is not None and (seen_last or cfg.motion == "none")
             if by_flow:
                 moved = propagate_keypoints(t.keypoints[None], flow)[0]
-                delta = _mean_shift(t.keypoints, moved, cfg.keypoint_thr)
                 if self.similarity == "flow_oks":
+                    delta = _mean_shift(t.keypoints, moved, cfg.keypoint_thr)
                     t.keypoints, t.box = moved, t.box + np.tile(delta, 2)
             elif cfg.motion == "velocity" and t.velocity is not None:
                 moved, t.box = _shift(t.keypoints, t.box, t.velocity)
@@ -192,23 +192,16 @@ class TrackSet:
             )
         else:
             areas = box_area(track_boxes)
-        ages = np.array([self.frame - t.last_seen for t in tracks], dtype=np.float64)
         thr = self.cfg.keypoint_thr
         sim = oks(keypoints, track_kp, areas, self.sigmas, thr)
-        if self.cfg.lost_reach > 0 and ages.min() > 1:
-            # A person back after a gap has moved and changed pose in ways no model predicts:
-            # compare where they are (mean of the joints seen in both) rather than how they
-            # stand, with a reach that grows with the time they were gone.
-            reach = self.cfg.lost_reach * np.sqrt(areas) * (ages - 1)
-            sim = np.maximum(sim, _centre_similarity(keypoints, track_kp, reach, thr))
         if self.cfg.min_common_joints > 1:
             # OKS over one or two joints says little: such a pair counts only if the boxes
-            # overlap, then as the better of its OKS and `inside_similarity`, which is low, so
+            # overlap, then as the better of its OKS and `few_joints_similarity`, which is low, so
             # that a fuller match always wins.
             common = ((keypoints[:, None, :, 2] > thr) & (track_kp[None, :, :, 2] > thr)).sum(-1)
             few = common < self.cfg.min_common_joints
             overlap = box_iou(boxes, track_boxes) > 0
-            fallback = np.where(overlap, np.maximum(sim, self.cfg.inside_similarity), 0.0)
+            fallback = np.where(overlap, np.maximum(sim, self.cfg.few_joints_similarity), 0.0)
             sim = np.where(few, fallback, sim)
         return sim
 
@@ -229,16 +222,14 @@ class TrackSet:
 
     def _scale(self, track: Track, keypoints: np.ndarray, box: np.ndarray) -> tuple[float, bool]:
         """OKS scale after observing `keypoints`: a running mean over full poses; until a
-        full pose is seen, the largest box so far."""
+        full pose is seen, the largest box so far. Full poses also update the scene's scale."""
         area = float(box_area(box[None])[0])
         full = int((keypoints[:, 2] > self.cfg.keypoint_thr).sum()) >= self.cfg.scale_min_joints
+        a = self.cfg.scale_smoothing
         if full:
-            a = self.cfg.scale_smoothing
             self.scene_area = area if self.scene_area == 0 else a * self.scene_area + (1 - a) * area
-        if full and track.area_from_full_pose:
-            a = self.cfg.scale_smoothing
-            return a * track.area + (1 - a) * area, True
-        if full:
+            if track.area_from_full_pose:
+                return a * track.area + (1 - a) * area, True
             return area, True
         if track.area_from_full_pose:
             return track.area, True
@@ -248,20 +239,6 @@ class TrackSet:
         if not track.confirmed and self.frame - track.first_seen + 1 >= self.cfg.confirm_window:
             return False  # its first confirm_window frames are over
         return self.frame - track.last_seen < self.max_lost
-
-
-def _centre_similarity(
-    keypoints: np.ndarray, track_kp: np.ndarray, reach: np.ndarray, thr: float
-) -> np.ndarray:
-    """(N, M) exp(-d^2 / (2 reach^2)), d between the centres of the joints pose n and track m
-    both have (0 when they share none)."""
-    both = (keypoints[:, None, :, 2] > thr) & (track_kp[None, :, :, 2] > thr)  # (N, M, K)
-    count = both.sum(-1)
-    diff = keypoints[:, None, :, :2] - track_kp[None, :, :, :2]  # (N, M, K, 2)
-    mean = np.where(both[..., None], diff, 0.0).sum(2) / np.maximum(count, 1)[..., None]
-    d2 = (mean**2).sum(-1)
-    sim = np.exp(-d2 / (2.0 * np.maximum(reach, 1e-9) ** 2)[None, :])
-    return np.where(count > 0, sim, 0.0)
 
 
 def _mean_shift(a: np.ndarray, b: np.ndarray, thr: float, default=0.0):
