@@ -30,7 +30,7 @@ import numpy as np
 from posenet import distributed as dist
 from posenet.cli import check_output_dir, run_cli
 from posenet.errors import ConfigError, DataError
-from posenet.posetrack.formats import read_posetrack
+from posenet.posetrack.formats import base_name, read_posetrack
 from tracker.config import (
     POSETRACK_FORMATS,
     apply_options,
@@ -38,7 +38,6 @@ from tracker.config import (
 )
 from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import FrameResult, PoseTracker
-from tracker.poses import basename
 from tracker.replay import ReplayDetector
 from tracker.run import (
     Job,
@@ -71,20 +70,20 @@ def write_aligned(
     """Write one entry per wanted (file_name, frame_index), in that order, as evaluation
     needs: a result is matched by base name; a wanted frame with no result gets an empty
     entry; results of unwanted frames are tracked but not written. Returns results matched."""
-    wanted = {basename(name) for name, _ in frames}
+    wanted = {base_name(name) for name, _ in frames}
     pending: dict[str, FrameResult] = {}  # results that came before their turn (unsorted lists)
     results = iter(results)
     matched = 0
     for file_name, frame_index in frames:
-        key = basename(file_name)
+        key = base_name(file_name)
         while key not in pending:
             result = next(results, None)
             if result is None:
                 break
-            if basename(result.name) in wanted:
-                if basename(result.name) != key:
+            if base_name(result.name) in wanted:
+                if base_name(result.name) != key:
                     result.image = None  # buffered out of order: keep the numbers only
-                pending[basename(result.name)] = result
+                pending[base_name(result.name)] = result
         result = pending.pop(key, None)
         if result is None:
             output.write_empty(file_name, frame_index)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from posenet.config import resolve_config
-from posenet.posetrack.formats import read_posetrack
+from posenet.posetrack.formats import base_name, read_posetrack
 from tracker.config import NO_WEIGHTS, PoseConfig
 from tracker.inputs import InputMatch
 from tracker.similarity import valid_boxes
@@ -67,11 +67,6 @@ def pose_layout(cfg: PoseConfig, estimator: Any) -> str:
     return "posetrack18" if dataset == "posetrack" else "coco"
 
 
-def basename(name: str) -> str:
-    """Last path component of a file name written with / or \\ separators."""
-    return name.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 class GivenPoses:
     """People per frame from a PoseTrack JSON (track ids not needed): they replace detection
     and pose estimation. Frames are matched by file base name, else by frame index.
@@ -81,14 +76,14 @@ class GivenPoses:
     def __init__(self, path: str | os.PathLike, frame_size: tuple[int, int] | None = None) -> None:
         self.sequence = read_posetrack(path)
         frames = self.sequence.frames
-        self.by_name = {basename(f.file_name): k for k, f in enumerate(frames)}
+        self.by_name = {base_name(f.file_name): k for k, f in enumerate(frames)}
         self.by_index = {f.frame_index: k for k, f in enumerate(frames)}
         self.frame_size = frame_size
         self.match = InputMatch("poses", f"pose file {path}", range(len(frames)))
 
     def lookup(self, index: int, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(PoseTrack-2018 keypoints (n, 17, 3) with scores, boxes (n, 4), scores (n,))."""
-        position = self.by_name.get(basename(name))
+        position = self.by_name.get(base_name(name))
         if position is None:
             position = self.by_index.get(index)
         people = self._people(position)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from posenet.errors import DataError
+from posenet.posetrack.formats import base_name
 from tracker.detectors import COCO_PERSON, Detections, empty_detections
 from tracker.inputs import InputMatch
 from tracker.video import Frame
@@ -82,11 +83,6 @@ def _image_id(value, path: Path, where: str):
     return value
 
 
-def _basename(name: str) -> str:
-    """Last path component of a file name written with / or \\ separators."""
-    return name.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 def _name_matches(image_name: str, frame_name: str) -> bool:
     """True when the image name is the frame name or ends with it as whole path components."""
     image_name, frame_name = image_name.replace("\\", "/"), frame_name.replace("\\", "/")
@@ -132,7 +128,7 @@ class ReplayDetector:
         self.image_names = names
         self._by_basename: dict[str, list] = {}
         for image_id, image_name in names.items():
-            self._by_basename.setdefault(_basename(image_name), []).append(image_id)
+            self._by_basename.setdefault(base_name(image_name), []).append(image_id)
         # The file's frames: every image id it names, with or without boxes.
         self.match = InputMatch("detections", f"detection file {self.path}", {*ids, *names})
         self._by_image: dict = {}
@@ -150,7 +146,7 @@ class ReplayDetector:
     def image_id(self, frame_index: int, name: str | None = None):
         """The image id that frame `frame_index` (named `name`) is matched to, or None."""
         if self.matches_by_name and name is not None:
-            candidates = self._by_basename.get(_basename(name), [])
+            candidates = self._by_basename.get(base_name(name), [])
             hits = [i for i in candidates if _name_matches(self.image_names[i], name)]
             if len(hits) > 1:
                 raise DataError(

@@ -456,6 +456,12 @@ def read_posetrack(path: str | Path) -> PoseTrackSequence:
 # ----------------------------------------------------------------------------- writing
 
 
+def base_name(file_name: str) -> str:
+    """Last path component of a frame's file name, written with / or \\ separators: how
+    frames of two files (ground truth and predictions, a video and its poses) are matched."""
+    return file_name.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def _video_number(video_name: str) -> int | None:
     match = re.match(r"\d+", video_name)
     return int(match.group()) if match else None

@@ -17,6 +17,7 @@ from posenet.posetrack.formats import (
     PT17_TO_PT18,
     PoseTrackFrame,
     PoseTrackSequence,
+    base_name,
     empty_people,
     read_posetrack,
 )
@@ -67,18 +68,14 @@ def _to_pt17(frame: PoseTrackFrame) -> tuple[np.ndarray, np.ndarray]:
     return kp[..., :2], frame.labelled[:, PT17_TO_PT18]
 
 
-def _base_name(file_name: str) -> str:
-    return file_name.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 def match_frames(
     gt: PoseTrackSequence, pred: PoseTrackSequence
 ) -> tuple[list[int | None], list[int]]:
     """For each GT frame the index of its prediction frame (None: no match), and the prediction
     frames that match none. Frames match by base file name, the rest by frame id; a key that is
     not unique in either file matches nothing, so no frame is ever paired with a neighbour."""
-    names_g = [_base_name(f.file_name) for f in gt.frames]
-    names_p = [_base_name(f.file_name) for f in pred.frames]
+    names_g = [base_name(f.file_name) for f in gt.frames]
+    names_p = [base_name(f.file_name) for f in pred.frames]
     if names_g == names_p:
         return list(range(len(gt))), []
     match: list[int | None] = [None] * len(gt)
