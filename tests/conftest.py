@@ -57,3 +57,19 @@ def tiny_pose_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny_r18.pth"
     torch.save(model.state_dict(), path)
     return path
+
+
+# Tracking tools small and fast: R18, 64x48 input, no flip test, CPU, random weights (nothing to
+# download). A random-init net finds no confident joints to link frames by, so every track is
+# shown at once.
+TINY_TRACKER = [
+    "--device",
+    "cpu",
+    "--set",
+    "pose.weights=none",
+    "--set",
+    'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
+    '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
+    "--set",
+    "tracking.confirm_hits=1",
+]

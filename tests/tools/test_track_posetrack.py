@@ -9,23 +9,12 @@ import numpy as np
 import pytest
 
 from posenet.posetrack.formats import read_posetrack
-from tests.conftest import load_tool, shared_file
+from tests.conftest import TINY_TRACKER, load_tool, shared_file
 from tracker.output import TrackingOutput
 from tracker.pipeline import FrameResult
 
 ROOT = "mmpose/posetrack18"
-FAST = [
-    "--device",
-    "cpu",
-    "--set",
-    "pose.weights=none",
-    "--set",
-    'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
-    '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
-    # A random-init net finds no confident joints to link frames by: show every track at once.
-    "--set",
-    "tracking.confirm_hits=1",
-]
+FAST = TINY_TRACKER
 
 
 @pytest.fixture(scope="module")

@@ -10,25 +10,11 @@ import numpy as np
 import pytest
 
 from posenet.posetrack.formats import read_posetrack
-from tests.conftest import load_tool, shared_file
+from tests.conftest import TINY_TRACKER, load_tool, shared_file
 
 CLIP = "mmpose/posetrack18/videos/000001_mpiinew_test"
 NAME = "000001_mpiinew_test"
-# Small and fast: R18, 64x48 input, no flip test, CPU, random weights (nothing to download).
-FAST = [
-    "--device",
-    "cpu",
-    "--set",
-    "pose.weights=none",
-    "--set",
-    'pose.overrides=["model.depth=18", "model.image_size=[48, 64]", '
-    '"model.heatmap_size=[12, 16]", "test.flip_test=false"]',
-    # A random-init net finds no confident joints to link frames by: show every track at once.
-    "--set",
-    "tracking.confirm_hits=1",
-    "--set",
-    "flow.scale=0.25",
-]
+FAST = [*TINY_TRACKER, "--set", "flow.scale=0.25"]
 # Two people per frame, the second one missing in frame 2 (a frame may have fewer people).
 BOXES = [[300.0, 200.0, 120.0, 300.0], [700.0, 150.0, 150.0, 380.0]]
 
