@@ -8,7 +8,7 @@
         [--video FILE] [--json F]
     python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...] [--batch-sizes 1,4]
     python tools/benchmark.py train [--config ...] [--data ../shared/data/coco-mini] [--steps 20]
-    python tools/benchmark.py tracking [--gt DIR] [--trackers default,hungarian,FILE.yaml]
+    python tools/benchmark.py tracking [--gt DIR] [--trackers default,greedy,FILE.yaml]
         [--set key=value] [--settings gap0,gap8,...] [--seeds 0,1,2] [--max-videos N]
         [--workers N] [--out DIR] [--json F]
 
@@ -603,7 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--trackers",
         type=lambda s: [v for v in s.split(",") if v],
         default=["default"],
-        help="tracker config names (default, iou, hungarian, ...) or YAML paths",
+        help="tracker config names (default, paper, iou, greedy, ...) or YAML paths",
     )
     tracking.add_argument(
         "--set",

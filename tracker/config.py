@@ -66,7 +66,7 @@ class TrackingConfig:
     from the paper's tracker (configs/tracking/paper.yaml), the paper's value is noted."""
 
     similarity: str = "flow_oks"  # flow_oks | oks (no flow) | iou (boxes, no flow)
-    matcher: str = "greedy"  # greedy (the paper) | hungarian
+    matcher: str = "hungarian"  # hungarian | greedy (the paper)
     min_similarity: float = 0.2  # pairs below this are never matched
     keypoint_thr: float = 0.4  # joints that are propagated and compared
     propagate_boxes: bool = True  # add boxes from the previous frame's joints moved along flow
@@ -85,8 +85,13 @@ class TrackingConfig:
     min_common_joints: int = 2  # pairs sharing fewer joints count only if their boxes overlap
     # (paper: 0, no such rule) ...
     few_joints_similarity: float = 0.25  # ... and then at least this similar
-    match_by_age: bool = True  # one matching round per track age, newest first (paper: false,
-    # the last frame's tracks, then all older ones together)
+    recent_first: bool = False  # the paper: true, the last frame's tracks are matched first,
+    # then all older ones; ours: one round for all confirmed tracks (tentative ones after),
+    # where a lost track must be clearly more similar than a recent one:
+    lost_penalty: float = 0.05  # a lost track's similarity is scaled by 1 - this (paper: 0)
+    reid_weight: float = 0.8  # lost tracks: similarity is max(OKS, this x re-identification)
+    reid_reach: float = 0.8  # ... r of its position term exp(-d^2 / 2 r^2), d in person sizes
+    # (tracker/similarity.py reid_similarity; paper: 0, no re-identification)
     confirm_hits: int = 2  # frames a new track is seen in before it is shown (paper: 1)
     confirm_window: int = 3  # ... among its first this many frames; else it is dropped
     fill_gaps: int = 0  # re-found after <= this many missing frames: interpolate them (0: off)
@@ -150,7 +155,18 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         value = getattr(cfg.tracking, key)
         if value < 0:
             raise ConfigError(f"{source}: tracking.{key} must be >= 0, got {value}")
-    for key in ("nms_thr", "pose_nms_thr", "velocity_smoothing", "scale_smoothing"):
+    if cfg.tracking.reid_weight > 0 and cfg.tracking.reid_reach <= 0:
+        raise ConfigError(
+            f"{source}: tracking.reid_reach must be > 0, got {cfg.tracking.reid_reach}"
+        )
+    for key in (
+        "nms_thr",
+        "pose_nms_thr",
+        "velocity_smoothing",
+        "scale_smoothing",
+        "lost_penalty",
+        "reid_weight",
+    ):
         value = getattr(cfg.tracking, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{source}: tracking.{key} must be in [0, 1], got {value}")

@@ -1,6 +1,7 @@
-"""Similarities between people in two frames: box IoU and OKS (flow-OKS is OKS on poses moved
-along the optical flow, see tracker.propagate), and NMS. IoU and NMS are torchvision.ops on CPU
-behind numpy wrappers; OKS is posenet's, the one COCO evaluation uses."""
+"""Similarities between people in two frames: box IoU, OKS (flow-OKS is OKS on poses moved
+along the optical flow, see tracker.propagate), the re-identification score of lost tracks, and
+NMS. IoU and NMS are torchvision.ops on CPU behind numpy wrappers; OKS is posenet's, the one COCO
+evaluation uses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ from torchvision import ops
 
 from posenet.evaluation.oks import keypoint_areas, oks
 
-__all__ = ["box_area", "box_iou", "keypoint_areas", "nms", "oks", "valid_boxes"]
+__all__ = [
+    "box_area",
+    "box_iou",
+    "joint_centers",
+    "keypoint_areas",
+    "nms",
+    "oks",
+    "reid_similarity",
+    "valid_boxes",
+]
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
@@ -59,3 +69,52 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.ndarray:
     ranks = torch.arange(len(order), 0, -1, dtype=torch.float64)
     keep = ops.nms(boxes[torch.from_numpy(order)], ranks, float(iou_thr)).numpy()
     return order[keep].astype(np.int64)
+
+
+def joint_centers(keypoints: np.ndarray, score_thr: float) -> tuple[np.ndarray, np.ndarray]:
+    """Mean position (N,2) of each pose's joints above `score_thr`, and whether it has any (N,)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    seen = kp[..., 2] > score_thr
+    count = seen.sum(-1)
+    total = np.where(seen[..., None], kp[..., :2], 0.0).sum(-2)
+    return total / np.maximum(count, 1)[..., None], count > 0
+
+
+def reid_similarity(
+    people: np.ndarray,
+    predicted: np.ndarray,
+    last_seen: np.ndarray,
+    areas: np.ndarray,
+    sigmas: np.ndarray,
+    score_thr: float,
+    reach: float,
+) -> np.ndarray:
+    """How likely each person (N,K,3) is a lost track come back (N,M): the OKS of their pose
+    shapes with the offset between them removed (needs 2 joints in common), times
+    exp(-d^2 / 2 reach^2), d the distance from the person's joint centre to the nearer of the
+    track's predicted centre (`predicted` (M,K,3)) and last seen one (`last_seen`), in track
+    sizes (sqrt of `areas` (M,), the OKS scale).
+
+    After a gap of many frames OKS in place fails (the person drifted from where a constant
+    velocity puts them); the shape and a generous reach still single them out."""
+    people = np.asarray(people, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if len(people) == 0 or len(predicted) == 0:
+        return np.zeros((len(people), len(predicted)))
+    common = (people[:, None, :, 2] > score_thr) & (predicted[None, :, :, 2] > score_thr)
+    count = common.sum(-1)  # (N,M)
+    offset = people[:, None, :, :2] - predicted[None, :, :, :2]  # (N,M,K,2)
+    mean = np.where(common[..., None], offset, 0.0).sum(-2) / np.maximum(count, 1)[..., None]
+    d2 = ((offset - mean[:, :, None, :]) ** 2).sum(-1)
+    scale = np.asarray(areas, dtype=np.float64)[None, :, None] + np.spacing(1)
+    e = np.exp(-d2 / (2 * sigmas) ** 2 / scale / 2)
+    shape = np.where(count >= 2, np.where(common, e, 0.0).sum(-1) / np.maximum(count, 1), 0.0)
+
+    size = np.sqrt(np.asarray(areas, dtype=np.float64)) + np.spacing(1)
+    centre, has = joint_centers(people, score_thr)
+    dist = np.full(shape.shape, np.inf)
+    for track_poses in (predicted, last_seen):
+        c, ok = joint_centers(track_poses, score_thr)
+        d = np.linalg.norm(centre[:, None] - c[None], axis=-1) / size[None]
+        dist = np.minimum(dist, np.where(ok[None] & has[:, None], d, np.inf))
+    return shape * np.exp(-(dist**2) / (2 * reach**2))

@@ -7,8 +7,12 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   velocity (`motion: velocity`). The people of the last frame, moved, are returned: they are
   the paper's propagated boxes.
 - `update(poses, boxes, scores)` matches the new frame's people to the tracks: confirmed
-  tracks before tentative ones, and the most recently seen first, so an old track never
-  takes a person a recent one explains; unmatched people start tentative tracks, which are
+  tracks before tentative ones, all confirmed tracks in one round in which a lost track's
+  similarity is lowered by `lost_penalty`, so it takes a person from a recent track only when
+  it is clearly more similar (the paper matches the last frame's tracks first:
+  `recent_first`); a lost track is also compared by re-identification (pose shape near where
+  it was or should be, `reid_weight`), which finds people back after gaps where OKS in place
+  has drifted off; unmatched people start tentative tracks, which are
   confirmed once seen in `confirm_hits` of their first `confirm_window` frames and deleted
   if they are not. Tracks lost longer than `lost_seconds` of video (or the paper's
   `queue_length` frames) are forgotten.
@@ -30,7 +34,7 @@ from tracker.config import SIMILARITIES, TrackingConfig
 
 from .matching import MATCHERS
 from .propagate import propagate_keypoints
-from .similarity import box_area, box_iou, oks
+from .similarity import box_area, box_iou, oks, reid_similarity
 
 
 @dataclass
@@ -137,7 +141,7 @@ class TrackSet:
         ids = np.full(n, -1, dtype=np.int64)
         free_rows = np.arange(n)
         matched: dict[int, int] = {}  # track index -> row
-        for group in self._age_groups():
+        for group in self._rounds():
             if len(free_rows) == 0:
                 break
             sim = self._similarity(keypoints[free_rows], boxes[free_rows], group)
@@ -167,17 +171,15 @@ class TrackSet:
         self.tracks = [t for t in self.tracks if self._alive(t)]
         return ids
 
-    def _age_groups(self) -> list[list[int]]:
-        """Track indices in matching order: confirmed tracks before tentative ones (a broken
-        track's fresh copy must not keep the person), and within each the last frame's first,
-        then older ones (one group per age with `match_by_age`, else all older together, as
-        the paper, whose tracks are all confirmed at once)."""
-        ages: dict[tuple[bool, int], list[int]] = {}
+    def _rounds(self) -> list[list[int]]:
+        """Track indices per matching round: confirmed tracks before tentative ones (a broken
+        track's fresh copy must not keep the person), and with `recent_first` (the paper) the
+        last frame's tracks before all older ones."""
+        rounds: dict[tuple[bool, bool], list[int]] = {}
         for i, t in enumerate(self.tracks):
-            age = self.frame - t.last_seen
-            key = (not t.confirmed, age if (age == 1 or self.cfg.match_by_age) else 2)
-            ages.setdefault(key, []).append(i)
-        return [ages[a] for a in sorted(ages)]
+            older = self.cfg.recent_first and self.frame - t.last_seen > 1
+            rounds.setdefault((not t.confirmed, older), []).append(i)
+        return [rounds[key] for key in sorted(rounds)]
 
     def _similarity(self, keypoints: np.ndarray, boxes: np.ndarray, group: list[int]) -> np.ndarray:
         tracks = [self.tracks[i] for i in group]
@@ -203,6 +205,17 @@ class TrackSet:
             overlap = box_iou(boxes, track_boxes) > 0
             fallback = np.where(overlap, np.maximum(sim, self.cfg.few_joints_similarity), 0.0)
             sim = np.where(few, fallback, sim)
+        # Confirmed tracks missed in the last frame (a tentative track has no history to
+        # recognise; with it, a fast newcomer's two half-tracks took it in turns).
+        lost = np.array([t.confirmed and self.frame - t.last_seen > 1 for t in tracks])
+        if self.cfg.reid_weight > 0 and lost.any():
+            observed = np.stack([t.observed for t in tracks])
+            reid = reid_similarity(
+                keypoints, track_kp, observed, areas, self.sigmas, thr, self.cfg.reid_reach
+            )
+            sim = np.where(lost[None, :], np.maximum(sim, self.cfg.reid_weight * reid), sim)
+        if self.cfg.lost_penalty > 0:
+            sim = np.where(lost[None, :], sim * (1 - self.cfg.lost_penalty), sim)
         return sim
 
     def _observe(self, track: Track, keypoints: np.ndarray, box: np.ndarray, score: float) -> None:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from posenet.keypoints import COCO_SIGMAS
-from tracker.similarity import box_area, box_iou, keypoint_areas, nms, oks
+from tracker.similarity import box_area, box_iou, keypoint_areas, nms, oks, reid_similarity
 
 
 def test_box_iou_known_values():
@@ -111,3 +111,40 @@ def test_oks_is_the_pose_net_one():
     from posenet.evaluation import oks as shared
 
     assert oks is shared.oks and keypoint_areas is shared.keypoint_areas
+
+
+def test_reid_similarity_is_pose_shape_times_nearness():
+    rng = np.random.default_rng(3)
+    track = _pose(rng.uniform(0, 100, (17, 2)))
+    area = np.array([100.0 * 100.0])  # person size 100 px
+    reach = 0.8
+
+    def reid(person, predicted=track, last_seen=track):
+        return reid_similarity(
+            person[None], predicted[None], last_seen[None], area, COCO_SIGMAS, 0.4, reach
+        )[0, 0]
+
+    shifted = track.copy()
+    shifted[:, 0] += 80.0  # the same shape 0.8 person sizes away: shape 1, nearness exp(-1/2)
+    assert reid(track) == pytest.approx(1.0)
+    assert reid(shifted) == pytest.approx(math.exp(-0.5))
+    # The nearer of the predicted and the last seen place counts.
+    assert reid(shifted, last_seen=shifted) == pytest.approx(1.0)
+    # Another shape at the same place: lower, by the OKS of the shapes, offset removed.
+    other = _pose(rng.uniform(0, 100, (17, 2)))
+    offset = (other[:, :2] - track[:, :2]).mean(0)
+    centred = other.copy()
+    centred[:, :2] -= offset
+    expected_shape = oks(centred[None], track[None], area, COCO_SIGMAS, 0.4)[0, 0]
+    assert expected_shape < 0.5
+    centre_distance = np.linalg.norm(offset) / 100.0
+    assert reid(other) == pytest.approx(
+        expected_shape * math.exp(-(centre_distance**2) / (2 * reach**2))
+    )
+    # Fewer than two joints in common: no shape to compare.
+    single = track.copy()
+    single[1:, 2] = 0.0
+    assert reid(single) == 0.0
+    assert reid_similarity(
+        np.zeros((0, 17, 3)), track[None], track[None], area, COCO_SIGMAS, 0.4, reach
+    ).shape == (0, 1)

@@ -16,7 +16,10 @@ PAPER = TrackingConfig(
     motion="none",
     scale="last",
     min_common_joints=0,
-    match_by_age=False,
+    matcher="greedy",
+    recent_first=True,
+    lost_penalty=0,
+    reid_weight=0,
     confirm_hits=1,
 )
 NOBODY = (np.zeros((0, 17, 3)), np.zeros((0, 4)))
@@ -216,4 +219,40 @@ def test_confirmed_tracks_are_matched_before_tentative_ones():
     tracks.cfg = TrackingConfig(confirm_hits=2)
     step(tracks, walker(400, 0.0, 0)[None])
     tracks.frame += 1  # the next frame, before its people are matched
-    assert [[tracks.tracks[i].id for i in group] for group in tracks._age_groups()] == [[0], [1]]
+    assert [[tracks.tracks[i].id for i in group] for group in tracks._rounds()] == [[0], [1]]
+
+
+def test_a_person_who_stopped_while_hidden_is_re_identified():
+    """Walking right 6 px a frame, hidden 20 frames, back where they were hidden: constant
+    velocity looks for them 120 px further on, where OKS in place is 0; re-identification (the
+    same pose shape near the last seen place) keeps the id, and without it they are new."""
+    got = {}
+    for name, weight in (("reid", 0.8), ("without", 0.0)):
+        tracks = TrackSet(TrackingConfig(reid_weight=weight), fps=25)
+        ids = set()
+        for t in range(40):
+            x = 100 + 6.0 * min(t, 9)
+            people = walker(x, 0.0, t)[None] if not 10 <= t < 30 else NOBODY[0]
+            ids.update(int(i) for i in step(tracks, people))
+        got[name] = ids
+    assert len(got["reid"]) == 1
+    assert len(got["without"]) == 2
+
+
+def test_a_lost_track_does_not_take_a_person_a_recent_track_explains_as_well():
+    """A stands still at x = 300 and is hidden from frame 5; B walks right at 8 px a frame and
+    passes A's place at frame 7. There both tracks predict the person perfectly: the recent track
+    (B) keeps them, the lost one (A) must be clearly more similar to take them."""
+
+    def run(lost_penalty: float) -> list[int]:
+        tracks = TrackSet(TrackingConfig(lost_penalty=lost_penalty), fps=25)
+        b_ids = []
+        for t in range(10):
+            people = [walker(300, 0.0, t)] if t < 5 else []
+            b = walker(244, 8.0, t)
+            ids = step(tracks, np.stack([*people, b]))
+            b_ids.append(int(ids[-1]))
+        return b_ids
+
+    assert len(set(run(0.05))) == 1
+    assert len(set(run(0.0))) == 2  # a tie: the older track (first in the list) wins it
