@@ -82,9 +82,9 @@ class TrackingConfig:
     scale: str = "history"  # OKS scale from the track's full poses (paper: last, its last box)
     scale_min_joints: int = 8  # confident joints that make a pose "full" for the scale
     scale_smoothing: float = 0.8  # weight of the old scale in its running mean
-    min_common_joints: int = 2  # pairs sharing fewer joints count only if their boxes overlap
-    # (paper: 0, no such rule) ...
-    few_joints_similarity: float = 0.25  # ... and then at least this similar
+    min_common_joints: int = 2  # pairs sharing fewer joints: with overlapping boxes at least,
+    # else at most (paper: 0, no such rule) ...
+    few_joints_similarity: float = 0.25  # ... this similar (OKS over their common joints)
     recent_first: bool = False  # the paper: true, the last frame's tracks are matched first,
     # then all older ones; ours: one round for all confirmed tracks (tentative ones after),
     # where a lost track must be clearly more similar than a recent one:

@@ -73,6 +73,9 @@ class FrameResult:
     timings: dict[str, float] = field(default_factory=dict)
     image: np.ndarray | None = None  # RGB frame, kept for rendering
     posetrack_keypoints: np.ndarray | None = None  # (n, 17, 3) PoseTrack-2018 slots
+    # Tentative track id -> the lost track it turned out to continue (TrackSet.merged): the
+    # confirmation stage gives its held-back frames that track's id.
+    merged: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -256,6 +259,7 @@ class PoseTracker:
             timings=timing,
             image=frame.image,
             posetrack_keypoints=native,
+            merged=dict(tracks.merged),
         )
 
 

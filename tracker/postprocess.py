@@ -5,7 +5,8 @@ memory stays flat however long the video:
 
 - `confirmed_only`: a track is shown once it was seen in `hits` of its first `window` frames;
   its first frames are held back until then (not dropped), people of tracks never confirmed
-  are dropped, and confirmed tracks are numbered 0, 1, 2, ... in the order of confirmation.
+  are dropped (unless the tracker merged them into a lost track it re-found: then they show
+  under its id), and confirmed tracks are numbered 0, 1, 2, ... in the order of confirmation.
 - `fill_gaps`: a track re-found after missing up to `max_gap` frames gets interpolated poses in
   the frames it missed (joint scores scaled by `score_factor`); holds back `max_gap` frames.
 - `smooth_keypoints`: a causal One-Euro filter per track and joint; holds nothing back.
@@ -82,6 +83,10 @@ def confirmed_only(
         if isinstance(result, BaseException):
             failure = result
             break
+        for tentative, lost in result.merged.items():
+            if lost in number and tentative in seen:
+                number[tentative] = number[lost]  # its held frames take the lost track's id
+                del seen[tentative]
         for i in {int(i) for i in result.track_ids} - number.keys():
             first_and_count = seen.setdefault(i, [position, 0])
             first_and_count[1] += 1

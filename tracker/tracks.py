@@ -14,7 +14,9 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   it was or should be, `reid_weight`), which finds people back after gaps where OKS in place
   has drifted off; unmatched people start tentative tracks, which are
   confirmed once seen in `confirm_hits` of their first `confirm_window` frames and deleted
-  if they are not. Tracks lost longer than `lost_seconds` of video (or the paper's
+  if they are not; a tentative track begun on a person who was then re-found by their lost
+  track is merged into it (`merged`: the confirmation stage shows its held-back frames under
+  the lost track's id). Tracks lost longer than `lost_seconds` of video (or the paper's
   `queue_length` frames) are forgotten.
 
 OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
@@ -96,6 +98,7 @@ class TrackSet:
         self.next_id = 0
         self.frame = -1
         self.tracks: list[Track] = []
+        self.merged: dict[int, int] = {}  # the last update's {tentative id: lost track id}
         self.scene_area = 0.0  # running mean of the full poses' scale, all tracks
 
     # ------------------------------------------------------------------ predict
@@ -149,6 +152,7 @@ class TrackSet:
             for r, c in pairs:
                 matched[group[c]] = free_rows[r]
             free_rows = free_rows[unmatched_rows]
+        self.merged = self._merge_into_refound(matched, keypoints, boxes)
         for index, row in matched.items():
             track = self.tracks[index]
             self._observe(track, keypoints[row], boxes[row], scores[row])
@@ -168,8 +172,37 @@ class TrackSet:
             self.next_id += 1
             self.tracks.append(track)
             ids[row] = track.id
-        self.tracks = [t for t in self.tracks if self._alive(t)]
+        self.tracks = [t for t in self.tracks if self._alive(t) and t.id not in self.merged]
         return ids
+
+    def _merge_into_refound(
+        self, matched: dict[int, int], keypoints: np.ndarray, boxes: np.ndarray
+    ) -> dict[int, int]:
+        """{tentative id: lost track id} for a person who came back one frame before a lost
+        track re-found them: the tentative track started on them, is missed now, and would
+        have taken the person the lost track took. It was never seen together with the lost
+        track, so it is the same person; its held-back frames take the lost track's id."""
+        merged: dict[int, int] = {}
+        matched_now = set(matched)
+        for index, row in matched.items():
+            lost = self.tracks[index]
+            if not lost.confirmed or self.frame - lost.last_seen <= 1:
+                continue
+            candidates = [
+                i
+                for i, t in enumerate(self.tracks)
+                if not t.confirmed
+                and i not in matched_now
+                and t.first_seen > lost.last_seen
+                and t.id not in merged
+            ]
+            if not candidates:
+                continue
+            sim = self._similarity(keypoints[[row]], boxes[[row]], candidates)[0]
+            best = int(np.argmax(sim))
+            if sim[best] >= self.cfg.min_similarity:
+                merged[self.tracks[candidates[best]].id] = lost.id
+        return merged
 
     def _rounds(self) -> list[list[int]]:
         """Track indices per matching round: confirmed tracks before tentative ones (a broken
@@ -197,13 +230,14 @@ class TrackSet:
         thr = self.cfg.keypoint_thr
         sim = oks(keypoints, track_kp, areas, self.sigmas, thr)
         if self.cfg.min_common_joints > 1:
-            # OKS over one or two joints says little: such a pair counts only if the boxes
-            # overlap, then as the better of its OKS and `few_joints_similarity`, which is low, so
-            # that a fuller match always wins.
+            # OKS over one or two joints says little: such a pair counts as the better of its
+            # OKS and `few_joints_similarity` when the boxes overlap, else as the lesser (its
+            # joints must still be close); either way a fuller match wins, as the value is low.
             common = ((keypoints[:, None, :, 2] > thr) & (track_kp[None, :, :, 2] > thr)).sum(-1)
             few = common < self.cfg.min_common_joints
             overlap = box_iou(boxes, track_boxes) > 0
-            fallback = np.where(overlap, np.maximum(sim, self.cfg.few_joints_similarity), 0.0)
+            low = self.cfg.few_joints_similarity
+            fallback = np.where(overlap, np.maximum(sim, low), np.minimum(sim, low))
             sim = np.where(few, fallback, sim)
         # Confirmed tracks missed in the last frame (a tentative track has no history to
         # recognise; with it, a fast newcomer's two half-tracks took it in turns).

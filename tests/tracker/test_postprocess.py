@@ -52,6 +52,26 @@ def test_confirmation_window_allows_a_miss():
     assert [r.track_ids.tolist() for r in out] == [[0], [], [0], [], []]
 
 
+def test_a_merged_tentative_track_shows_its_held_frame_under_the_lost_tracks_id():
+    """Track 3 is confirmed, then lost; tentative track 7 starts at frame 3, and at frame 4
+    the tracker says 7 was 3 come back (3 took the person): frame 3 shows them as 0 too."""
+    stream = [
+        frame(0, {3: 1.0}),
+        frame(1, {3: 2.0}),
+        frame(2, {}),
+        frame(3, {7: 4.0}),
+        frame(4, {3: 5.0}),
+    ]
+    stream[4].merged = {7: 3}
+    out = list(confirmed_only(iter(stream), hits=2, window=3))
+    assert [r.track_ids.tolist() for r in out] == [[0], [0], [], [0], [0]]
+    assert out[3].keypoints[0, 0, 0] == 4.0
+    # Without the merge the tentative track dies unconfirmed and its frame is dropped.
+    stream[4].merged = {}
+    out = list(confirmed_only(iter(stream), hits=2, window=3))
+    assert [r.track_ids.tolist() for r in out] == [[0], [0], [], [], [0]]
+
+
 def test_confirmation_flushes_held_frames_when_the_source_fails():
     def broken():
         yield frame(0, {1: 1.0})

@@ -256,3 +256,33 @@ def test_a_lost_track_does_not_take_a_person_a_recent_track_explains_as_well():
 
     assert len(set(run(0.05))) == 1
     assert len(set(run(0.0))) == 2  # a tie: the older track (first in the list) wins it
+
+
+def test_a_track_begun_one_frame_before_its_lost_track_re_found_them_is_merged():
+    """Standing at x = 100, hidden frames 5-14; back at frame 15 a little off (x = 140, too far
+    for the lost track with a short reach), at frame 16 nearer (x = 130): the lost track takes
+    them, and the tentative track begun at frame 15 is reported as merged into it."""
+    tracks = TrackSet(TrackingConfig(reid_reach=0.3), fps=25)
+    for t in range(17):
+        x = {15: 140.0, 16: 130.0}.get(t, 100.0)
+        people = walker(x, 0.0, t)[None] if not 5 <= t < 15 else NOBODY[0]
+        ids = step(tracks, people)
+        if t == 15:
+            assert int(ids[0]) == 1 and tracks.merged == {}
+    assert int(ids[0]) == 0
+    assert tracks.merged == {1: 0}
+    assert [t.id for t in tracks.tracks] == [0]
+
+
+def test_people_seen_by_one_joint_keep_their_track():
+    """Frames where only one joint (a wrist) is seen: its box has no area, so box overlap says
+    nothing; the joint near where the track's wrist should be keeps the id."""
+    tracks = TrackSet(TrackingConfig(), fps=25)
+    got = set()
+    for t in range(8):
+        kp = walker(100, 2.0, t)
+        if t >= 3:
+            kp[:, 2] = 0.0
+            kp[9, 2] = 1.0
+        got.update(int(i) for i in step(tracks, kp[None]))
+    assert got == {0}
