@@ -90,7 +90,7 @@ class TrackingConfig:
     # where a lost track must be clearly more similar than a recent one:
     lost_penalty: float = 0.05  # a lost track's similarity is scaled by 1 - this (paper: 0)
     reid_weight: float = 0.8  # lost tracks: similarity is max(OKS, this x re-identification)
-    reid_reach: float = 0.8  # ... r of its position term exp(-d^2 / 2 r^2), d in person sizes
+    reid_reach: float = 0.6  # ... r of its position term exp(-d^2 / 2 r^2), d in person sizes
     # (tracker/similarity.py reid_similarity; paper: 0, no re-identification)
     confirm_hits: int = 2  # frames a new track is seen in before it is shown (paper: 1)
     confirm_window: int = 3  # ... among its first this many frames; else it is dropped

@@ -91,9 +91,9 @@ def reid_similarity(
 ) -> np.ndarray:
     """How likely each person (N,K,3) is a lost track come back (N,M): the OKS of their pose
     shapes with the offset between them removed (needs 2 joints in common), times
-    exp(-d^2 / 2 reach^2), d the distance from the person's joint centre to the nearer of the
-    track's predicted centre (`predicted` (M,K,3)) and last seen one (`last_seen`), in track
-    sizes (sqrt of `areas` (M,), the OKS scale).
+    exp(-d^2 / 2 reach^2), d the distance from the person's joint centre to the path from the
+    track's last seen centre (`last_seen` (M,K,3)) to its predicted one (`predicted`), in
+    track sizes (sqrt of `areas` (M,), the OKS scale).
 
     After a gap of many frames OKS in place fails (the person drifted from where a constant
     velocity puts them); the shape and a generous reach still single them out."""
@@ -112,9 +112,15 @@ def reid_similarity(
 
     size = np.sqrt(np.asarray(areas, dtype=np.float64)) + np.spacing(1)
     centre, has = joint_centers(people, score_thr)
-    dist = np.full(shape.shape, np.inf)
-    for track_poses in (predicted, last_seen):
-        c, ok = joint_centers(track_poses, score_thr)
-        d = np.linalg.norm(centre[:, None] - c[None], axis=-1) / size[None]
-        dist = np.minimum(dist, np.where(ok[None] & has[:, None], d, np.inf))
+    # Distance to the path from the last seen centre to the predicted one: a person may have
+    # slowed down or stopped while hidden, so anywhere between the two is as likely.
+    start, seen = joint_centers(last_seen, score_thr)
+    end, moved = joint_centers(predicted, score_thr)
+    end = np.where(moved[:, None], end, start)
+    path = end - start  # (M,2)
+    rel = centre[:, None] - start[None]  # (N,M,2)
+    along = (rel * path[None]).sum(-1) / np.maximum((path**2).sum(-1), np.spacing(1))[None]
+    off = rel - np.clip(along, 0.0, 1.0)[..., None] * path[None]
+    dist = np.linalg.norm(off, axis=-1) / size[None]
+    dist = np.where(seen[None] & has[:, None], dist, np.inf)
     return shape * np.exp(-(dist**2) / (2 * reach**2))

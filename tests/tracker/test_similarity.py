@@ -128,8 +128,16 @@ def test_reid_similarity_is_pose_shape_times_nearness():
     shifted[:, 0] += 80.0  # the same shape 0.8 person sizes away: shape 1, nearness exp(-1/2)
     assert reid(track) == pytest.approx(1.0)
     assert reid(shifted) == pytest.approx(math.exp(-0.5))
-    # The nearer of the predicted and the last seen place counts.
+    # Anywhere on the path from the last seen place to the predicted one counts as near.
     assert reid(shifted, last_seen=shifted) == pytest.approx(1.0)
+    far = track.copy()
+    far[:, 0] += 160.0
+    assert reid(shifted, last_seen=track, predicted=far) == pytest.approx(1.0)
+    beside = shifted.copy()
+    beside[:, 1] += 30.0  # 0.3 person sizes off the path, half way along it
+    assert reid(beside, last_seen=track, predicted=far) == pytest.approx(
+        math.exp(-(0.3**2) / (2 * reach**2))
+    )
     # Another shape at the same place: lower, by the OKS of the shapes, offset removed.
     other = _pose(rng.uniform(0, 100, (17, 2)))
     offset = (other[:, :2] - track[:, :2]).mean(0)
