@@ -7,8 +7,9 @@ memory stays flat however long the video:
   its first frames are held back until then (not dropped), people of tracks never confirmed
   are dropped (unless the tracker merged them into a lost track it re-found: then they show
   under its id), and confirmed tracks are numbered 0, 1, 2, ... in the order of confirmation.
-- `fill_gaps`: a track re-found after missing up to `max_gap` frames gets interpolated poses in
-  the frames it missed (joint scores scaled by `score_factor`); holds back `max_gap` frames.
+- `fill_gaps`: a track re-found after missing up to `max_gap` frames (and seen once more soon
+  after) gets interpolated poses in the frames it missed (joint scores scaled by
+  `score_factor`); holds back `max_gap + FILL_CONFIRM` frames.
 - `smooth_keypoints`: a causal One-Euro filter per track and joint; holds nothing back.
 """
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # the pipeline runs these stages; only its result type is nam
     from tracker.pipeline import FrameResult
 
 GAP_SCORE_FACTOR = 0.5  # interpolated joints score half their neighbours' mean
+FILL_CONFIRM = 2  # a re-found track must be seen again within this many frames to be filled
 
 
 def _pull(results: Iterable[FrameResult]) -> Iterator[FrameResult | BaseException]:
@@ -111,13 +113,16 @@ def fill_gaps(
     results: Iterable[FrameResult], max_gap: int, score_factor: float = GAP_SCORE_FACTOR
 ) -> Iterator[FrameResult]:
     """Interpolate people in the frames a track missed (at most `max_gap` in a row) once the
-    track is seen again. Joints confident at both ends are interpolated linearly; others are
-    left out (score 0). Results are held back `max_gap` frames."""
+    track is seen again and then once more within `FILL_CONFIRM` frames (a lost track that took
+    a stray pose for one frame is not drawn across the frame towards it). Joints confident at
+    both ends are interpolated linearly; others are left out (score 0). Results are held back
+    `max_gap + FILL_CONFIRM` frames."""
     if max_gap <= 0:
         yield from results
         return
     held: deque[tuple[int, FrameResult]] = deque()
     last: dict[int, tuple[int, FrameResult, int]] = {}  # id -> (position, result, row)
+    pending: dict[int, tuple[tuple[int, FrameResult, int], tuple[int, FrameResult, int]]] = {}
     failure = None
     for position, result in enumerate(_pull(results)):
         if isinstance(result, BaseException):
@@ -125,25 +130,40 @@ def fill_gaps(
             break
         added: dict[int, list] = {}  # held position -> people to add
         for row, track_id in enumerate(int(i) for i in result.track_ids):
+            gap = pending.pop(track_id, None)
+            if gap is not None:  # seen again after the re-finding frame: fill the gap
+                _fill(added, track_id, *gap, score_factor)
             before = last.get(track_id)
             if before is not None and 1 < position - before[0] <= max_gap + 1:
-                start, earlier, earlier_row = before
-                for p in range(start + 1, position):
-                    w = (p - start) / (position - start)
-                    person = _interpolate(earlier, earlier_row, result, row, w, score_factor)
-                    added.setdefault(p, []).append((track_id, *person))
+                pending[track_id] = (before, (position, result, row))
             last[track_id] = (position, result, row)
         if added:
             held = deque((p, _with_people(r, added.get(p, []))) for p, r in held)
         held.append((position, result))
-        while len(held) > max_gap:
+        while len(held) > max_gap + FILL_CONFIRM:
             yield held.popleft()[1]
+        pending = {i: g for i, g in pending.items() if position - g[1][0] < FILL_CONFIRM}
         stale = position - max_gap - 1
         last = {i: v for i, v in last.items() if v[0] >= stale}
+    if failure is None:  # the video ended before these re-found tracks could be seen again
+        added = {}
+        for track_id, gap in pending.items():
+            _fill(added, track_id, *gap, score_factor)
+        held = deque((p, _with_people(r, added.get(p, []))) for p, r in held)
     for _, result in held:
         yield result
     if failure is not None:
         raise failure
+
+
+def _fill(added: dict[int, list], track_id: int, before: tuple, after: tuple, factor: float):
+    """Interpolated people of `track_id` for the frames between `before` and `after` (each
+    (position, result, row)), added to `added` (position -> people)."""
+    (start, earlier, earlier_row), (end, later, later_row) = before, after
+    for p in range(start + 1, end):
+        w = (p - start) / (end - start)
+        person = _interpolate(earlier, earlier_row, later, later_row, w, factor)
+        added.setdefault(p, []).append((track_id, *person))
 
 
 def _interpolate(a: FrameResult, ra: int, b: FrameResult, rb: int, w: float, factor: float):

@@ -91,19 +91,37 @@ def test_fill_gaps_interpolates_missed_frames_with_lower_scores():
         frame(1, {}),
         frame(2, {}),
         frame(3, {3: 30.0}),
-        frame(4, {}),
+        frame(4, {3: 40.0}),  # seen again: the gap 1-2 is real
         frame(5, {}),
         frame(6, {}),
         frame(7, {}),
-        frame(8, {3: 0.0}),
+        frame(8, {}),
+        frame(9, {3: 0.0}),
+        frame(10, {3: 0.0}),
     ]
     out = list(fill_gaps(iter(stream), max_gap=3))
-    assert [r.index for r in out] == list(range(9))
-    assert [len(r) for r in out] == [1, 1, 1, 1, 0, 0, 0, 0, 1]  # the 4-frame gap stays empty
+    assert [r.index for r in out] == list(range(11))
+    assert [len(r) for r in out] == [1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1]  # 4 frames stay empty
     np.testing.assert_allclose([out[t].keypoints[0, 0, 0] for t in (1, 2)], [10.0, 20.0])
     np.testing.assert_allclose(out[1].keypoints[0, :, 2], 0.5)
     np.testing.assert_allclose(out[2].boxes[0], [15, 0, 25, 20])
     assert out[1].track_ids.tolist() == [3]
+
+
+def test_fill_gaps_leaves_a_one_frame_stray_re_finding_alone():
+    """Track 3 takes a stray pose at frame 2 and is not seen in the next 2 frames: frame 1 is
+    not drawn towards it. A re-finding in the last frame of the video is filled."""
+    stray = [
+        frame(0, {3: 0.0}),
+        frame(1, {}),
+        frame(2, {3: 90.0}),
+        *(frame(t, {}) for t in (3, 4, 5)),
+    ]
+    assert [len(r) for r in fill_gaps(iter(stray), max_gap=3)] == [1, 0, 1, 0, 0, 0]
+    ending = [frame(0, {3: 0.0}), frame(1, {}), frame(2, {3: 20.0})]
+    out = list(fill_gaps(iter(ending), max_gap=3))
+    assert [len(r) for r in out] == [1, 1, 1]
+    assert out[1].keypoints[0, 0, 0] == 10.0
 
 
 def test_one_euro_smoothing_cuts_jitter_and_passes_missing_joints():
