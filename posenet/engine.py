@@ -124,7 +124,13 @@ def predict(
     `cfg`: flip test, decoding), and the samples' meta as arrays."""
     from tqdm import tqdm
 
-    estimator = PoseEstimator(model, cfg, device=device, precision=train_precision(cfg, device))
+    estimator = PoseEstimator(
+        model,
+        cfg,
+        device=device,
+        precision=train_precision(cfg, device),
+        channels_last=cfg.train.channels_last and device.startswith("cuda"),  # as training
+    )
     preds: list[np.ndarray] = []
     metas: dict[str, list[np.ndarray]] = {}
     with torch.inference_mode():

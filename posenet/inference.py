@@ -91,7 +91,8 @@ class PoseEstimator:
 
     `estimate(images, boxes)` returns, per image, keypoints (n_i, K, 3): x, y in image pixels
     and the heatmap maximum as score. `precision` 'auto' is bf16 on CUDA and fp32 elsewhere;
-    `crop` 'auto' warps on the device for CUDA and with OpenCV on CPU.
+    `crop` 'auto' warps on the device for CUDA and with OpenCV on CPU. `channels_last` (default)
+    puts the given model in that memory format, in place.
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class PoseEstimator:
         max_batch_size: int | None = None,
         precision: str = "auto",
         crop: str = "auto",
+        channels_last: bool = True,
     ) -> None:
         self.cfg = cfg
         self.device = torch.device(resolve_device(str(device)))
@@ -131,7 +133,11 @@ class PoseEstimator:
         self.dark_kernel = dark_kernel_size(float(m.sigma))
 
         self.model = model.eval().to(self.device)
-        self.model = self.model.to(memory_format=torch.channels_last)
+        # Module.to changes the model in place: a caller that trains it (engine.predict)
+        # passes its own layout, so validating never changes the training numerics.
+        self.channels_last = bool(channels_last)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
         # Normalisation folded into one multiply-add on 0-255 pixels.
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -271,7 +277,8 @@ class PoseEstimator:
 
     def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
         """Heatmaps (n, K, h, w) float32 for normalised crops, flip test included."""
-        x = x.contiguous(memory_format=torch.channels_last)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
             heatmaps = self.model(x).float()
             if self.flip_test:
