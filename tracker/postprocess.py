@@ -7,9 +7,9 @@ memory stays flat however long the video:
   its first frames are held back until then (not dropped), people of tracks never confirmed
   are dropped (unless the tracker merged them into a lost track it re-found: then they show
   under its id), and confirmed tracks are numbered 0, 1, 2, ... in the order of confirmation.
-- `fill_gaps`: a track re-found after missing up to `max_gap` frames (and seen once more soon
-  after) gets interpolated poses in the frames it missed (joint scores scaled by
-  `score_factor`); holds back `max_gap + FILL_CONFIRM` frames.
+- `fill_gaps`: a track re-found after missing up to `max_gap` frames (after more than 2, once
+  it is seen again soon after) gets interpolated poses in the frames it missed (joint scores
+  scaled by `score_factor`); holds back `max_gap + FILL_CONFIRM` frames.
 - `smooth_keypoints`: a causal One-Euro filter per track and joint; holds nothing back.
 """
 
@@ -27,7 +27,9 @@ if TYPE_CHECKING:  # the pipeline runs these stages; only its result type is nam
     from tracker.pipeline import FrameResult
 
 GAP_SCORE_FACTOR = 0.5  # interpolated joints score half their neighbours' mean
-FILL_CONFIRM = 2  # a re-found track must be seen again within this many frames to be filled
+FILL_CONFIRM = 3  # a track re-found after a longer gap must be seen again within this many
+# frames before the gap is filled; gaps of at most SHORT_GAP frames are filled at once
+SHORT_GAP = 2
 
 
 def _pull(results: Iterable[FrameResult]) -> Iterator[FrameResult | BaseException]:
@@ -113,9 +115,10 @@ def fill_gaps(
     results: Iterable[FrameResult], max_gap: int, score_factor: float = GAP_SCORE_FACTOR
 ) -> Iterator[FrameResult]:
     """Interpolate people in the frames a track missed (at most `max_gap` in a row) once the
-    track is seen again and then once more within `FILL_CONFIRM` frames (a lost track that took
-    a stray pose for one frame is not drawn across the frame towards it). Joints confident at
-    both ends are interpolated linearly; others are left out (score 0). Results are held back
+    track is seen again: at once for gaps of up to `SHORT_GAP` frames, else once it is seen
+    once more within `FILL_CONFIRM` frames (or the video ends), so a lost track that took a
+    stray pose for one frame is not drawn across the gap towards it. Joints confident at both
+    ends are interpolated linearly; others are left out (score 0). Results are held back
     `max_gap + FILL_CONFIRM` frames."""
     if max_gap <= 0:
         yield from results
@@ -135,7 +138,10 @@ def fill_gaps(
                 _fill(added, track_id, *gap, score_factor)
             before = last.get(track_id)
             if before is not None and 1 < position - before[0] <= max_gap + 1:
-                pending[track_id] = (before, (position, result, row))
+                if position - before[0] - 1 <= SHORT_GAP:  # a frame or two: fill at once
+                    _fill(added, track_id, before, (position, result, row), score_factor)
+                else:
+                    pending[track_id] = (before, (position, result, row))
             last[track_id] = (position, result, row)
         if added:
             held = deque((p, _with_people(r, added.get(p, []))) for p, r in held)

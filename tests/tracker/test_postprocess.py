@@ -91,7 +91,7 @@ def test_fill_gaps_interpolates_missed_frames_with_lower_scores():
         frame(1, {}),
         frame(2, {}),
         frame(3, {3: 30.0}),
-        frame(4, {3: 40.0}),  # seen again: the gap 1-2 is real
+        frame(4, {3: 40.0}),
         frame(5, {}),
         frame(6, {}),
         frame(7, {}),
@@ -109,19 +109,18 @@ def test_fill_gaps_interpolates_missed_frames_with_lower_scores():
 
 
 def test_fill_gaps_leaves_a_one_frame_stray_re_finding_alone():
-    """Track 3 takes a stray pose at frame 2 and is not seen in the next 2 frames: frame 1 is
-    not drawn towards it. A re-finding in the last frame of the video is filled."""
-    stray = [
-        frame(0, {3: 0.0}),
-        frame(1, {}),
-        frame(2, {3: 90.0}),
-        *(frame(t, {}) for t in (3, 4, 5)),
-    ]
-    assert [len(r) for r in fill_gaps(iter(stray), max_gap=3)] == [1, 0, 1, 0, 0, 0]
-    ending = [frame(0, {3: 0.0}), frame(1, {}), frame(2, {3: 20.0})]
-    out = list(fill_gaps(iter(ending), max_gap=3))
-    assert [len(r) for r in out] == [1, 1, 1]
-    assert out[1].keypoints[0, 0, 0] == 10.0
+    """Track 3 is missed 3 frames, takes a stray pose at frame 4 and is not seen in the next 3
+    frames: frames 1-3 are not drawn towards it. Gaps of 1-2 frames are filled at once, and a
+    re-finding in the last frame of the video is filled."""
+    gone = [frame(t, {}) for t in (5, 6, 7, 8)]
+    stray = [frame(0, {3: 0.0}), *(frame(t, {}) for t in (1, 2, 3)), frame(4, {3: 90.0}), *gone]
+    assert [len(r) for r in fill_gaps(iter(stray), max_gap=4)] == [1, 0, 0, 0, 1, 0, 0, 0, 0]
+    short = [frame(0, {3: 0.0}), frame(1, {}), frame(2, {3: 20.0}), *gone]
+    assert [len(r) for r in fill_gaps(iter(short), max_gap=4)] == [1, 1, 1, 0, 0, 0, 0]
+    ending = [frame(0, {3: 0.0}), *(frame(t, {}) for t in (1, 2, 3)), frame(4, {3: 40.0})]
+    out = list(fill_gaps(iter(ending), max_gap=4))
+    assert [len(r) for r in out] == [1, 1, 1, 1, 1]
+    np.testing.assert_allclose([out[t].keypoints[0, 0, 0] for t in (1, 2, 3)], [10, 20, 30])
 
 
 def test_one_euro_smoothing_cuts_jitter_and_passes_missing_joints():
