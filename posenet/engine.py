@@ -68,6 +68,12 @@ def train_precision(cfg: Config, device: str) -> str:
     return resolve_precision("auto" if cfg.train.amp else "fp32", device)
 
 
+def train_channels_last(cfg: Config, device: str) -> bool:
+    """Whether training (and validation, which must not change the model's layout) runs in
+    channels_last: train.channels_last on CUDA; contiguous on CPU."""
+    return bool(cfg.train.channels_last) and device.startswith("cuda")
+
+
 def train_one_epoch(
     model: nn.Module,
     loader,
@@ -84,7 +90,7 @@ def train_one_epoch(
 
     model.train()
     precision = train_precision(cfg, device)
-    channels_last = cfg.train.channels_last and device.startswith("cuda")
+    channels_last = train_channels_last(cfg, device)
     total, count, start = 0.0, 0, time.perf_counter()
     bar = tqdm(
         loader, desc=f"epoch {epoch}", unit="batch", disable=None if progress else True, leave=False
@@ -129,7 +135,7 @@ def predict(
         cfg,
         device=device,
         precision=train_precision(cfg, device),
-        channels_last=cfg.train.channels_last and device.startswith("cuda"),  # as training
+        channels_last=train_channels_last(cfg, device),
     )
     preds: list[np.ndarray] = []
     metas: dict[str, list[np.ndarray]] = {}

@@ -33,14 +33,20 @@ def measure_training_step(
     from torch.utils.data import DataLoader, RandomSampler
 
     from posenet.datasets import build_dataset
-    from posenet.engine import build_optimizer, build_scheduler, train_one_epoch, train_precision
+    from posenet.engine import (
+        build_optimizer,
+        build_scheduler,
+        train_channels_last,
+        train_one_epoch,
+        train_precision,
+    )
     from posenet.losses import JointsMSELoss
     from posenet.models.pose_resnet import build_model
 
     batch = batch_size or cfg.train.batch_size
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
-    if cfg.train.channels_last and device.startswith("cuda"):
+    if train_channels_last(cfg, device):
         model = model.to(memory_format=torch.channels_last)
     dataset = build_dataset(cfg, train=True)
     if len(dataset) == 0:

@@ -37,6 +37,7 @@ from posenet.engine import (
     build_optimizer,
     build_scheduler,
     evaluate,
+    train_channels_last,
     train_one_epoch,
     unwrap,
 )
@@ -174,7 +175,7 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
     if cfg.model.init_weights:
         load_weights(model, cfg.model.init_weights)
     model.to(device)
-    if t.channels_last and device.startswith("cuda"):
+    if train_channels_last(cfg, device):
         model = model.to(memory_format=torch.channels_last)
     train_set = build_dataset(cfg, train=True)
     val_set = None if args.no_val else build_dataset(cfg, train=False)
