@@ -151,7 +151,7 @@ def fill_gaps(
         pending = {i: g for i, g in pending.items() if position - g[1][0] < FILL_CONFIRM}
         stale = position - max_gap - 1
         last = {i: v for i, v in last.items() if v[0] >= stale}
-    if failure is None:  # the video ended before these re-found tracks could be seen again
+    if failure is None and pending:  # the video ended before these tracks were seen again
         added = {}
         for track_id, gap in pending.items():
             _fill(added, track_id, *gap, score_factor)

@@ -101,16 +101,19 @@ def reid_similarity(
     predicted = np.asarray(predicted, dtype=np.float64)
     if len(people) == 0 or len(predicted) == 0:
         return np.zeros((len(people), len(predicted)))
+    areas = np.asarray(areas, dtype=np.float64)
     common = (people[:, None, :, 2] > score_thr) & (predicted[None, :, :, 2] > score_thr)
     count = common.sum(-1)  # (N,M)
     offset = people[:, None, :, :2] - predicted[None, :, :, :2]  # (N,M,K,2)
     mean = np.where(common[..., None], offset, 0.0).sum(-2) / np.maximum(count, 1)[..., None]
-    d2 = ((offset - mean[:, :, None, :]) ** 2).sum(-1)
-    scale = np.asarray(areas, dtype=np.float64)[None, :, None] + np.spacing(1)
-    e = np.exp(-d2 / (2 * sigmas) ** 2 / scale / 2)
-    shape = np.where(count >= 2, np.where(common, e, 0.0).sum(-1) / np.maximum(count, 1), 0.0)
+    shape = np.zeros(count.shape)
+    for m in range(len(predicted)):  # OKS of each person moved by the pair's mean offset
+        aligned = people.copy()
+        aligned[:, :, :2] -= mean[:, m, None, :]
+        shape[:, m] = oks(aligned, predicted[m : m + 1], areas[m : m + 1], sigmas, score_thr)[:, 0]
+    shape = np.where(count >= 2, shape, 0.0)
 
-    size = np.sqrt(np.asarray(areas, dtype=np.float64)) + np.spacing(1)
+    size = np.sqrt(areas) + np.spacing(1)
     centre, has = joint_centers(people, score_thr)
     # Distance to the path from the last seen centre to the predicted one: a person may have
     # slowed down or stopped while hidden, so anywhere between the two is as likely.
