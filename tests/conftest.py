@@ -4,6 +4,8 @@ missing file there is a failure, elsewhere a skip with the path that is missing.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,28 @@ def load_tool(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def torchrun(tool: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run tools/<tool>.py in two processes through torchrun; fails the test unless it exits 0."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        str(REPO_ROOT / "tools" / f"{tool}.py"),
+        *args,
+    ]
+    # The tools import the installed package; point the workers at this checkout's code.
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    done = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 @pytest.fixture(scope="session")

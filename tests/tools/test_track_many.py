@@ -4,15 +4,12 @@ summary shows each process's share, and a rerun redoes only the video whose outp
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import av
 import numpy as np
 import pytest
 
-from tests.conftest import REPO_ROOT, load_tool, shared_file
+from tests.conftest import load_tool, shared_file, torchrun
 from tests.tools.test_track_posetrack import FAST as POSETRACK_FAST
 from tests.tools.test_track_video import FAST
 
@@ -50,25 +47,6 @@ def inputs(tmp_path_factory):
     ]
     detections.write_text(json.dumps(entries))
     return listing, detections
-
-
-def torchrun(tool: str, *args: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        str(REPO_ROOT / "tools" / f"{tool}.py"),
-        *args,
-    ]
-    # The tools import the installed package; point the workers at this checkout's code.
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done
 
 
 def same(a, b) -> bool:

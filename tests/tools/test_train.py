@@ -12,7 +12,7 @@ import torch
 from posenet.checkpoint import load_checkpoint
 from posenet.config import load_config
 from posenet.models.pose_resnet import build_model
-from tests.conftest import REPO_ROOT, load_tool, shared_file
+from tests.conftest import load_tool, shared_file, torchrun
 
 CONFIG = "configs/coco/res50_256x192.yaml"
 TINY = [
@@ -48,6 +48,12 @@ def sets(root, *extra):
     return [a for item in [f"data.root={root}", *TINY, *extra] for a in ("--set", item)]
 
 
+def train_args(out, epochs: int, *more: str) -> list[str]:
+    """tools/train.py options for a CPU run of `epochs` epochs writing to `out`."""
+    args = ["--config", CONFIG, "--device", "cpu", "--epochs", str(epochs)]
+    return [*args, "--output-dir", str(out), *more]
+
+
 @pytest.fixture(scope="module")
 def coco_root():
     return shared_file("coco-mini/annotations/person_keypoints_train2017.json").parents[1]
@@ -75,18 +81,9 @@ def validate(valid_tool, coco_root, weights, out, *extra):
 
 def test_resnet18_overfits_eight_people(train_tool, valid_tool, coco_root, tmp_path):
     out = tmp_path / "run"
-    args = [
-        "--config",
-        CONFIG,
-        "--device",
-        "cpu",
-        "--epochs",
-        "80",
-        "--output-dir",
-        str(out),
-        "--no-val",
-        *sets(coco_root, "data.max_samples=8", "train.batch_size=4"),
-    ]
+    args = train_args(
+        out, 80, "--no-val", *sets(coco_root, "data.max_samples=8", "train.batch_size=4")
+    )
     assert train_tool.run_cli(train_tool.main, args) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == list(range(80))
@@ -150,17 +147,7 @@ def test_resume_continues_exactly(train_tool, coco_root, tmp_path):
 
 def test_validation_after_each_epoch_keeps_the_best(train_tool, coco_root, tmp_path):
     out = tmp_path / "val"
-    args = [
-        "--config",
-        CONFIG,
-        "--device",
-        "cpu",
-        "--epochs",
-        "2",
-        "--output-dir",
-        str(out),
-        *sets(coco_root, "data.max_samples=4", "train.batch_size=4"),
-    ]
+    args = train_args(out, 2, *sets(coco_root, "data.max_samples=4", "train.batch_size=4"))
     assert train_tool.run_cli(train_tool.main, args) == 0
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert all("AP" in r["val"] for r in log)
@@ -206,34 +193,12 @@ def test_resume_with_another_architecture_is_one_line_and_keeps_config(
 
 
 def test_two_processes_through_torchrun(coco_root, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     out = tmp_path / "ddp"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        str(REPO_ROOT / "tools/train.py"),
-        "--config",
-        CONFIG,
-        "--device",
-        "cpu",
-        "--epochs",
-        "1",
-        "--output-dir",
-        str(out),
-        *sets(coco_root, "data.max_samples=8", "train.batch_size=2"),
-    ]
-    # The tools import the installed package; point the workers at this checkout's code.
-    path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
-    done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
+    torchrun(
+        "train",
+        *train_args(out, 1, *sets(coco_root, "data.max_samples=8", "train.batch_size=2")),
+        timeout=600,
+    )
     state = load_checkpoint(out / "checkpoint.pth", trusted=True)
     # 8 people over 2 processes in batches of 2: 2 steps per process and epoch.
     assert state["epoch"] == 1 and state["scheduler"]["last_epoch"] == 2
