@@ -82,35 +82,36 @@ def joint_centers(keypoints: np.ndarray, score_thr: float) -> tuple[np.ndarray, 
 
 def reid_similarity(
     people: np.ndarray,
-    predicted: np.ndarray,
+    shapes: np.ndarray,
     last_seen: np.ndarray,
+    predicted: np.ndarray,
     areas: np.ndarray,
     sigmas: np.ndarray,
     score_thr: float,
     reach: float,
 ) -> np.ndarray:
-    """How likely each person (N,K,3) is a lost track come back (N,M): the OKS of their pose
-    shapes with the offset between them removed (needs 2 joints in common), times
-    exp(-d^2 / 2 reach^2), d the distance from the person's joint centre to the path from the
-    track's last seen centre (`last_seen` (M,K,3)) to its predicted one (`predicted`), in
-    track sizes (sqrt of `areas` (M,), the OKS scale).
+    """How likely each person (N,K,3) is a lost track come back (N,M): the OKS of the person's
+    pose with the track's pose `shapes` (M,K,3), the offset between them removed (needs 2
+    joints in common), times exp(-d^2 / 2 reach^2), d the distance from the person's joint
+    centre to the path from the track's last seen centre (`last_seen` (M,K,3)) to its
+    predicted one (`predicted` (M,K,3)), in track sizes (sqrt of `areas` (M,), the OKS scale).
 
     After a gap of many frames OKS in place fails (the person drifted from where a constant
     velocity puts them); the shape and a generous reach still single them out."""
     people = np.asarray(people, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
-    if len(people) == 0 or len(predicted) == 0:
-        return np.zeros((len(people), len(predicted)))
+    shapes = np.asarray(shapes, dtype=np.float64)
+    if len(people) == 0 or len(shapes) == 0:
+        return np.zeros((len(people), len(shapes)))
     areas = np.asarray(areas, dtype=np.float64)
-    common = (people[:, None, :, 2] > score_thr) & (predicted[None, :, :, 2] > score_thr)
+    common = (people[:, None, :, 2] > score_thr) & (shapes[None, :, :, 2] > score_thr)
     count = common.sum(-1)  # (N,M)
-    offset = people[:, None, :, :2] - predicted[None, :, :, :2]  # (N,M,K,2)
+    offset = people[:, None, :, :2] - shapes[None, :, :, :2]  # (N,M,K,2)
     mean = np.where(common[..., None], offset, 0.0).sum(-2) / np.maximum(count, 1)[..., None]
     shape = np.zeros(count.shape)
-    for m in range(len(predicted)):  # OKS of each person moved by the pair's mean offset
+    for m in range(len(shapes)):  # OKS of each person moved by the pair's mean offset
         aligned = people.copy()
         aligned[:, :, :2] -= mean[:, m, None, :]
-        shape[:, m] = oks(aligned, predicted[m : m + 1], areas[m : m + 1], sigmas, score_thr)[:, 0]
+        shape[:, m] = oks(aligned, shapes[m : m + 1], areas[m : m + 1], sigmas, score_thr)[:, 0]
     shape = np.where(count >= 2, shape, 0.0)
 
     size = np.sqrt(areas) + np.spacing(1)

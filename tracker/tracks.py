@@ -10,9 +10,9 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   tracks before tentative ones, all confirmed tracks in one round in which a lost track's
   similarity is lowered by `lost_penalty`, so it takes a person from a recent track only when
   it is clearly more similar (the paper matches the last frame's tracks first:
-  `recent_first`); a lost track is also compared by re-identification (pose shape near where
-  it was or should be, `reid_weight`), which finds people back after gaps where OKS in place
-  has drifted off; unmatched people start tentative tracks, which are
+  `recent_first`); a lost track is also compared by re-identification (the shape of its
+  newest fullest pose, near where it was or should be, `reid_weight`), which finds people back
+  after gaps where OKS in place has drifted off; unmatched people start tentative tracks, which are
   confirmed once seen in `confirm_hits` of their first `confirm_window` frames and deleted
   if they are not; a tentative track begun on a person who was then re-found by their lost
   track is merged into it (`merged`: the confirmation stage shows its held-back frames under
@@ -48,6 +48,7 @@ class Track:
     box: np.ndarray  # (4,) xyxy, moved with the pose
     score: float  # person score of the last observation
     observed: np.ndarray  # (K, 3) last observed pose, not moved
+    template: np.ndarray  # (K, 3) newest observed pose about as full as any before (reid)
     last_seen: int  # frame of the last observation
     first_seen: int = 0  # frame of the first observation
     hits: int = 1  # frames seen while tentative
@@ -164,6 +165,7 @@ class TrackSet:
                 box=boxes[row].copy(),
                 score=float(scores[row]),
                 observed=keypoints[row].copy(),
+                template=keypoints[row].copy(),
                 last_seen=self.frame,
                 first_seen=self.frame,
                 confirmed=self.cfg.confirm_hits <= 1,
@@ -244,8 +246,9 @@ class TrackSet:
         lost = np.array([t.confirmed and self.frame - t.last_seen > 1 for t in tracks])
         if self.cfg.reid_weight > 0 and lost.any():
             observed = np.stack([t.observed for t in tracks])
+            shapes = np.stack([t.template for t in tracks])
             reid = reid_similarity(
-                keypoints, track_kp, observed, areas, self.sigmas, thr, self.cfg.reid_reach
+                keypoints, shapes, observed, track_kp, areas, self.sigmas, thr, self.cfg.reid_reach
             )
             sim = np.where(lost[None, :], np.maximum(sim, self.cfg.reid_weight * reid), sim)
         if self.cfg.lost_penalty > 0:
@@ -264,6 +267,7 @@ class TrackSet:
         track.area, track.area_from_full_pose = self._scale(track, keypoints, box)
         track.hits += 1
         track.confirmed = track.confirmed or track.hits >= cfg.confirm_hits
+        track.template = _fuller(track.template, keypoints, cfg)
         track.keypoints, track.observed = keypoints.copy(), keypoints.copy()
         track.box, track.score, track.last_seen = box.copy(), float(score), self.frame
 
@@ -286,6 +290,15 @@ class TrackSet:
         if not track.confirmed and self.frame - track.first_seen + 1 >= self.cfg.confirm_window:
             return False  # its first confirm_window frames are over
         return self.frame - track.last_seen < self.max_lost
+
+
+def _fuller(template: np.ndarray, keypoints: np.ndarray, cfg: TrackingConfig) -> np.ndarray:
+    """The pose a track is re-identified by after observing `keypoints`: the newest pose with
+    at least as many confident joints as the last one (or a full pose, `scale_min_joints`), so
+    a last glimpse of two joints does not stand for the person."""
+    have = int((template[:, 2] > cfg.keypoint_thr).sum())
+    count = int((keypoints[:, 2] > cfg.keypoint_thr).sum())
+    return keypoints.copy() if count >= min(have, cfg.scale_min_joints) else template
 
 
 def _mean_shift(a: np.ndarray, b: np.ndarray, thr: float, default=0.0):

@@ -119,9 +119,16 @@ def test_reid_similarity_is_pose_shape_times_nearness():
     area = np.array([100.0 * 100.0])  # person size 100 px
     reach = 0.8
 
-    def reid(person, predicted=track, last_seen=track):
+    def reid(person, predicted=track, last_seen=track, shapes=track):
         return reid_similarity(
-            person[None], predicted[None], last_seen[None], area, COCO_SIGMAS, 0.4, reach
+            person[None],
+            shapes[None],
+            last_seen[None],
+            predicted[None],
+            area,
+            COCO_SIGMAS,
+            0.4,
+            reach,
         )[0, 0]
 
     shifted = track.copy()
@@ -153,6 +160,14 @@ def test_reid_similarity_is_pose_shape_times_nearness():
     single = track.copy()
     single[1:, 2] = 0.0
     assert reid(single) == 0.0
+    # The shape is the one of `shapes`; the predicted pose only places the path's end.
+    glimpse = shifted.copy()
+    glimpse[2:, 2] = 0.0  # the track's last two joints, moved on
+    d = np.linalg.norm(shifted[:, :2].mean(0) - glimpse[:2, :2].mean(0)) / 100.0
+    assert reid(shifted, last_seen=glimpse, predicted=glimpse) == pytest.approx(
+        math.exp(-(d**2) / (2 * reach**2))
+    )
+    assert reid(other, shapes=other, last_seen=other, predicted=other) == pytest.approx(1.0)
     assert reid_similarity(
-        np.zeros((0, 17, 3)), track[None], track[None], area, COCO_SIGMAS, 0.4, reach
+        np.zeros((0, 17, 3)), track[None], track[None], track[None], area, COCO_SIGMAS, 0.4, reach
     ).shape == (0, 1)

@@ -286,3 +286,22 @@ def test_people_seen_by_one_joint_keep_their_track():
             kp[9, 2] = 1.0
         got.update(int(i) for i in step(tracks, kp[None]))
     assert got == {0}
+
+
+def test_a_lost_track_is_re_identified_by_its_fullest_pose_not_a_last_glimpse():
+    """Two people hidden together; B was last glimpsed by its two shoulders, which A's shoulders
+    match as well. A comes back nearer to B's place: compared by that glimpse, B's track would
+    take A; compared by B's last full pose, the shape tells them apart and A keeps the id."""
+    rng = np.random.default_rng(5)
+    shape_a = _person(0, 0, rng, size=100)
+    shape_b = _person(0, 0, rng, size=100)
+    shape_b[5:7] = shape_a[5:7]  # the same shoulders
+    a, b = shape_a + [200, 300, 0], shape_b + [300, 300, 0]
+    glimpse = b.copy()
+    glimpse[:5, 2] = glimpse[7:, 2] = 0.0
+    tracks = TrackSet(TrackingConfig(), fps=25)
+    for t in range(6):
+        assert step(tracks, [a, b if t < 5 else glimpse]).tolist() == [0, 1]
+    for _ in range(10):
+        step(tracks, NOBODY[0])
+    assert step(tracks, [shape_a + [260, 300, 0]]).tolist() == [0]
