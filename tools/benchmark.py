@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import sys
 import time
@@ -47,13 +46,11 @@ from posenet.errors import ConfigError
 from tracker.speed import (
     PEOPLE_PER_FRAME,
     measure_detector,
+    measure_pose,
     measure_tracking,
     people_boxes,
-    seconds_per_call,
     significant,
-    synchronizer,
     synthetic_frames,
-    textured_canvas,
     video_frames,
 )
 
@@ -132,20 +129,10 @@ def bench_pose(args: argparse.Namespace) -> dict:
     """crops/s end to end, for the bare net, and for the per-person loop."""
     import torch
 
-    from posenet.codec import decode_torch
     from posenet.config import load_config
-    from posenet.inference import PoseEstimator
     from posenet.models.pose_resnet import build_model
-    from posenet.transforms import (
-        IMAGENET_MEAN,
-        IMAGENET_STD,
-        box_xyxy_to_center_scale,
-        crop_cv2,
-        heatmap_to_image,
-    )
 
     device = resolve_device(args.device)
-    sync = synchronizer(device)
     cfg = load_config(args.config, ["model.pretrained=", *args.overrides])
     torch.manual_seed(0)
     model = build_model(cfg)
@@ -153,13 +140,6 @@ def bench_pose(args: argparse.Namespace) -> dict:
         from posenet.checkpoint import load_weights
 
         load_weights(model, args.weights)
-    cuda = device.startswith("cuda")
-    precisions = args.precisions or (["fp32", "bf16"] if cuda else ["fp32"])
-    batches = args.batch_sizes or ([1, 8] if args.quick else [1, 8, 64, 256])
-    min_time = min(0.3, args.min_time) if args.quick else args.min_time
-    few = {"min_calls": 1, "warmup": 1} if args.quick else {}
-    w, h = args.width, args.height
-    canvas = textured_canvas(w, h)
     report: dict = {
         "benchmark": "pose",
         "device": device,
@@ -169,97 +149,23 @@ def bench_pose(args: argparse.Namespace) -> dict:
         "input_size": list(cfg.model.image_size),
         "depth": cfg.model.depth,
         "flip_test": args.flip_test,
-        "frame_size": [w, h],
+        "frame_size": [args.width, args.height],
         "people_per_frame": PEOPLE_PER_FRAME,
-        "end_to_end": [],
-        "net": [],
-        "loop": None,
     }
-
-    def row(kind: str, precision: str, batch: int, seconds: float) -> dict:
-        entry = {
-            "precision": precision,
-            "batch": batch,
-            "ms_per_batch": round(seconds * 1e3, 3),
-            "crops_per_s": significant(batch / seconds),
-        }
-        report[kind].append(entry)
-        print(
-            f"{kind:10s} {precision:5s} batch {batch:4d}: {entry['crops_per_s']:10.1f} crops/s "
-            f"({entry['ms_per_batch']:.1f} ms per batch)",
-            flush=True,
-        )
-        return entry
-
-    for precision in precisions:
-        est = PoseEstimator(
-            model,
-            cfg,
-            device=device,
-            flip_test=args.flip_test,
-            max_batch_size=max(batches),
-            precision=precision,
-        )
-        for batch in batches:
-            frames = math.ceil(batch / PEOPLE_PER_FRAME)
-            images = [canvas] * frames
-            counts = [min(PEOPLE_PER_FRAME, batch - i * PEOPLE_PER_FRAME) for i in range(frames)]
-            boxes = [people_boxes(n, w, h) for n in counts]
-            seconds = seconds_per_call(
-                lambda est=est, images=images, boxes=boxes: est.estimate(images, boxes),
-                sync,
-                min_time,
-                **few,
-            )
-            row("end_to_end", precision, batch, seconds)
-        for batch in batches:
-            x = torch.randn(
-                batch, 3, cfg.model.image_size[1], cfg.model.image_size[0], device=device
-            )
-
-            def net_only(x=x, est=est):
-                with torch.inference_mode():
-                    return est.forward(x)
-
-            row("net", precision, batch, seconds_per_call(net_only, sync, min_time, **few))
-
-    # The per-person loop the batched path replaces: one cv2 crop and one fp32 forward each.
-    boxes = people_boxes(PEOPLE_PER_FRAME, w, h)
-    center, scale = box_xyxy_to_center_scale(
-        boxes, cfg.model.image_size[0] / cfg.model.image_size[1]
+    cuda = device.startswith("cuda")
+    report |= measure_pose(
+        model,
+        cfg,
+        device,
+        precisions=args.precisions or (["fp32", "bf16"] if cuda else ["fp32"]),
+        batches=args.batch_sizes or ([1, 8] if args.quick else [1, 8, 64, 256]),
+        min_time=min(0.3, args.min_time) if args.quick else args.min_time,
+        quick=args.quick,
+        flip_test=args.flip_test,
+        size=(args.width, args.height),
+        log=lambda line: print(line, flush=True),
     )
-    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
-    model_fp32 = model.to(device).eval().to(memory_format=torch.contiguous_format)
-
-    def loop() -> None:
-        with torch.inference_mode():
-            for i in range(len(boxes)):
-                crop = crop_cv2(canvas, center[i], scale[i], tuple(cfg.model.image_size))
-                x = torch.from_numpy(crop).to(device).permute(2, 0, 1)[None].float()
-                heatmaps = model_fp32((x - mean) / std).float().cpu()
-                coords, _ = decode_torch(heatmaps)
-                heatmap_to_image(
-                    coords.numpy(),
-                    center[i : i + 1],
-                    scale[i : i + 1],
-                    tuple(cfg.model.heatmap_size),
-                )
-
-    seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
-    report["loop"] = {
-        "precision": "fp32",
-        "batch": 1,
-        "crops_per_s": significant(len(boxes) / seconds),
-    }
-    print(
-        f"{'loop':10s} fp32  batch    1: {report['loop']['crops_per_s']:10.1f} crops/s "
-        "(one person at a time, cv2 crop)",
-        flush=True,
-    )
-    best = max(report["end_to_end"], key=lambda r: r["crops_per_s"])
-    report["best_end_to_end"] = best
-    report["speedup_over_loop"] = significant(best["crops_per_s"] / report["loop"]["crops_per_s"])
+    best = report["best_end_to_end"]
     print(
         f"best end to end: {best['crops_per_s']:.1f} crops/s ({best['precision']}, batch "
         f"{best['batch']}), {report['speedup_over_loop']}x the per-person loop "

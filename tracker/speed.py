@@ -4,7 +4,8 @@
 real detector and pose net run (their time is what is measured) but their answers are replaced
 by `people` person boxes per frame and a pose inside each, so every stage, configuration and
 keyframe interval sees the same people whatever the weights (random weights cost the same).
-`measure_detector` gives a detector's frames/s for single frames and batches.
+`measure_detector` gives a detector's frames/s for single frames and batches, `measure_pose`
+the pose stage's crops/s (batched end to end, bare net, and the per-person loop it replaces).
 
 Overlap efficiency = end-to-end fps / fps of the slowest stage alone (each stage's seconds are
 measured inside its own thread; 'track' is the sequential step, its small pose call for people
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from posenet.config import Config
 from posenet.devices import resolve_device
 from tracker.config import TrackerConfig
 from tracker.detectors import TorchvisionDetector, build_detector
@@ -244,6 +246,120 @@ def measure_detector(
             }
         )
     return {"model": name, "frame_size": [width, height], "batches": rows}
+
+
+def measure_pose(
+    model: torch.nn.Module,
+    cfg: Config,
+    device: str,
+    precisions: Sequence[str] = ("fp32",),
+    batches: Sequence[int] = (1, 8),
+    min_time: float = 2.0,
+    quick: bool = False,
+    flip_test: bool = False,
+    size: tuple[int, int] = (1280, 720),
+    log: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """crops/s of the pose stage: end to end (boxes of `PEOPLE_PER_FRAME` people per frame in,
+    keypoints out, `PoseEstimator`), for the bare net, and for the per-person loop the batched
+    path replaces (one cv2 crop and one fp32 forward each); `log` gets a line per figure."""
+    from posenet.codec import decode_torch
+    from posenet.inference import PoseEstimator
+    from posenet.transforms import (
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        box_xyxy_to_center_scale,
+        crop_cv2,
+        heatmap_to_image,
+    )
+
+    sync = synchronizer(device)
+    few = {"min_calls": 1, "warmup": 1} if quick else {}
+    width, height = size
+    canvas = textured_canvas(width, height)
+    report: dict = {"end_to_end": [], "net": []}
+
+    def row(kind: str, precision: str, batch: int, seconds: float) -> None:
+        entry = {
+            "precision": precision,
+            "batch": batch,
+            "ms_per_batch": round(seconds * 1e3, 3),
+            "crops_per_s": significant(batch / seconds),
+        }
+        report[kind].append(entry)
+        log(
+            f"{kind:10s} {precision:5s} batch {batch:4d}: {entry['crops_per_s']:10.1f} crops/s "
+            f"({entry['ms_per_batch']:.1f} ms per batch)"
+        )
+
+    for precision in precisions:
+        est = PoseEstimator(
+            model,
+            cfg,
+            device=device,
+            flip_test=flip_test,
+            max_batch_size=max(batches),
+            precision=precision,
+        )
+        for batch in batches:
+            frames = math.ceil(batch / PEOPLE_PER_FRAME)
+            images = [canvas] * frames
+            counts = [min(PEOPLE_PER_FRAME, batch - i * PEOPLE_PER_FRAME) for i in range(frames)]
+            boxes = [people_boxes(n, width, height) for n in counts]
+            seconds = seconds_per_call(
+                lambda est=est, images=images, boxes=boxes: est.estimate(images, boxes),
+                sync,
+                min_time,
+                **few,
+            )
+            row("end_to_end", precision, batch, seconds)
+        for batch in batches:
+            x = torch.randn(
+                batch, 3, cfg.model.image_size[1], cfg.model.image_size[0], device=device
+            )
+
+            def net_only(x=x, est=est):
+                with torch.inference_mode():
+                    return est.forward(x)
+
+            row("net", precision, batch, seconds_per_call(net_only, sync, min_time, **few))
+
+    boxes = people_boxes(PEOPLE_PER_FRAME, width, height)
+    center, scale = box_xyxy_to_center_scale(
+        boxes, cfg.model.image_size[0] / cfg.model.image_size[1]
+    )
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+    model_fp32 = model.to(device).eval().to(memory_format=torch.contiguous_format)
+
+    def loop() -> None:
+        with torch.inference_mode():
+            for i in range(len(boxes)):
+                crop = crop_cv2(canvas, center[i], scale[i], tuple(cfg.model.image_size))
+                x = torch.from_numpy(crop).to(device).permute(2, 0, 1)[None].float()
+                heatmaps = model_fp32((x - mean) / std).float().cpu()
+                coords, _ = decode_torch(heatmaps)
+                heatmap_to_image(
+                    coords.numpy(),
+                    center[i : i + 1],
+                    scale[i : i + 1],
+                    tuple(cfg.model.heatmap_size),
+                )
+
+    seconds = seconds_per_call(loop, sync, min_time, min_calls=1, warmup=1)
+    report["loop"] = {
+        "precision": "fp32",
+        "batch": 1,
+        "crops_per_s": significant(len(boxes) / seconds),
+    }
+    log(
+        f"{'loop':10s} fp32  batch    1: {report['loop']['crops_per_s']:10.1f} crops/s "
+        "(one person at a time, cv2 crop)"
+    )
+    best = max(report["end_to_end"], key=lambda r: r["crops_per_s"])
+    report["best_end_to_end"] = best
+    report["speedup_over_loop"] = significant(best["crops_per_s"] / report["loop"]["crops_per_s"])
+    return report
 
 
 # ----------------------------------------------------------------------------- timing
