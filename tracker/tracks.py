@@ -12,12 +12,12 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   it is clearly more similar (the paper matches the last frame's tracks first:
   `recent_first`); a lost track is also compared by re-identification (the shape of its
   newest fullest pose, near where it was or should be, `reid_weight`), which finds people back
-  after gaps where OKS in place has drifted off; unmatched people start tentative tracks, which are
-  confirmed once seen in `confirm_hits` of their first `confirm_window` frames and deleted
-  if they are not; a tentative track begun on a person who was then re-found by their lost
-  track is merged into it (`merged`: the confirmation stage shows its held-back frames under
-  the lost track's id). Tracks lost longer than `lost_seconds` of video (or the paper's
-  `queue_length` frames) are forgotten.
+  after gaps where OKS in place has drifted off; unmatched people start tentative tracks,
+  which are confirmed once seen in `confirm_hits` of their first `confirm_window` frames and
+  deleted if they are not; a tentative track begun on a person who was then re-found by
+  their lost track is merged into it (`merged`: the confirmation stage shows its held-back
+  frames under the lost track's id). Tracks lost longer than `lost_seconds` of video (or the
+  paper's `queue_length` frames) are forgotten.
 
 OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
 with at least `scale_min_joints` confident joints), so a frame where only two joints are
