@@ -52,8 +52,9 @@ from tracker.video import FOLDER_FPS, Frame, FrameReader
 
 STAGES = ("decode", "detect", "flow", "pose", "track")
 # End-to-end speed of configs/tracking/cpu.yaml over the default config, measured in one run
-# on a 2-core CPU (README, "A CPU preset": tools/benchmark.py track --configs default,cpu).
-CPU_PRESET_SPEEDUP = "10"  # README "A CPU preset": 10.5x and 10.9x in two 12-frame runs
+# on a 2-core CPU (README, "A CPU preset": tools/benchmark.py track --configs default,cpu gave
+# 10.5x and 10.9x in two 12-frame runs).
+CPU_PRESET_SPEEDUP = "10"
 
 
 @dataclass
