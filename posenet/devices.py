@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from .errors import ConfigError
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS tells it), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def resolve_device(device: str | None) -> str:

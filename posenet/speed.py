@@ -8,21 +8,12 @@ pipeline lets the step reach (1.0: the loader keeps up).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 
 from posenet.config import Config
 from posenet.errors import ConfigError
-
-
-def loader_workers(workers: int) -> int:
-    """-1: the machine's cores less one (for the training process), between 1 and 16."""
-    if workers >= 0:
-        return workers
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(16, (cores or 1) - 1))
 
 
 def measure_training_step(
@@ -36,6 +27,7 @@ def measure_training_step(
     from posenet.engine import (
         build_optimizer,
         build_scheduler,
+        loader_workers,
         train_channels_last,
         train_one_epoch,
         train_precision,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import time
@@ -37,6 +36,7 @@ from posenet.engine import (
     build_optimizer,
     build_scheduler,
     evaluate,
+    loader_workers,
     train_channels_last,
     train_one_epoch,
     unwrap,
@@ -72,20 +72,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_workers(workers: int) -> int:
-    """-1: this machine's CPU cores shared out among the training processes, at most 16 (a GPU
-    step of R50 256x192 eats about 2,000 images/s, far more than 4 decoding workers give)."""
-    if workers >= 0:
-        return workers
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(16, (cores or 1) // dist.world_size() - 1))
-
-
 def make_loader(dataset, batch_size: int, workers: int, train: bool, device: str):
     """DataLoader with a DistributedSampler under torchrun; workers persist across epochs."""
     from torch.utils.data import DataLoader, DistributedSampler
 
-    workers = resolve_workers(workers)
+    workers = loader_workers(workers)
     sampler = (
         DistributedSampler(dataset, shuffle=train) if dist.world_size() > 1 and train else None
     )

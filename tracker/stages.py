@@ -14,11 +14,12 @@ stages one after another in the caller's thread (the serial reference the tests 
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+from posenet.devices import cpu_cores
 
 POLL_S = 0.05  # how often a waiting thread checks whether the chain was stopped
 SOURCE_JOIN_S = 1.0  # a source blocked in a closed reader is left to end on its own (daemon)
@@ -152,8 +153,7 @@ def share_cpu_cores(busy_stages: int = 2) -> int:
     import cv2
     import torch
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    share = max(1, (cores or 1) // busy_stages)
+    share = max(1, cpu_cores() // busy_stages)
     torch.set_num_threads(share)
     cv2.setNumThreads(share)
     return share
