@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .files import atomic_open
 from .model_zoo import IMAGENET, download_weights, imagenet_url, resolve_weights
 from .models.pose_resnet import HEAD_PREFIXES
 from .transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -61,20 +61,10 @@ class LoadReport:
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> None:
-    """torch.save `state` atomically: a temp file in the same folder, then os.replace, so an
-    interrupted save never leaves a truncated checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(dict(state), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save `state` atomically, so an interrupted save never leaves a truncated
+    checkpoint behind."""
+    with atomic_open(path, "wb") as f:
+        torch.save(dict(state), f)
 
 
 def load_checkpoint(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import signal
 import sys
@@ -13,7 +11,6 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from .errors import UserError
 
@@ -70,26 +67,6 @@ def check_output_file(path: str | os.PathLike, option: str = "output file") -> P
         raise UserError(f"{option} {path}: is a folder, expected a file name")
     _writable_folder(path.parent, path, option)
     return path
-
-
-def finite(value: Any) -> Any:
-    """`value` with every NaN/Infinity float replaced by None (JSON has no such numbers)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-def write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write `data` as indented JSON atomically (temp file + rename); NaN/Infinity become null."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(finite(data), indent=2, allow_nan=False) + "\n")
-    os.replace(tmp, path)
 
 
 class _Stop:

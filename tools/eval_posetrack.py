@@ -10,7 +10,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from posenet.cli import check_output_file, run_cli, write_json
+from posenet.cli import check_output_file, run_cli
+from posenet.files import write_json
 from posenet.posetrack.evaluation import MODES, evaluate_posetrack
 
 

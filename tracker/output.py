@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from posenet.cli import finite
+from posenet.files import finite
 from posenet.keypoints import coco_to_posetrack18
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
 from tracker.pipeline import FrameResult

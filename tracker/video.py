@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from posenet.errors import DataError
+from posenet.files import read_rgb
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Frame rate reported for image folders, which carry none (PoseTrack videos are ~25 fps).
@@ -71,14 +71,6 @@ def display_rotation(image: np.ndarray, degrees: float) -> np.ndarray:
     VideoFrame.rotation, read from the display matrix), rounded to a quarter turn."""
     quarter_turns = round(degrees / 90) % 4
     return np.ascontiguousarray(np.rot90(image, quarter_turns)) if quarter_turns else image
-
-
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 pixels of an image file; DataError naming the file when it cannot be read."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise DataError(f"{path}: not a readable image")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def _scheme(source: str) -> str:
@@ -194,7 +186,7 @@ class FrameReader:
         if not self._files:
             kinds = ", ".join(IMAGE_EXTENSIONS)
             raise DataError(f"{self.source}: folder has no image files ({kinds})")
-        first = read_image(self._files[0])
+        first = read_rgb(self._files[0])
         self.height, self.width = first.shape[:2]
         self.fps = FOLDER_FPS
         self._total = len(self._files)
@@ -297,7 +289,7 @@ class FrameReader:
         stop = len(self._files) if self.end is None else min(self.end, len(self._files))
         for index in range(self.start, stop):
             path = self._files[index]
-            image = read_image(path)
+            image = read_rgb(path)
             if image.shape[:2] != (self.height, self.width):
                 raise DataError(
                     f"{path}: frame size {image.shape[1]}x{image.shape[0]} differs from "

@@ -6,9 +6,9 @@ import importlib
 
 from ..config import Config
 from ..errors import ConfigError
-from .base import KeypointDataset, read_rgb
+from .base import KeypointDataset
 
-__all__ = ["KeypointDataset", "build_dataset", "read_rgb", "DATASETS"]
+__all__ = ["KeypointDataset", "build_dataset", "DATASETS"]
 # data.dataset -> "module:class", imported only when built (each pulls in its own tools).
 DATASETS = {
     "coco": "coco:COCODataset",

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from ..codec import MSRAHeatmap
 from ..config import Config
 from ..errors import DataError
+from ..files import read_rgb
 from ..transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -30,15 +31,6 @@ from ..transforms import (
     half_body,
     random_scale_rotation,
 )
-
-
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3); DataError naming the file when it cannot be read."""
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        what = "missing" if not Path(path).exists() else "not a readable image"
-        raise DataError(f"{path}: {what}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_json(path: Path) -> Any:

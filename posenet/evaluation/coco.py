@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..files import write_json
 from ..keypoints import COCO_SIGMAS
 from .oks import oks
 
@@ -138,11 +138,7 @@ def evaluate_coco(
 
     coco_gt = load_coco_gt(gt)
     if out_json is not None:
-        out_json = Path(out_json)
-        out_json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_json.with_name(out_json.name + ".tmp")
-        tmp.write_text(json.dumps(results))
-        os.replace(tmp, out_json)
+        write_json(out_json, results, indent=None)
     if not results:  # COCO.loadRes cannot take an empty list: nothing found scores zero
         return {name: 0.0 for name in STAT_NAMES}
     with contextlib.redirect_stdout(io.StringIO()):

@@ -17,6 +17,7 @@ import numpy as np
 from scipy.io import loadmat, savemat
 
 from ..errors import DataError
+from ..files import AtomicFile
 
 HEAD_SIZE_FACTOR = 0.6
 NUM_JOINTS = 16  # MPII joints per person in pred.mat and gt_valid.mat
@@ -123,11 +124,8 @@ def pckh_table(preds: np.ndarray, gt: MPIIGroundTruth | str | os.PathLike) -> di
 def save_pred_mat(path: str | os.PathLike, preds: np.ndarray) -> None:
     """pred.mat as the seed writes it: key 'preds', (N, 16, 2), 1-based coordinates."""
     preds = np.asarray(preds, np.float64)[..., :2]
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    savemat(str(tmp), {"preds": preds + 1.0})
-    os.replace(tmp, path)
+    with AtomicFile(path, suffix=".mat") as target:
+        savemat(str(target.tmp), {"preds": preds + 1.0})
 
 
 def load_pred_mat(path: str | os.PathLike) -> np.ndarray:

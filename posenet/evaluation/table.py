@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from posenet.files import write_json
+
 
 def format_table(table: Mapping[str, float]) -> str:
     """Two lines: column names over values (3 decimals)."""
@@ -15,8 +17,6 @@ def format_table(table: Mapping[str, float]) -> str:
 
 def report_table(table: Mapping[str, float], json_path: str | None = None) -> None:
     """Print the table; also write it to `json_path` (atomically, no NaN) when given."""
-    from posenet.cli import write_json
-
     print(format_table(table))
     if json_path:
         write_json(json_path, table)

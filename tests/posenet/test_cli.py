@@ -9,8 +9,9 @@ import time
 
 import pytest
 
-from posenet.cli import check_output_dir, check_output_file, finishing_outputs, run_cli, write_json
+from posenet.cli import check_output_dir, check_output_file, finishing_outputs, run_cli
 from posenet.errors import UserError
+from posenet.files import write_json
 
 
 def test_output_dir_checks(tmp_path):
