@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .boxes import box_xyxy_to_center_scale
 from .checkpoint import load_weights
 from .codec import (
     dark_kernel_size,
@@ -35,7 +36,6 @@ from .precision import autocast, resolve_precision
 from .transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    box_xyxy_to_center_scale,
     crop_cv2,
     crop_torch,
     heatmap_to_image,

@@ -263,12 +263,12 @@ def measure_pose(
     """crops/s of the pose stage: end to end (boxes of `PEOPLE_PER_FRAME` people per frame in,
     keypoints out, `PoseEstimator`), for the bare net, and for the per-person loop the batched
     path replaces (one cv2 crop and one fp32 forward each); `log` gets a line per figure."""
+    from posenet.boxes import box_xyxy_to_center_scale
     from posenet.codec import decode_torch
     from posenet.inference import PoseEstimator
     from posenet.transforms import (
         IMAGENET_MEAN,
         IMAGENET_STD,
-        box_xyxy_to_center_scale,
         crop_cv2,
         heatmap_to_image,
     )

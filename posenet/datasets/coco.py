@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..boxes import box_xyxy_to_center_scale, xywh_to_xyxy
 from ..config import Config
 from ..errors import DataError
 from ..keypoints import FLIP_PAIRS
-from ..transforms import box_xyxy_to_center_scale, xywh_to_xyxy
 from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from posenet.boxes import xywh_to_xyxy
 from posenet.errors import DataError
 from posenet.keypoints import POSETRACK17_NAMES, POSETRACK18_NAMES
-from posenet.transforms import xywh_to_xyxy
 
 NUM_JOINTS = 17
 NO_TRACK_ID = -1
