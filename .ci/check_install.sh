@@ -40,9 +40,8 @@ for module in (posenet, tracker):
     where = Path(module.__file__).resolve()
     assert site in where.parents, f"{module.__name__} imported from {where}, not {site}"
     assert repo not in where.parents, f"{module.__name__} imported from the repository"
-for name, package in (("configs/tracking/default.yaml", "tracker"),
-                      ("configs/coco/res50_256x192.yaml", "posenet")):
-    path = resolve_config(name, package).resolve()
+for name in ("configs/tracking/default.yaml", "configs/coco/res50_256x192.yaml"):
+    path = resolve_config(name).resolve()
     assert site in path.parents, f"{name} resolved to {path}, not inside {site}"
 PY
 

@@ -7,7 +7,6 @@ needs) down. An unknown or misspelt key is an error naming the key and the file.
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import os
 import types
 import typing
@@ -258,38 +257,41 @@ def load_dataclass(
     return build_dataclass(cls, _merge(data, extra), source)
 
 
-def packaged_configs(package: str = "posenet") -> list[str]:
-    """The config names shipped in `package`, e.g. 'configs/coco/res50_256x192.yaml'."""
-    root = importlib.resources.files(package) / "configs"
-    if not root.is_dir():
-        return []
-    return sorted(
-        f"configs/{d.name}/{f.name}"
-        for d in root.iterdir()
-        if d.is_dir()
-        for f in d.iterdir()
-        if f.name.endswith((".yaml", ".yml"))
-    )
+def config_root() -> Path:
+    """The folder of shipped configs: `posenet/configs` in an installed wheel (setup.cfg maps
+    the checkout's top-level `configs/` there), else the checkout's `configs/`."""
+    here = Path(__file__).resolve().parent
+    installed = here / "configs"
+    return installed if installed.is_dir() else here.parent / "configs"
 
 
-def resolve_config(name: str | os.PathLike, package: str = "posenet") -> Path:
-    """The YAML file for a config: an existing path as given; otherwise a config shipped in
-    `package` named 'configs/coco/res50_256x192.yaml' or 'coco/res50_256x192.yaml', found from
-    any working directory. ConfigError naming `name` and listing the shipped ones otherwise."""
+def packaged_configs() -> list[str]:
+    """The shipped config names, e.g. 'configs/coco/res50_256x192.yaml'."""
+    root = config_root()
+    return sorted(f"configs/{p.parent.name}/{p.name}" for p in root.glob("*/*.y*ml"))
+
+
+def resolve_config(name: str | os.PathLike, folder: str | None = None) -> Path:
+    """The YAML file for a config: an existing path as given; otherwise a shipped config named
+    'configs/coco/res50_256x192.yaml' or 'coco/res50_256x192.yaml' (found from any working
+    directory), or by its short name in `folder` ('default' with folder 'tracking').
+    ConfigError naming `name` and listing the shipped ones otherwise."""
     path = Path(name).expanduser()
     if path.exists():
         return path
-    parts = PurePosixPath(Path(name).as_posix()).parts
+    parts = PurePosixPath(path.as_posix()).parts
     if parts[:1] == ("configs",):
         parts = parts[1:]
+    if folder and len(parts) == 1 and not path.suffix:
+        parts = (folder, f"{parts[0]}.yaml")
     if parts and not path.is_absolute() and ".." not in parts:
-        shipped = importlib.resources.files(package).joinpath("configs", *parts)
+        shipped = config_root().joinpath(*parts)
         if shipped.is_file():
-            return Path(str(shipped))  # an installed package is a folder of files
-    known = packaged_configs(package)
+            return shipped
+    known = [k for k in packaged_configs() if not folder or k.startswith(f"configs/{folder}/")]
     raise ConfigError(
-        f"config file not found: {name} (neither a file here nor one of the "
-        f"configs of {package}: {', '.join(known) or 'none'})"
+        f"config file not found: {name} (neither a file here nor a shipped config: "
+        f"{', '.join(known) or 'none'})"
     )
 
 
@@ -316,15 +318,6 @@ def validate_config(cfg: Config) -> None:
         )
     if m.final_conv_kernel not in (1, 3):
         raise ConfigError(f"model.final_conv_kernel must be 1 or 3, got {m.final_conv_kernel}")
-    from .datasets import DATASETS  # the registries of implementations (lazily: no cycle)
-    from .engine import OPTIMIZERS
-
-    for key, value, allowed in (
-        ("data.dataset", cfg.data.dataset, DATASETS),
-        ("train.optimizer", cfg.train.optimizer, OPTIMIZERS),
-    ):
-        if value not in allowed:
-            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ IMAGENET = "imagenet"  # the name for torchvision's ImageNet ResNet of the model
 @dataclass(frozen=True)
 class NamedWeights:
     """Released weights: where to download them and the config they fit (a name shipped in
-    posenet/configs/, see `posenet.config.resolve_config`)."""
+    configs/, see `posenet.config.resolve_config`)."""
 
     url: str
     config: str

@@ -175,10 +175,10 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
 def load_tracker_config(
     path: str | Path | None = None, overrides: Iterable[str] = ()
 ) -> TrackerConfig:
-    """TrackerConfig from an optional YAML file (a path, or a shipped name such as
-    'configs/tracking/default.yaml' found from any working directory) plus `key=value`
-    overrides (overrides win)."""
-    path = resolve_config(path, package="tracker") if path else None
+    """TrackerConfig from an optional YAML file (a path, a shipped config such as
+    'configs/tracking/default.yaml' found from any working directory, or its short name
+    'default') plus `key=value` overrides (overrides win)."""
+    path = resolve_config(path, folder="tracking") if path else None
     cfg = load_dataclass(TrackerConfig, path, overrides)
     validate_tracker_config(cfg, str(path) if path else "--set")
     return cfg
@@ -191,7 +191,7 @@ def needs_flow(cfg: TrackerConfig) -> bool:
     return uses and cfg.flow.name.lower() != "none"
 
 
-DEFAULT_CONFIG = "configs/tracking/default.yaml"  # shipped in tracker/configs/tracking/
+DEFAULT_CONFIG = "configs/tracking/default.yaml"
 
 
 def apply_options(

@@ -1,4 +1,4 @@
-"""Every pose-net YAML shipped in posenet/configs/coco|mpii|posetrack loads and builds the model
+"""Every pose-net YAML shipped in configs/coco|mpii|posetrack loads and builds the model
 it names; config names resolve from any working directory."""
 
 import re
@@ -12,7 +12,7 @@ from posenet.model_zoo import NAMED_WEIGHTS, named_weights_config
 from posenet.models.pose_resnet import build_model
 from tests.conftest import REPO_ROOT
 
-CONFIGS = packaged_configs("posenet")
+CONFIGS = [c for c in packaged_configs() if not c.startswith("configs/tracking/")]
 NAME = re.compile(r"configs/(coco|mpii|posetrack)/res(\d+)_(caffe_)?(\d+)x(\d+)\.yaml")
 
 
@@ -93,11 +93,12 @@ def test_named_weights_point_at_a_matching_config(name):
 
 def test_config_names_resolve_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    shipped = REPO_ROOT / "posenet" / "configs" / "coco" / "res50_256x192.yaml"
+    shipped = REPO_ROOT / "configs" / "coco" / "res50_256x192.yaml"  # the top-level folder
     assert resolve_config("configs/coco/res50_256x192.yaml") == shipped
     assert resolve_config("coco/res50_256x192.yaml") == shipped
-    tracking = resolve_config("configs/tracking/default.yaml", package="tracker")
-    assert tracking == REPO_ROOT / "tracker" / "configs" / "tracking" / "default.yaml"
+    tracking = REPO_ROOT / "configs" / "tracking" / "default.yaml"
+    assert resolve_config("configs/tracking/default.yaml") == tracking
+    assert resolve_config("default", folder="tracking") == tracking  # the short name
     local = tmp_path / "configs" / "coco" / "res50_256x192.yaml"  # a file here wins
     local.parent.mkdir(parents=True)
     local.write_text("model:\n  depth: 18\n")
@@ -113,4 +114,4 @@ def test_unknown_config_name_lists_the_shipped_ones():
     assert "configs/coco/res50_256x192.yaml" in message
     assert "configs/mpii/res50_256x256.yaml" in message
     with pytest.raises(ConfigError, match="configs/tracking/default.yaml"):
-        resolve_config("tracking/nope.yaml", package="tracker")
+        resolve_config("nope", folder="tracking")
