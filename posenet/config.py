@@ -7,6 +7,7 @@ needs) down. An unknown or misspelt key is an error naming the key and the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -186,14 +187,19 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if annotation is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if number is None:
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(number):  # no setting means anything at NaN or infinity
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return number
     if annotation is str:
         if isinstance(value, str):
             return value
@@ -229,13 +235,39 @@ def build_dataclass(cls: type[T], data: dict[str, Any] | None, source: str = "<c
         raise ConfigError(f"{source}: {exc}") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, but a key given twice in one mapping is an error (YAML would keep the
+    last value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"key {key!r} is given twice (lines {seen[key]} and {line})")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with the safe loader; errors name the file."""
+    """Read a YAML mapping with the safe loader; errors (not UTF-8, not YAML, a key given
+    twice) name the file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text())
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "save the config as UTF-8"
+        ) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
@@ -318,6 +350,23 @@ def validate_config(cfg: Config) -> None:
         )
     if m.final_conv_kernel not in (1, 3):
         raise ConfigError(f"model.final_conv_kernel must be 1 or 3, got {m.final_conv_kernel}")
+    t = cfg.train
+    for key, value, low in (
+        ("train.batch_size", t.batch_size, 1),
+        ("train.epochs", t.epochs, 1),
+        ("train.print_freq", t.print_freq, 1),
+        ("train.workers", t.workers, -1),
+        ("test.batch_size", cfg.test.batch_size, 1),
+        ("test.max_batch_size", cfg.test.max_batch_size, 1),
+    ):
+        if value < low:
+            raise ConfigError(f"{key} must be >= {low}, got {value}")
+    for key, value in (("train.lr", t.lr), ("train.lr_factor", t.lr_factor)):
+        if value <= 0:
+            raise ConfigError(f"{key} must be > 0, got {value}")
+    for key, value in (("train.weight_decay", t.weight_decay), ("train.momentum", t.momentum)):
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -159,7 +159,16 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         raise ConfigError(
             f"{source}: tracking.reid_reach must be > 0, got {cfg.tracking.reid_reach}"
         )
+    if cfg.tracking.confirm_hits > cfg.tracking.confirm_window:
+        raise ConfigError(
+            f"{source}: tracking.confirm_hits ({cfg.tracking.confirm_hits}) must be <= "
+            f"tracking.confirm_window ({cfg.tracking.confirm_window}): no track could be confirmed"
+        )
     for key in (
+        "min_similarity",
+        "keypoint_thr",
+        "person_joint_thr",
+        "few_joints_similarity",
         "nms_thr",
         "pose_nms_thr",
         "velocity_smoothing",

@@ -52,3 +52,32 @@ def test_parse_overrides_nested():
 def test_missing_file():
     with pytest.raises(ConfigError, match="not found"):
         load_config("/nonexistent/x.yaml")
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("train:\n  lr: 0.01\n  epochs: 3\n  lr: 0.5\n")
+    with pytest.raises(ConfigError, match=r"twice.yaml: key 'lr' is given twice \(lines 2 and 4\)"):
+        load_config(path)
+
+
+def test_a_config_that_is_not_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("output_dir: 'r\xe9sultats'\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not UTF-8 text \(byte 0xe9"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
+        ("train.lr=-1", "train.lr must be > 0, got -1"),
+        ("train.workers=-4", "train.workers must be >= -1, got -4"),
+        ("train.lr=.nan", "train.lr: expected a finite number"),
+        ("data.scale_factor=.inf", "data.scale_factor: expected a finite number"),
+    ],
+)
+def test_out_of_range_values_fail_at_load_naming_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(None, [override])
