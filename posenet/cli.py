@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from .errors import UserError
+from .files import no_space
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM exits with 128 + 15
@@ -67,6 +71,69 @@ def check_output_file(path: str | os.PathLike, option: str = "output file") -> P
         raise UserError(f"{option} {path}: is a folder, expected a file name")
     _writable_folder(path.parent, path, option)
     return path
+
+
+def check_not_inputs(
+    outputs: Iterable[str | os.PathLike],
+    inputs: Iterable[str | os.PathLike],
+    option: str = "output",
+) -> None:
+    """Refuse, before any work, an output path that is one of the inputs (after symlinks), or
+    an output folder that holds an input of the same name: an output never replaces an input."""
+    sources = {Path(p).resolve(): Path(p) for p in inputs}
+    for out in outputs:
+        target = Path(out).resolve()
+        if target in sources:
+            raise UserError(
+                f"{option} {out}: is the input {sources[target]}; refusing to write over it "
+                "(choose another output path)"
+            )
+
+
+LOCK_NAME = ".posetracker.lock"
+
+
+@contextmanager
+def output_lock(folder: str | os.PathLike, option: str = "--out") -> Iterator[Path]:
+    """Hold `folder` for this run. A second run given the same folder refuses in one line
+    naming the first (pid, host, command). The lock is the operating system's (flock), so a
+    killed run never blocks the next; the lock file, and the folder if this run made it and
+    left it empty, are removed at the end."""
+    import fcntl  # POSIX only, like the signal handling above
+
+    folder = Path(folder)
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise UserError(
+                f"{option} {folder}: another run is writing there ({holder}); wait for it "
+                "or choose another output folder"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file between our open and lock: try again
+    command = " ".join(sys.argv) or "python"
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}: {command}".encode())
+    try:
+        yield folder
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+        if made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty: a run stopped before writing leaves no folder
 
 
 class _Stop:
@@ -148,6 +215,12 @@ def run_cli(
             code = int(main(argv) or 0)
         except UserError as exc:
             print(f"{prog}: error: {exc}", file=sys.stderr)
+            code = EXIT_USER_ERROR
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            message = no_space(exc.filename) if exc.filename else "no space left on the device"
+            print(f"{prog}: error: {message}", file=sys.stderr)
             code = EXIT_USER_ERROR
         except KeyboardInterrupt:
             stopped_by = "terminated" if _Stop.signum == signal.SIGTERM else "interrupted"

@@ -7,9 +7,12 @@ half-written file, and a failed or interrupted write leaves the earlier file unt
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import re
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,32 +20,76 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, UserError
+
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
+
+
+def mount_point(path: str | os.PathLike) -> Path:
+    """The mount point of the filesystem that holds `path` (or its nearest existing parent)."""
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    device = path.stat().st_dev
+    while path != path.parent and path.parent.stat().st_dev == device:
+        path = path.parent
+    return path
+
+
+def no_space(path: str | os.PathLike) -> UserError:
+    """The one-line error for a full disk, naming the device and the file."""
+    return UserError(f"no space left on {mount_point(path)} while writing {path}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 class AtomicFile:
-    """A temp file `.<name>.<pid>.tmp<suffix>` beside `path`: `commit()` moves it onto `path`,
-    `abort()` removes it. As a context manager it commits on success and aborts on an error.
+    """A temp file `.<name>.<host>.<pid>.tmp<suffix>` beside `path`: `commit()` moves it onto
+    `path`, `abort()` removes it. As a context manager it commits on success and aborts on an
+    error. A full disk is the one-line error of `no_space`; the earlier `path` stays.
 
-    `suffix` keeps the extension for writers that pick a format by it (e.g. '.mp4').
+    `suffix` keeps the extension for writers that pick a format by it (e.g. '.mp4'). Temp files
+    of `path` left by a killed process of this host are removed when the next one starts.
     """
 
     def __init__(self, path: str | os.PathLike, suffix: str = "") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp{suffix}")
+        self.tmp = self.path.with_name(f".{self.path.name}.{HOST}.{os.getpid()}.tmp{suffix}")
         self.done = False
+        self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        prefix = f".{self.path.name}.{HOST}."
+        for old in self.path.parent.glob(f"{glob_escape(prefix)}*.tmp*"):
+            pid = old.name[len(prefix) :].partition(".")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                old.unlink(missing_ok=True)
 
     def commit(self) -> Path:
         """Flush the finished temp file to disk and move it onto `path`."""
         if self.done:
             return self.path
-        fd = os.open(self.tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(self.tmp, self.path)
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            if exc.errno == errno.ENOSPC:
+                raise no_space(self.path) from None
+            raise
         self.done = True
         return self.path
 
@@ -57,8 +104,15 @@ class AtomicFile:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.abort()
+            return
+        self.abort()
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise no_space(self.path) from None
+
+
+def glob_escape(name: str) -> str:
+    """`name` with glob's special characters taken literally."""
+    return re.sub(r"([*?[])", r"[\1]", name)
 
 
 @contextmanager

@@ -5,13 +5,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 
-from posenet.cli import check_output_dir, check_output_file, finishing_outputs, run_cli
+from posenet.cli import (
+    LOCK_NAME,
+    check_not_inputs,
+    check_output_dir,
+    check_output_file,
+    finishing_outputs,
+    output_lock,
+    run_cli,
+)
 from posenet.errors import UserError
 from posenet.files import write_json
+from tests.conftest import REPO_ROOT
 
 
 def test_output_dir_checks(tmp_path):
@@ -100,3 +111,41 @@ def test_ctrl_c_exits_130_and_finishing_outputs_holds_off_signals(tmp_path, caps
         (tmp_path / "b").write_text("ok")
     assert (tmp_path / "b").read_text() == "ok"
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_output_that_is_an_input_is_refused(tmp_path):
+    gt = tmp_path / "gt.json"
+    gt.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(gt)
+    with pytest.raises(UserError, match=r"--json .*link.json: is the input .*gt.json"):
+        check_not_inputs([link], [gt], "--json")
+    check_not_inputs([tmp_path / "scores.json"], [gt], "--json")  # another file is fine
+    assert gt.read_text() == "{}"
+
+
+def test_a_second_run_on_the_same_output_folder_is_refused_naming_the_first(tmp_path):
+    out = tmp_path / "runs"
+    with output_lock(out):
+        with pytest.raises(UserError, match=rf"another run is writing there \(pid {os.getpid()} "):
+            with output_lock(out):
+                pass
+    assert not out.exists()  # made by the run, left empty: removed
+
+
+def test_a_lock_left_by_a_killed_run_does_not_block_the_next(tmp_path):
+    out = tmp_path / "runs"
+    code = (
+        "import sys, time; from posenet.cli import output_lock\n"
+        "with output_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    proc.kill()
+    proc.wait()
+    (out / "kept.json").write_text("{}")
+    with output_lock(out):
+        assert (out / LOCK_NAME).exists()
+    assert (out / "kept.json").exists() and not (out / LOCK_NAME).exists()

@@ -1,13 +1,16 @@
 """posenet.files: atomic writes keep the earlier file on failure; one image reader for all."""
 
+import errno
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from posenet.errors import DataError
-from posenet.files import AtomicFile, atomic_open, read_rgb, write_json, write_text
+from posenet.errors import DataError, UserError
+from posenet.files import HOST, AtomicFile, atomic_open, read_rgb, write_json, write_text
 
 
 def test_write_json_replaces_and_writes_strict_json(tmp_path):
@@ -58,3 +61,29 @@ def test_read_rgb_names_the_file(tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     with pytest.raises(DataError, match="bad.jpg: not a readable image"):
         read_rgb(tmp_path / "bad.jpg")
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_complete_earlier_file(tmp_path):
+    path = tmp_path / "summary.json"
+    write_json(path, {"complete": True})
+    with pytest.raises(UserError) as info, atomic_open(path) as f:
+        f.write('{"complete": fal')
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert str(info.value).startswith("no space left on /") and str(path) in str(info.value)
+    assert json.loads(path.read_text()) == {"complete": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]
+
+
+def test_temp_files_of_killed_runs_are_removed_by_the_next_write(tmp_path):
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    pid = int(dead.stdout)  # a process that has ended
+    stale = tmp_path / f".out.mp4.{HOST}.{pid}.tmp.mp4"
+    stale.write_bytes(b"half a video")
+    other_host = tmp_path / f".out.mp4.elsewhere.{pid}.tmp.mp4"  # not ours to judge
+    other_host.write_bytes(b"x")
+    with AtomicFile(tmp_path / "out.mp4", suffix=".mp4") as target:
+        target.tmp.write_bytes(b"video")
+    assert not stale.exists() and other_host.exists()
+    assert (tmp_path / "out.mp4").read_bytes() == b"video"
