@@ -110,6 +110,13 @@ def strip_module_prefix(state_dict: Mapping[str, Any]) -> dict[str, Any]:
     return {k.removeprefix("module."): v for k, v in state_dict.items()}
 
 
+def read_state_dict(path: str | os.PathLike, *, trusted: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (plain, or under 'state_dict'/'model'), 'module.' dropped:
+    the one reader for other nets' files too (the tracker's torchvision detector and flow)."""
+    state, _ = _as_state_dict(load_checkpoint(path, trusted=trusted), os.fspath(path))
+    return strip_module_prefix(state)
+
+
 # --------------------------------------------------------------------------------------
 # Layouts
 

@@ -29,9 +29,12 @@ NO_WEIGHTS = ("", "none", "None", "random")  # weights values meaning "random in
 
 @dataclass
 class DetectorConfig:
-    """Person detector: a torchvision model name, or a detection JSON file to replay."""
+    """Person detector: a torchvision model, or boxes replayed from a detection JSON file."""
 
-    name: str = "fasterrcnn_resnet50_fpn_v2"
+    name: str = "fasterrcnn_resnet50_fpn_v2"  # a torchvision detection model
+    # A detection JSON (COCO results or PoseTrack-like) whose boxes replace the model's
+    # (--detections); "" runs the model.
+    replay: str = ""
     weights: str = "DEFAULT"  # torchvision weights name, a state-dict file, or "none" (random)
     score_thr: float = 0.5  # the paper keeps boxes with score >= 0.5
     batch_size: int = 4  # frames per detector forward pass
@@ -39,6 +42,17 @@ class DetectorConfig:
     # Keyframe detection: the detector runs on every `interval`-th frame (1: every frame, the
     # paper); in between, people come from the previous frame's joints moved along the flow.
     interval: int = 1
+
+
+def check_detector(cfg: DetectorConfig, source: str = "config") -> None:
+    """detector.name names a model: a detection file there (the old way to replay boxes) is
+    an error that points to detector.replay, so a file is never taken for a model name."""
+    name = str(cfg.name)
+    if name.lower().endswith(".json") or Path(name).is_file():
+        raise ConfigError(
+            f"{source}: detector.name {name!r} is a file, not a torchvision model; replayed "
+            f"detections go in detector.replay (--set detector.replay={name}, or --detections)"
+        )
 
 
 @dataclass
@@ -146,6 +160,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
     for key, value in positive:
         if value < 1:
             raise ConfigError(f"{source}: {key} must be >= 1, got {value}")
+    check_detector(cfg.detector, source)
     if cfg.detector.interval > 1 and not cfg.tracking.propagate_boxes:
         raise ConfigError(
             f"{source}: detector.interval={cfg.detector.interval} needs "
@@ -221,6 +236,6 @@ def apply_options(
     if det_weights:
         cfg.detector.weights = det_weights
     if detections:
-        cfg.detector.name = detections
+        cfg.detector.replay = detections
     validate_tracker_config(cfg, "command line")
     return cfg

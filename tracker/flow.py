@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from posenet.errors import ConfigError, DataError
 from tracker.config import FLOWS, FlowConfig
-from tracker.detectors import load_torchvision_model
+from tracker.torchvision_models import load_torchvision_model
 
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

@@ -14,16 +14,18 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from posenet.files import finite
+from posenet.files import finite, write_json
 from posenet.keypoints import coco_to_posetrack18
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
-from tracker.pipeline import FrameResult
-from tracker.poses import empty_people
+from tracker.types import FrameResult, empty_people
 from tracker.video_writer import VideoWriter
+
+if TYPE_CHECKING:
+    from tracker.config import OutputConfig
 
 
 @dataclass
@@ -233,6 +235,29 @@ class TrackingOutput:
         self.no_people_note = NO_PEOPLE_NOTE
         self._start = time.perf_counter()
 
+    @classmethod
+    def from_config(
+        cls,
+        cfg: OutputConfig,
+        json_path: str | os.PathLike,
+        video_name: str,
+        video_path: str | os.PathLike | None = None,
+        fps: float = 25.0,
+        source: str = "",
+    ) -> TrackingOutput:
+        """The outputs of one run as the tracking config's `output` section says (format,
+        render_thr, derive_head); `video_path` None: no rendered video."""
+        return cls(
+            json_path,
+            video_name,
+            format=cfg.format,
+            video_path=video_path,
+            fps=fps,
+            render_thr=cfg.render_thr,
+            derive_head=cfg.derive_head,
+            source=source,
+        )
+
     def posetrack_keypoints(self, result: FrameResult) -> np.ndarray:
         """PoseTrack-2018 slots for a result: native ones, else derived from COCO."""
         if result.posetrack_keypoints is not None:
@@ -309,7 +334,4 @@ class TrackingOutput:
 
 def write_summary(summary: TrackingSummary, path: str | os.PathLike) -> None:
     """summary.json, written atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, summary.to_dict())

@@ -1,8 +1,8 @@
 """The tracking loop: detect, estimate poses, propagate along flow, unify, match.
 
 One `PoseTracker.track()` call streams a video (or folder of frames, or any iterable of
-`tracker.video.Frame`) and yields a `FrameResult` per frame, in order. Frames travel in batches
-of `detector.batch_size` through stages that run at once on consecutive batches
+`tracker.types.Frame`) and yields a `tracker.types.FrameResult` per frame, in order. Frames
+travel in batches of `detector.batch_size` through stages that run at once on consecutive batches
 (`tracker.stages`): while batch k is unified and matched, batch k+1 has its optical flow
 computed, batch k+2 its poses estimated and batch k+3 its people detected, each stage on its
 own thread, with at most one batch waiting between two stages.
@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,10 +34,10 @@ import numpy as np
 from posenet.devices import resolve_device
 from posenet.errors import DataError
 from tracker.config import DetectorConfig, TrackerConfig, needs_flow
-from tracker.detectors import PersonDetector, build_detector
+from tracker.detector_factory import build_detector
+from tracker.detectors import PersonDetector
 from tracker.flow import FlowEstimator, build_flow
 from tracker.poses import (
-    NUM_JOINTS,
     GivenPoses,
     PoseEstimatorLike,
     build_pose_estimator,
@@ -45,10 +46,11 @@ from tracker.poses import (
 )
 from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
 from tracker.similarity import valid_boxes
-from tracker.stages import StageChain, share_cpu_cores
-from tracker.tracks import TrackSet, build_track_set
+from tracker.stages import StageChain, shared_cpu_cores
+from tracker.tracks import TrackSet
+from tracker.types import NUM_JOINTS, Detections, Frame, FrameResult
 from tracker.unify import unify_people
-from tracker.video import FOLDER_FPS, Frame, FrameReader
+from tracker.video import FOLDER_FPS, FrameReader
 
 STAGES = ("decode", "detect", "flow", "pose", "track")
 # End-to-end speed of configs/tracking/cpu.yaml over the default config, measured in one run
@@ -58,38 +60,13 @@ CPU_PRESET_SPEEDUP = "10"
 
 
 @dataclass
-class FrameResult:
-    """The tracked people of one frame. keypoints are COCO-17 (x, y, score) in image pixels;
-    `posetrack_keypoints` holds PoseTrack-2018 slots when the source gave them natively (a
-    PoseTrack-trained net, or --poses input), else None (derived from COCO when written)."""
-
-    index: int
-    name: str
-    keypoints: np.ndarray  # (n, 17, 3) COCO order
-    track_ids: np.ndarray  # (n,) int64
-    boxes: np.ndarray  # (n, 4) xyxy
-    scores: np.ndarray  # (n,) person scores
-    # Seconds per stage, each measured in its own thread: decode, detect, pose (the batched
-    # call), flow, and track (the sequential step, its small pose call included).
-    timings: dict[str, float] = field(default_factory=dict)
-    image: np.ndarray | None = None  # RGB frame, kept for rendering
-    posetrack_keypoints: np.ndarray | None = None  # (n, 17, 3) PoseTrack-2018 slots
-    # Tentative track id -> the lost track it turned out to continue (TrackSet.merged): the
-    # confirmation stage gives its held-back frames that track's id.
-    merged: dict[int, int] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.keypoints)
-
-
-@dataclass
 class Batch:
     """Consecutive frames on their way through the stages, with what each stage added."""
 
     frames: list[Frame]
     keyframe: list[bool]  # the detector runs on these frames
     timings: list[dict[str, float]]  # per frame: seconds per stage, measured in the stages
-    detections: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    detections: list[Detections] = field(default_factory=list)
     poses: list[np.ndarray] = field(default_factory=list)  # (n_i, 17, 3) of the detections
     flows: list[np.ndarray | None] = field(default_factory=list)  # from the frame before
 
@@ -126,8 +103,6 @@ class PoseTracker:
         if needs_flow(config):
             self.flow = flow if flow is not None else build_flow(config.flow, self.device)
         self._overlap = True  # False: the same stages one after another (tests compare)
-        if str(self.device).startswith("cpu"):
-            share_cpu_cores()  # detection and pose compute at once: half the cores each
         note = cpu_preset_note(config, self.device) if poses is None else None
         self.notes = [note] if note else []  # for the tools to show
 
@@ -150,7 +125,7 @@ class PoseTracker:
             frames = source
         fps = fps or getattr(frames, "fps", None) or FOLDER_FPS
         t = self.config.tracking
-        results = self._track(frames, reader, build_track_set(t, fps), keep_images)
+        results = self._track(frames, reader, TrackSet(t, fps), keep_images)
         results = confirmed_only(results, t.confirm_hits, t.confirm_window)
         results = fill_gaps(results, t.fill_gaps)
         if t.smoothing:
@@ -176,32 +151,36 @@ class PoseTracker:
             batch_size = self.config.detector.batch_size
         batches = read_batches(frames, batch_size, self.config.detector.interval)
         chain = StageChain(batches, stages, threaded=self._overlap)
-        try:
-            for batch in chain:
-                for k in range(len(batch.frames)):
-                    result = self._track_frame(batch, k, tracks)
-                    if not keep_images:
-                        result.image = None
-                    yield result
-        finally:
-            chain.close()
-            if reader is not None:
-                reader.close()
+        # On a CPU, detection and pose compute at once: half the cores each while tracking,
+        # the process's thread counts as they were afterwards.
+        cores = shared_cpu_cores() if str(self.device).startswith("cpu") else nullcontext()
+        with cores:  # exited after the stage threads are stopped
+            try:
+                for batch in chain:
+                    for k in range(len(batch.frames)):
+                        result = self._track_frame(batch, k, tracks)
+                        if not keep_images:
+                            result.image = None
+                        yield result
+            finally:
+                chain.close()
+                if reader is not None:
+                    reader.close()
 
     # ------------------------------------------------------------------ stages
 
     def _detect(self, batch: Batch) -> Batch:
-        """Person boxes (score >= detector.score_thr) for the keyframes of a batch, one call;
-        other frames get none (their people come from the previous frame)."""
+        """Person boxes for the keyframes of a batch, one call (the detector keeps those with
+        score >= detector.score_thr); other frames get none (their people come from the
+        previous frame)."""
         t0 = time.perf_counter()
         keyframes = [f for f, key in zip(batch.frames, batch.keyframe) if key]
         found = iter(self.detector.detect(keyframes) if keyframes else [])
-        thr = self.config.detector.score_thr
         for key in batch.keyframe:
             boxes, scores = next(found) if key else (np.zeros((0, 4)), np.zeros(0))
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-            keep = (scores >= thr) & valid_boxes(boxes)  # x2 <= x1 or y2 <= y1: nobody
+            keep = valid_boxes(boxes)  # x2 <= x1 or y2 <= y1: nobody
             batch.detections.append((boxes[keep], scores[keep]))
         batch.spread("detect", time.perf_counter() - t0)
         return batch
@@ -267,6 +246,8 @@ class PoseTracker:
 def cpu_preset_note(config: TrackerConfig, device: str) -> str | None:
     """On a CPU with the default (GPU-sized) detector: say that the CPU preset exists."""
     if not str(device).startswith("cpu") or config.detector.name != DetectorConfig().name:
+        return None
+    if config.detector.replay:  # replayed boxes: no detector runs
         return None
     if config.detector.interval > 1:
         return None

@@ -18,8 +18,8 @@ from posenet.posetrack.formats import base_name, read_posetrack
 from tracker.config import NO_WEIGHTS, PoseConfig
 from tracker.inputs import InputMatch
 from tracker.similarity import valid_boxes
+from tracker.types import NUM_JOINTS, empty_people
 
-NUM_JOINTS = 17
 # Slots where PoseTrack 2018 differs from COCO (eyes -> head_bottom/head_top, ears unused).
 HEAD_SLOTS = slice(1, 5)
 
@@ -30,11 +30,6 @@ class PoseEstimatorLike(Protocol):
     def estimate(
         self, images: Sequence[np.ndarray], boxes: Sequence[np.ndarray]
     ) -> list[np.ndarray]: ...
-
-
-def empty_people() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Keypoints (0, 17, 3), boxes (0, 4), scores (0,) as float64."""
-    return np.zeros((0, NUM_JOINTS, 3)), np.zeros((0, 4)), np.zeros((0,))
 
 
 def to_coco(posetrack18: np.ndarray) -> np.ndarray:

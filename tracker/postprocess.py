@@ -19,12 +19,10 @@ import math
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # the pipeline runs these stages; only its result type is named here
-    from tracker.pipeline import FrameResult
+from tracker.types import FrameResult
 
 GAP_SCORE_FACTOR = 0.5  # interpolated joints score half their neighbours' mean
 FILL_CONFIRM = 3  # a track re-found after a longer gap must be seen again within this many

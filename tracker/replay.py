@@ -1,5 +1,6 @@
-"""Person boxes replayed from a detection JSON file instead of a network (`--detections`):
-COCO results or a PoseTrack-like file, matched to frames by file name or by image-id order."""
+"""Person boxes replayed from a detection JSON file instead of a network (`detector.replay`,
+`--detections`): COCO results or a PoseTrack-like file, matched to frames by file name or by
+image-id order."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from posenet.boxes import xywh_to_xyxy
 from posenet.errors import DataError
 from posenet.posetrack.formats import base_name
-from tracker.detectors import COCO_PERSON, Detections, empty_detections
 from tracker.inputs import InputMatch
-from tracker.video import Frame
+from tracker.types import COCO_PERSON, Detections, Frame, empty_detections
 
 
 def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
@@ -170,7 +171,8 @@ class ReplayDetector:
             detections = empty_detections()
         else:
             xywh = np.array([e["bbox"] for e in entries], dtype=np.float32)
-            boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+            # x + w of two float32 done in float64 and rounded back: the float32 sum exactly.
+            boxes = xywh_to_xyxy(xywh).astype(np.float32)
             scores = np.array([e.get("score", 1.0) for e in entries], dtype=np.float32)
             order = np.argsort(-scores, kind="stable")
             detections = boxes[order], scores[order]

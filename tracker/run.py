@@ -25,11 +25,13 @@ from posenet import distributed as dist
 from posenet.cli import add_config_args, finishing_outputs
 from posenet.devices import resolve_device
 from posenet.errors import DataError, UserError
+from posenet.files import write_bytes
 from tracker.config import DEFAULT_CONFIG, TrackerConfig
 from tracker.inputs import report_inputs
 from tracker.output import UNPADDED_NOTE, TrackingOutput, TrackingSummary, write_summary
-from tracker.pipeline import FrameResult, PoseTracker
+from tracker.pipeline import PoseTracker
 from tracker.shard import plan_shards
+from tracker.types import FrameResult
 from tracker.video import FrameReader, source_kind
 
 SUMMARY = "summary.json"
@@ -78,14 +80,12 @@ def track_one(
     summary_path = out_dir / SUMMARY
     previous = summary_path.read_bytes() if summary_path.is_file() else None
     mark_incomplete(summary_path, str(reader.source))
-    output = TrackingOutput(
+    output = TrackingOutput.from_config(
+        cfg.output,
         output_path(out_dir, name, cfg.output.format),
         name,
-        format=cfg.output.format,
         video_path=out_dir / f"{name}.mp4" if render else None,
         fps=reader.fps,
-        render_thr=cfg.output.render_thr,
-        derive_head=cfg.output.derive_head,
         source=str(reader.source),
     )
     if getattr(reader, "unpadded_names", False):
@@ -123,9 +123,7 @@ def _restore(path: Path, content: bytes | None) -> None:
     if content is None:
         path.unlink(missing_ok=True)
         return
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
+    write_bytes(path, content)
 
 
 def add_tracking_args(

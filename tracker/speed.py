@@ -26,7 +26,8 @@ import torch
 from posenet.config import Config
 from posenet.devices import resolve_device
 from tracker.config import TrackerConfig
-from tracker.detectors import TorchvisionDetector, build_detector
+from tracker.detector_factory import build_detector
+from tracker.detectors import TorchvisionDetector
 from tracker.video import Frame
 
 PEOPLE_PER_FRAME = 10

@@ -17,6 +17,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from posenet.devices import cpu_cores
@@ -143,17 +144,25 @@ class StageChain:
             self._threads[0].join(timeout=SOURCE_JOIN_S)
 
 
-def share_cpu_cores(busy_stages: int = 2) -> int:
-    """Give each of the `busy_stages` stages that compute at once on a CPU (detection and
-    pose) its share of the cores as torch and OpenCV threads (at least 1); returns it.
+@contextmanager
+def shared_cpu_cores(busy_stages: int = 2) -> Iterator[int]:
+    """While the block runs, give each of the `busy_stages` stages that compute at once on a
+    CPU (detection and pose) its share of the cores as torch and OpenCV threads (at least 1);
+    yields the share and puts the process's thread counts back afterwards.
 
     Their thread pools are per process: left at one thread per core each, two stages ask for
     twice the cores and their spinning workers slow each other down (measured on 2 cores: R50
-    pose crops 2x faster with 1 torch thread than with 2 while another stage computes)."""
+    pose crops 2x faster with 1 torch thread than with 2 while another stage computes). Set
+    per tracking run, not per process, so the rest of a program keeps all its cores."""
     import cv2
     import torch
 
+    before = torch.get_num_threads(), cv2.getNumThreads()
     share = max(1, cpu_cores() // busy_stages)
     torch.set_num_threads(share)
     cv2.setNumThreads(share)
-    return share
+    try:
+        yield share
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])

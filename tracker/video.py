@@ -1,5 +1,5 @@
-"""Streaming frame reader (video file, folder of images, URL, stream or camera) and an atomic
-H.264 writer.
+"""Streaming frame reader: video file, folder of images, URL, stream or camera (the rendered
+video is written by tracker/video_writer.py).
 
 Frames are decoded on a background thread into a bounded queue, so memory does not grow with
 video length and decoding overlaps with the GPU work of the caller. Errors found while
@@ -15,7 +15,6 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -24,6 +23,7 @@ from av.video.reformatter import VideoReformatter
 
 from posenet.errors import DataError
 from posenet.files import read_rgb
+from tracker.types import Frame
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 # Frame rate reported for image folders, which carry none (PoseTrack videos are ~25 fps).
@@ -35,15 +35,6 @@ _POLL_S = 0.1
 NETWORK_TIMEOUT_S = (10.0, 30.0)
 URL_SCHEMES = ("http", "https")
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp")
-
-
-@dataclass
-class Frame:
-    """One decoded frame: its index in the source, RGB uint8 pixels and a file-like name."""
-
-    index: int
-    image: np.ndarray
-    name: str
 
 
 def frame_name(index: int) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import cv2
 import numpy as np
 
 from posenet.errors import DataError
+from posenet.files import AtomicFile
 
 
 class VideoWriter:
@@ -39,13 +39,15 @@ class VideoWriter:
             raise DataError(f"{self.path}: folder {self.path.parent} does not exist")
         self.width, self.height = width, height
         suffix = self.path.suffix or ".mp4"
-        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.part{suffix}")
+        # The temp file ends in the container's extension: PyAV picks the format by it.
+        self._file = AtomicFile(self.path, suffix=suffix)
         self._rate = Fraction(fps).limit_denominator(1001)
         # faststart puts the index first so players can start before the file is loaded.
         options = {"movflags": "+faststart"} if suffix.lower() in (".mp4", ".mov") else {}
         try:
-            self._container = av.open(str(self._tmp), mode="w", options=options)
+            self._container = av.open(str(self._file.tmp), mode="w", options=options)
         except (av.error.FFmpegError, OSError, ValueError) as err:
+            self._file.abort()
             raise DataError(f"{self.path}: cannot write a video here ({err})") from None
         stream = self._container.add_stream("libx264", rate=self._rate)
         stream.width, stream.height = width + width % 2, height + height % 2
@@ -81,9 +83,9 @@ class VideoWriter:
             container.mux(self._stream.encode(None))
             container.close()
         except BaseException:
-            self._tmp.unlink(missing_ok=True)
+            self._file.abort()
             raise
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def abort(self) -> None:
         """Drop everything written; `path` is left untouched."""
@@ -93,7 +95,7 @@ class VideoWriter:
         try:
             container.close()
         finally:
-            self._tmp.unlink(missing_ok=True)
+            self._file.abort()
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -8,10 +8,9 @@ import numpy as np
 from tests.tracker.test_poses import pose_file
 from tracker.inputs import InputMatch, centres_outside, report_inputs
 from tracker.output import TrackingOutput
-from tracker.pipeline import FrameResult
 from tracker.poses import GivenPoses
 from tracker.replay import ReplayDetector
-from tracker.video import Frame
+from tracker.types import Frame, FrameResult
 
 
 def test_centres_outside():

@@ -4,7 +4,7 @@ import numpy as np
 
 from posenet.posetrack.formats import read_posetrack
 from tracker.output import TrackingOutput, TrackingSummary
-from tracker.pipeline import FrameResult
+from tracker.types import FrameResult
 
 
 def test_derived_head_joints_are_noted(tmp_path):
@@ -90,3 +90,31 @@ def test_jsonl_lines_are_flushed_per_frame_and_never_nan(tmp_path):
     writer.add_frame("000008.jpg", 8, np.zeros((0, 17, 3)), np.zeros(0), np.zeros((0, 4)), [])
     writer.close()
     assert [json.loads(x)["frame"] for x in path.read_text().splitlines()] == [7, 8]
+
+
+def test_from_config_takes_the_output_section(tmp_path):
+    from tracker.config import OutputConfig
+
+    cfg = OutputConfig(format="posetrack17", render_thr=0.6, derive_head=False)
+    out = TrackingOutput.from_config(cfg, tmp_path / "a.json", "a", fps=30.0, source="src")
+    assert (out.render_thr, out.derive_head, out.fps, out.video_path) == (0.6, False, 30.0, None)
+    assert out.summary.outputs == {"posetrack17": str(tmp_path / "a.json")}
+    assert out.summary.source == "src"
+    out.close()
+    jsonl = TrackingOutput.from_config(OutputConfig(format="jsonl"), tmp_path / "b.jsonl", "b")
+    assert jsonl.jsonl
+    jsonl.close()
+
+
+def test_summary_is_written_atomically_and_leaves_no_temp_file(tmp_path):
+    import json
+
+    from tracker.output import write_summary
+
+    path = tmp_path / "summary.json"
+    path.write_text("old")
+    summary = TrackingSummary(source="a")
+    summary.add(_result(0, [4]))
+    write_summary(summary, path)
+    assert json.loads(path.read_text())["tracks"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]

@@ -14,7 +14,7 @@ from posenet.posetrack.formats import read_posetrack
 from tracker.config import TrackerConfig, load_tracker_config, needs_flow
 from tracker.output import TrackingOutput
 from tracker.pipeline import PoseTracker
-from tracker.video import Frame
+from tracker.types import Frame
 
 H, W = 120, 160
 TEMPLATE = np.stack(np.meshgrid(np.linspace(0.2, 0.8, 17), [0.5]), -1).reshape(17, 2)
@@ -173,11 +173,23 @@ def test_frames_without_people_and_images_dropped_on_request():
     assert all(r.image is None for r in results)
 
 
-def test_low_detection_scores_are_ignored():
+def test_low_detection_scores_are_dropped_by_the_built_detector_alone(tmp_path):
+    """detector.score_thr is applied in one place: the detector built from the config (here
+    replayed boxes, 0.3 and 0.9); a detector handed in is taken at its word."""
+    entries = [
+        {"image_id": t, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": score}
+        for t, frame_boxes in enumerate(moving_boxes(2))
+        for (x0, y0, x1, y1), score in zip(frame_boxes, (0.3, 0.9))
+    ]
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(entries))
     cfg = cpu_config()
-    tracker = PoseTracker(cfg, FakeDetector(moving_boxes(2), score=0.3), FakePoses())
-    results = list(tracker.track(frames(2)))
-    assert [len(r) for r in results] == [0, 0]
+    cfg.detector.replay = str(path)
+    results = list(PoseTracker(cfg, pose_estimator=FakePoses()).track(frames(2)))
+    assert [len(r) for r in results] == [1, 1]
+    np.testing.assert_allclose(results[1].boxes, [moving_boxes(2)[1][1]])
+    given = PoseTracker(cfg, FakeDetector(moving_boxes(2), score=0.3), FakePoses())
+    assert [len(r) for r in given.track(frames(2))] == [2, 2]
 
 
 def test_boxes_of_no_size_from_any_detector_are_dropped():
@@ -396,3 +408,31 @@ def test_default_config_on_a_cpu_points_to_the_cpu_preset():
     assert preset.detector.interval > 1 and cpu_preset_note(preset, "cpu") is None
     tracker = PoseTracker(cpu_config(), FakeDetector([]), FakePoses(), CountingFlow())
     assert len(tracker.notes) == 1
+    replayed = load_tracker_config(None, ["detector.replay=dets.json"])
+    assert cpu_preset_note(replayed, "cpu") is None  # no detector runs: nothing to speed up
+
+
+def test_cpu_thread_share_is_scoped_to_a_tracking_run():
+    """Building a tracker leaves the process's thread counts alone; tracking on a CPU gives
+    detection and pose half the cores each, and puts the counts back when it ends."""
+    cv2 = pytest.importorskip("cv2")
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    seen = []
+
+    class Spy(FakePoses):
+        def estimate(self, images, boxes):
+            seen.append(torch.get_num_threads())
+            return super().estimate(images, boxes)
+
+    try:
+        torch.set_num_threads(3)
+        cv2.setNumThreads(3)
+        tracker = PoseTracker(cpu_config(), FakeDetector(moving_boxes(2)), Spy(), CountingFlow())
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (3, 3)
+        assert len(list(tracker.track(frames(2)))) == 2
+        assert seen and set(seen) != {3}
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (3, 3)
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])

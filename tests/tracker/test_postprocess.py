@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tracker.pipeline import FrameResult
 from tracker.postprocess import confirmed_only, fill_gaps, smooth_keypoints
+from tracker.types import FrameResult
 
 
 def frame(index: int, people: dict[int, float]) -> FrameResult:

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tracker.stages import StageChain
+from posenet.devices import cpu_cores
+from tracker.stages import StageChain, shared_cpu_cores
 
 
 def chain_threads() -> list[threading.Thread]:
@@ -83,3 +84,27 @@ def test_caller_stopping_early_stops_every_thread_and_bounds_the_work():
     assert len(pulled) <= 8
     chain.close()
     assert chain_threads() == []
+
+
+@pytest.fixture
+def three_threads():
+    """torch and OpenCV at 3 threads (not what a 2-stage share gives), put back afterwards."""
+    cv2 = pytest.importorskip("cv2")
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(3)
+    cv2.setNumThreads(3)
+    yield torch, cv2
+    torch.set_num_threads(before[0])
+    cv2.setNumThreads(before[1])
+
+
+def test_shared_cpu_cores_only_while_the_block_runs(three_threads):
+    torch, cv2 = three_threads
+    with shared_cpu_cores(busy_stages=8) as share:
+        assert share == max(1, cpu_cores() // 8)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (share, share)
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == (3, 3)
+    with pytest.raises(RuntimeError), shared_cpu_cores():
+        raise RuntimeError("a failed run puts them back too")
+    assert (torch.get_num_threads(), cv2.getNumThreads()) == (3, 3)
