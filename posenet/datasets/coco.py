@@ -21,6 +21,16 @@ from ..keypoints import FLIP_PAIRS
 from .base import KeypointDataset, check_dir, input_aspect_ratio, read_json
 
 
+def det_file_path(root: str | os.PathLike, det_file: str | os.PathLike) -> Path:
+    """A relative `data.det_file` lies under `data.root` (so moving the root moves it too); a
+    file of that name where you run is taken when the root has none; absolute as given."""
+    path = Path(det_file)
+    under_root = Path(root) / path
+    if path.is_absolute() or under_root.exists() or not path.exists():
+        return path if path.is_absolute() else under_root
+    return path
+
+
 class COCODataset(KeypointDataset):
     flip_pairs = FLIP_PAIRS["coco"]
     upper_body_ids = tuple(range(11))
@@ -103,7 +113,7 @@ class COCODataset(KeypointDataset):
             raise DataError(
                 "data.det_file is empty: give a person detection file or set data.use_gt_bbox=true"
             )
-        path = Path(d.det_file)
+        path = det_file_path(d.root, d.det_file)
         entries = read_json(path)
         if not isinstance(entries, list):
             raise DataError(f"{path}: expected a list of COCO-results detections")
@@ -128,6 +138,11 @@ class COCODataset(KeypointDataset):
                     "score": float(det["score"]),
                     "image_id": image_id,
                 }
+            )
+        if not samples:  # validation would score nothing: say why instead of failing later
+            raise DataError(
+                f"{path}: no person detection (category 1) with score >= data.image_thre "
+                f"({d.image_thre}) among its {len(entries)} entries"
             )
         return samples
 

@@ -65,8 +65,8 @@ def test_seed_training_recipe(rel):
     assert cfg.model.pretrained == "imagenet"
     if d.dataset == "coco":
         assert (d.root, d.scale_factor, d.rot_factor) == ("data/coco", 0.3, 40.0)
-        assert d.det_file == (
-            "data/coco/person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
+        assert d.det_file == (  # under data.root
+            "person_detection_results/COCO_val2017_detections_AP_H_56_person.json"
         )
     else:
         assert (d.root, d.train_set, d.val_set) == ("data/mpii", "train", "valid")

@@ -124,6 +124,16 @@ def test_coco_validation_on_detections(tmp_path):
     assert ds[0][0].shape == (3, 128, 96)
     with pytest.raises(DataError, match="data.det_file is empty"):
         build_dataset(coco_cfg(root, "data.det_file="), train=False)
+    # A relative det_file lies under data.root, so moving the root moves it too.
+    (root / "dets").mkdir()
+    (root / "dets" / "people.json").symlink_to(src / "test_coco_det_AP_H_56.json")
+    moved = coco_cfg(root, "data.det_file=dets/people.json", "data.image_thre=0.5")
+    assert len(build_dataset(moved, train=False)) == expected
+    (root / "dets" / "empty.json").write_text("[]")
+    with pytest.raises(DataError, match=r"empty.json: no person detection .* among its 0 entries"):
+        build_dataset(coco_cfg(root, "data.det_file=dets/empty.json"), train=False)
+    with pytest.raises(DataError, match=r"coco/dets/none.json"):
+        build_dataset(coco_cfg(root, "data.det_file=dets/none.json"), train=False)
 
 
 def test_mpii_conversions_as_the_seed(tmp_path):
