@@ -139,7 +139,14 @@ def load_pred_mat(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: not a readable .mat file ({exc})") from None
     if "preds" not in mat:
         raise DataError(f"{path}: field 'preds' missing")
-    preds = np.asarray(mat["preds"], np.float64)
+    raw = np.asarray(mat["preds"])
+    if raw.dtype.kind not in "biuf":  # strings, a cell array (object), a struct
+        kind = {"U": "text", "S": "text", "O": "a cell array", "V": "a struct"}.get(raw.dtype.kind)
+        raise DataError(
+            f"{path}: field 'preds' must be a numeric (N, {NUM_JOINTS}, 2) array, got "
+            f"{kind or raw.dtype}"
+        )
+    preds = raw.astype(np.float64)
     if preds.ndim != 3 or preds.shape[1] != NUM_JOINTS or preds.shape[2] < 2:
         hint = (
             " (transposed? the ground truth's layout is (16, 2, N))"

@@ -155,3 +155,19 @@ def test_bad_files_are_one_line_errors(tmp_path, gt_path, gt_preds, capsys):
     (tmp_path / "text.mat").write_text("not a mat file")
     with pytest.raises(DataError, match="not a readable .mat"):
         load_ground_truth(tmp_path / "text.mat")
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (np.array(["12.5", "3"]), "text"),
+        (np.array([np.zeros((16, 2)), "x"], dtype=object), "a cell array"),
+    ],
+)
+def test_pred_mat_that_is_not_numbers_is_one_line_naming_the_field(tmp_path, value, kind):
+    path = tmp_path / "pred.mat"
+    savemat(str(path), {"preds": value})
+    with pytest.raises(
+        DataError, match=rf"pred.mat: field 'preds' must be a numeric .* got {kind}"
+    ):
+        load_pred_mat(path)
