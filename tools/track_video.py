@@ -68,7 +68,9 @@ def report(summary: TrackingSummary) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Track one or many videos (or frame folders, URLs, streams, cameras)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_tracking_args(parser, FORMATS, "replay person boxes from this detection JSON")
+    add_tracking_args(
+        parser, FORMATS, "replay person boxes from this detection JSON (sets detector.replay)"
+    )
     parser.add_argument(
         "input", nargs="+", help="video file, folder of frames, URL, stream, camera, glob, list"
     )

@@ -198,6 +198,12 @@ class JsonlWriter:
         """Close the file (every line is already on disk)."""
         self._file.close()
 
+    def abort(self) -> None:
+        """Close and remove the file (a run that tracked no frame: there is nothing to follow;
+        written in place, it no longer holds an earlier run's lines either)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
 
 class TrackingOutput:
     """Writes FrameResults to a PoseTrack JSON (2018 or 2017 layout) or JSON lines (`format`

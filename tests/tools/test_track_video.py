@@ -3,14 +3,17 @@ with a random-init ResNet-18 pose net at a small input size and replayed detecti
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import av
 import numpy as np
 import pytest
 
+from posenet.errors import ConfigError
 from posenet.posetrack.formats import read_posetrack
 from tests.conftest import TINY_TRACKER, load_tool, shared_file
+from tracker.config import DetectorConfig
 
 CLIP = "mmpose/posetrack18/videos/000001_mpiinew_test"
 NAME = "000001_mpiinew_test"
@@ -217,3 +220,15 @@ def test_pose_weights_that_do_not_fit_are_one_line_error(tool, tmp_path, detecti
     assert code == 2 and err.count("\n") == 1
     assert "other_net.pth" in err
     assert not (tmp_path / "o").exists()  # nothing is written before the nets are ready
+
+
+def test_detections_option_sets_the_replay_key(tool, detections):
+    """--detections fills detector.replay and leaves detector.name a model name; a detection
+    file given as detector.name is refused with a pointer to the new key."""
+    options = dict(device="cpu", format=None, pose_weights=None, det_weights=None)
+    args = argparse.Namespace(config=None, overrides=[], detections=str(detections), **options)
+    cfg = tool.load_config_from_args(args)
+    assert cfg.detector.replay == str(detections)
+    assert cfg.detector.name == DetectorConfig().name
+    with pytest.raises(ConfigError, match=r"detector\.name .* detector\.replay"):
+        tool.main(["clip.mp4", "--set", f"detector.name={detections}"])

@@ -118,3 +118,9 @@ def test_summary_is_written_atomically_and_leaves_no_temp_file(tmp_path):
     write_summary(summary, path)
     assert json.loads(path.read_text())["tracks"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
+
+
+def test_abort_of_a_jsonl_run_leaves_no_file(tmp_path):
+    out = TrackingOutput(tmp_path / "a.jsonl", "a", format="jsonl")
+    out.abort()
+    assert list(tmp_path.iterdir()) == []
