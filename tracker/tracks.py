@@ -1,4 +1,13 @@
-"""Track bookkeeping: ids, motion, scale, lost tracks, confirmation.
+"""Track bookkeeping: ids, states, motion, scale, re-identification.
+
+A track is in one of four states (as ByteTrack's `TrackState`):
+
+- tentative: new; tracked once seen in `confirm_hits` of its first `confirm_window` frames,
+  removed if that window ends first;
+- tracked: confirmed and seen in the last frame;
+- lost: confirmed and missed in the last frame; tracked again when re-found, removed when
+  missed for `lost_seconds` of video (or the paper's `queue_length` frames);
+- removed: forgotten, never matched again (the tracks list drops it at the end of the frame).
 
 Each frame runs two steps, as in the paper (and in Kalman-style trackers):
 
@@ -6,18 +15,20 @@ Each frame runs two steps, as in the paper (and in Kalman-style trackers):
   the person was seen in the last frame and flow-OKS is on, else by the track's constant
   velocity (`motion: velocity`). The people of the last frame, moved, are returned: they are
   the paper's propagated boxes.
-- `update(poses, boxes, scores)` matches the new frame's people to the tracks: confirmed
-  tracks before tentative ones, all confirmed tracks in one round in which a lost track's
-  similarity is lowered by `lost_penalty`, so it takes a person from a recent track only when
-  it is clearly more similar (the paper matches the last frame's tracks first:
-  `recent_first`); a lost track is also compared by re-identification (the shape of its
-  newest fullest pose, near where it was or should be, `reid_weight`), which finds people back
-  after gaps where OKS in place has drifted off; unmatched people start tentative tracks,
-  which are confirmed once seen in `confirm_hits` of their first `confirm_window` frames and
-  deleted if they are not; a tentative track begun on a person who was then re-found by
-  their lost track is merged into it (`merged`: the confirmation stage shows its held-back
-  frames under the lost track's id). Tracks lost longer than `lost_seconds` of video (or the
-  paper's `queue_length` frames) are forgotten.
+- `update(poses, boxes, scores)` gives the new frame's people ids:
+  1. match them to the tracks in rounds: tracked and lost tracks before tentative ones, in
+     one round in which a lost track's similarity is lowered by `lost_penalty`, so it takes a
+     person from a tracked one only when it is clearly more similar (the paper matches the
+     last frame's tracks first: `recent_first`); a lost track is also compared by
+     re-identification (the shape of its newest fullest pose, near where it was or should be,
+     `reid_weight`), which finds people back after gaps where OKS in place has drifted off;
+  2. a tentative track begun on a person who was then re-found by their lost track is merged
+     into it (`merged`: the confirmation stage shows its held-back frames under the lost
+     track's id) and removed;
+  3. matched tracks observe their person: a tentative track may become tracked, a lost one is
+     tracked again;
+  4. unmatched people start tentative tracks;
+  5. tracked tracks missed in this frame become lost, and tracks past their time are removed.
 
 OKS needs a person's scale; `scale: history` takes it from the track's fuller poses (poses
 with at least `scale_min_joints` confident joints), so a frame where only two joints are
@@ -27,16 +38,25 @@ seen, whose box has almost no area, does not break the track. Ids start at 0, ne
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
-from posenet.errors import ConfigError
 from posenet.keypoints import COCO_SIGMAS
-from tracker.config import SIMILARITIES, TrackingConfig
+from tracker.config import TrackerConfig, TrackingConfig, validate_tracker_config
 
 from .matching import MATCHERS
 from .propagate import propagate_keypoints
 from .similarity import box_area, box_iou, oks, reid_similarity
+
+
+class TrackState(Enum):
+    """Where a track is in its life (see the module doc)."""
+
+    TENTATIVE = "tentative"  # new, not yet seen in confirm_hits frames: not shown
+    TRACKED = "tracked"  # confirmed, seen in the last frame
+    LOST = "lost"  # confirmed, missed in the last frame: kept for max_lost frames
+    REMOVED = "removed"  # forgotten: lost too long, never confirmed, or merged
 
 
 @dataclass
@@ -51,8 +71,8 @@ class Track:
     template: np.ndarray  # (K, 3) newest observed pose about as full as any before (reid)
     last_seen: int  # frame of the last observation
     first_seen: int = 0  # frame of the first observation
-    hits: int = 1  # frames seen while tentative
-    confirmed: bool = False
+    hits: int = 1  # frames seen (a tentative track needs confirm_hits)
+    state: TrackState = TrackState.TENTATIVE
     velocity: np.ndarray | None = None  # (2,) px per frame of the pose, None until measured
     area: float = 0.0  # OKS scale s^2
     area_from_full_pose: bool = False
@@ -75,15 +95,8 @@ class TrackSet:
 
     def __init__(self, config: TrackingConfig | None = None, fps: float = 25.0) -> None:
         cfg = config if config is not None else TrackingConfig()
-        if cfg.similarity not in SIMILARITIES:
-            raise ConfigError(
-                f"tracking.similarity must be one of {', '.join(SIMILARITIES)}, "
-                f"got {cfg.similarity!r}"
-            )
-        if cfg.matcher not in MATCHERS:
-            raise ConfigError(
-                f"tracking.matcher must be one of {', '.join(MATCHERS)}, got {cfg.matcher!r}"
-            )
+        # The config's one set of checks: a TrackingConfig made in code was never loaded.
+        validate_tracker_config(TrackerConfig(tracking=cfg), "TrackSet")
         self.cfg = cfg
         self.similarity = cfg.similarity
         self.match = MATCHERS[cfg.matcher]
@@ -142,9 +155,25 @@ class TrackSet:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(n, 4)
         scores = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(n)
         self.frame += 1
+        matched = self._associate(keypoints, boxes)
+        self.merged = self._merge_into_refound(matched, keypoints, boxes)
         ids = np.full(n, -1, dtype=np.int64)
-        free_rows = np.arange(n)
-        matched: dict[int, int] = {}  # track index -> row
+        for index, row in matched.items():
+            track = self.tracks[index]
+            self._observe(track, keypoints[row], boxes[row], scores[row])
+            ids[row] = track.id
+        for row in np.flatnonzero(ids < 0):
+            ids[row] = self._start(keypoints[row], boxes[row], scores[row]).id
+        for track in self.tracks:
+            self._end_frame(track)
+        self.tracks = [t for t in self.tracks if t.state is not TrackState.REMOVED]
+        return ids
+
+    def _associate(self, keypoints: np.ndarray, boxes: np.ndarray) -> dict[int, int]:
+        """{track index: row} matched in this frame, round after round (`_rounds`); each
+        round matches the people the rounds before it left over."""
+        free_rows = np.arange(len(keypoints))
+        matched: dict[int, int] = {}
         for group in self._rounds():
             if len(free_rows) == 0:
                 break
@@ -153,29 +182,17 @@ class TrackSet:
             for r, c in pairs:
                 matched[group[c]] = free_rows[r]
             free_rows = free_rows[unmatched_rows]
-        self.merged = self._merge_into_refound(matched, keypoints, boxes)
-        for index, row in matched.items():
-            track = self.tracks[index]
-            self._observe(track, keypoints[row], boxes[row], scores[row])
-            ids[row] = track.id
-        for row in np.flatnonzero(ids < 0):
-            track = Track(
-                id=self.next_id,
-                keypoints=keypoints[row].copy(),
-                box=boxes[row].copy(),
-                score=float(scores[row]),
-                observed=keypoints[row].copy(),
-                template=keypoints[row].copy(),
-                last_seen=self.frame,
-                first_seen=self.frame,
-                confirmed=self.cfg.confirm_hits <= 1,
-            )
-            track.area, track.area_from_full_pose = self._scale(track, keypoints[row], boxes[row])
-            self.next_id += 1
-            self.tracks.append(track)
-            ids[row] = track.id
-        self.tracks = [t for t in self.tracks if self._alive(t) and t.id not in self.merged]
-        return ids
+        return matched
+
+    def _rounds(self) -> list[list[int]]:
+        """Track indices per matching round: tracked and lost tracks before tentative ones (a
+        broken track's fresh copy must not keep the person), and with `recent_first` (the
+        paper) those seen in the last frame before those missed in it (tracked before lost)."""
+        rounds: dict[tuple[bool, bool], list[int]] = {}
+        for i, t in enumerate(self.tracks):
+            missed = self.cfg.recent_first and t.last_seen < self.frame - 1
+            rounds.setdefault((t.state is TrackState.TENTATIVE, missed), []).append(i)
+        return [rounds[key] for key in sorted(rounds)]
 
     def _merge_into_refound(
         self, matched: dict[int, int], keypoints: np.ndarray, boxes: np.ndarray
@@ -183,38 +200,29 @@ class TrackSet:
         """{tentative id: lost track id} for a person who came back one frame before a lost
         track re-found them: the tentative track started on them, is missed now, and would
         have taken the person the lost track took. It was never seen together with the lost
-        track, so it is the same person; its held-back frames take the lost track's id."""
+        track, so it is the same person: it is removed, and its held-back frames take the
+        lost track's id."""
         merged: dict[int, int] = {}
-        matched_now = set(matched)
         for index, row in matched.items():
             lost = self.tracks[index]
-            if not lost.confirmed or self.frame - lost.last_seen <= 1:
+            if lost.state is not TrackState.LOST:
                 continue
             candidates = [
                 i
                 for i, t in enumerate(self.tracks)
-                if not t.confirmed
-                and i not in matched_now
+                if t.state is TrackState.TENTATIVE
+                and i not in matched
                 and t.first_seen > lost.last_seen
-                and t.id not in merged
             ]
             if not candidates:
                 continue
             sim = self._similarity(keypoints[[row]], boxes[[row]], candidates)[0]
             best = int(np.argmax(sim))
             if sim[best] >= self.cfg.min_similarity:
-                merged[self.tracks[candidates[best]].id] = lost.id
+                newcomer = self.tracks[candidates[best]]
+                newcomer.state = TrackState.REMOVED
+                merged[newcomer.id] = lost.id
         return merged
-
-    def _rounds(self) -> list[list[int]]:
-        """Track indices per matching round: confirmed tracks before tentative ones (a broken
-        track's fresh copy must not keep the person), and with `recent_first` (the paper) the
-        last frame's tracks before all older ones."""
-        rounds: dict[tuple[bool, bool], list[int]] = {}
-        for i, t in enumerate(self.tracks):
-            older = self.cfg.recent_first and self.frame - t.last_seen > 1
-            rounds.setdefault((not t.confirmed, older), []).append(i)
-        return [rounds[key] for key in sorted(rounds)]
 
     def _similarity(self, keypoints: np.ndarray, boxes: np.ndarray, group: list[int]) -> np.ndarray:
         tracks = [self.tracks[i] for i in group]
@@ -241,9 +249,9 @@ class TrackSet:
             low = self.cfg.few_joints_similarity
             fallback = np.where(overlap, np.maximum(sim, low), np.minimum(sim, low))
             sim = np.where(few, fallback, sim)
-        # Confirmed tracks missed in the last frame (a tentative track has no history to
-        # recognise; with it, a fast newcomer's two half-tracks took it in turns).
-        lost = np.array([t.confirmed and self.frame - t.last_seen > 1 for t in tracks])
+        # Lost tracks only (a tentative track has no history to recognise; with it, a fast
+        # newcomer's two half-tracks took it in turns).
+        lost = np.array([t.state is TrackState.LOST for t in tracks])
         if self.cfg.reid_weight > 0 and lost.any():
             observed = np.stack([t.observed for t in tracks])
             shapes = np.stack([t.template for t in tracks])
@@ -256,7 +264,8 @@ class TrackSet:
         return sim
 
     def _observe(self, track: Track, keypoints: np.ndarray, box: np.ndarray, score: float) -> None:
-        """A matched observation: motion, scale, confirmation."""
+        """A matched observation: motion, scale, state (a lost track is tracked again, a
+        tentative one once seen in `confirm_hits` frames)."""
         cfg = self.cfg
         gap = self.frame - track.last_seen
         step = _mean_shift(track.observed, keypoints, cfg.keypoint_thr, default=None)
@@ -266,10 +275,31 @@ class TrackSet:
             track.velocity = step if track.velocity is None else a * track.velocity + (1 - a) * step
         track.area, track.area_from_full_pose = self._scale(track, keypoints, box)
         track.hits += 1
-        track.confirmed = track.confirmed or track.hits >= cfg.confirm_hits
+        if track.state is not TrackState.TENTATIVE or track.hits >= cfg.confirm_hits:
+            track.state = TrackState.TRACKED
         track.template = _fuller(track.template, keypoints, cfg)
         track.keypoints, track.observed = keypoints.copy(), keypoints.copy()
         track.box, track.score, track.last_seen = box.copy(), float(score), self.frame
+
+    def _start(self, keypoints: np.ndarray, box: np.ndarray, score: float) -> Track:
+        """A new track on an unmatched person: tentative, or tracked at once when one
+        frame confirms (`confirm_hits` 1, the paper)."""
+        confirmed = self.cfg.confirm_hits <= 1
+        track = Track(
+            id=self.next_id,
+            keypoints=keypoints.copy(),
+            box=box.copy(),
+            score=float(score),
+            observed=keypoints.copy(),
+            template=keypoints.copy(),
+            last_seen=self.frame,
+            first_seen=self.frame,
+            state=TrackState.TRACKED if confirmed else TrackState.TENTATIVE,
+        )
+        track.area, track.area_from_full_pose = self._scale(track, keypoints, box)
+        self.next_id += 1
+        self.tracks.append(track)
+        return track
 
     def _scale(self, track: Track, keypoints: np.ndarray, box: np.ndarray) -> tuple[float, bool]:
         """OKS scale after observing `keypoints`: a running mean over full poses; until a
@@ -286,10 +316,19 @@ class TrackSet:
             return track.area, True
         return max(track.area, area), False
 
-    def _alive(self, track: Track) -> bool:
-        if not track.confirmed and self.frame - track.first_seen + 1 >= self.cfg.confirm_window:
-            return False  # its first confirm_window frames are over
-        return self.frame - track.last_seen < self.max_lost
+    def _end_frame(self, track: Track) -> None:
+        """The state a track leaves this frame in: removed when a tentative track's first
+        `confirm_window` frames are over, or when missed for `max_lost` frames; else lost
+        when tracked but missed in this frame."""
+        if track.state is TrackState.REMOVED:
+            return
+        window_over = self.frame - track.first_seen + 1 >= self.cfg.confirm_window
+        if track.state is TrackState.TENTATIVE and window_over:
+            track.state = TrackState.REMOVED
+        elif self.frame - track.last_seen >= self.max_lost:
+            track.state = TrackState.REMOVED
+        elif track.state is TrackState.TRACKED and track.last_seen < self.frame:
+            track.state = TrackState.LOST
 
 
 def _fuller(template: np.ndarray, keypoints: np.ndarray, cfg: TrackingConfig) -> np.ndarray:
@@ -307,8 +346,3 @@ def _mean_shift(a: np.ndarray, b: np.ndarray, thr: float, default=0.0):
     if not common.any():
         return None if default is None else np.full(2, default)
     return (b[common, :2] - a[common, :2]).mean(axis=0)
-
-
-def build_track_set(cfg: TrackingConfig, fps: float = 25.0) -> TrackSet:
-    """Track bookkeeping with the configured rules; `fps` of the source for `lost_seconds`."""
-    return TrackSet(cfg, fps=fps)

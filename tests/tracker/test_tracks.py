@@ -7,7 +7,7 @@ import pytest
 
 from posenet.errors import ConfigError
 from tracker.config import TrackingConfig
-from tracker.tracks import TrackSet
+from tracker.tracks import TrackSet, TrackState
 
 # The paper's tracker (configs/tracking/paper.yaml).
 PAPER = TrackingConfig(
@@ -23,6 +23,7 @@ PAPER = TrackingConfig(
     confirm_hits=1,
 )
 NOBODY = (np.zeros((0, 17, 3)), np.zeros((0, 4)))
+TENTATIVE, TRACKED, LOST = TrackState.TENTATIVE, TrackState.TRACKED, TrackState.LOST
 
 
 def paper(**changes) -> TrackSet:
@@ -119,8 +120,10 @@ def test_iou_similarity_and_order_independence():
 def test_bad_settings_are_named():
     with pytest.raises(ConfigError, match="similarity"):
         paper(similarity="cosine")
-    with pytest.raises(ConfigError, match="matcher"):
+    with pytest.raises(ConfigError, match="matcher must be one of greedy, hungarian"):
         paper(matcher="auction")
+    with pytest.raises(ConfigError, match="lost_penalty"):  # the config's checks, all of them
+        paper(lost_penalty=2.0)
 
 
 # ----------------------------------------------------------------------------- the default
@@ -206,8 +209,40 @@ def test_a_one_frame_spurious_pose_is_never_confirmed():
         people += [walker(300, 1.0, t)] if t in (0, 2) else []
         step(tracks, np.stack(people))
         if t == 2:
-            assert [tr.confirmed for tr in tracks.tracks] == [True, True, False]
-    assert [tr.confirmed for tr in tracks.tracks] == [True, True]
+            assert [tr.state for tr in tracks.tracks] == [TRACKED, TRACKED, TENTATIVE]
+    assert [tr.state for tr in tracks.tracks] == [TRACKED, LOST]  # the second missed at 3
+
+
+def state_of(tracks: TrackSet, track_id: int) -> TrackState:
+    """A track's state after the last update; removed tracks are no longer listed."""
+    return next((t.state for t in tracks.tracks if t.id == track_id), TrackState.REMOVED)
+
+
+def test_a_track_goes_tentative_tracked_lost_tracked_and_is_removed_when_lost_too_long():
+    """Standing still, seen in frames 0-1 and 4: confirmed by its second frame, lost while
+    hidden, tracked again under the same id when re-found, and removed once missed for
+    lost_seconds (0.2 s at 25 fps: 5 frames)."""
+    tracks = TrackSet(TrackingConfig(confirm_hits=2, lost_seconds=0.2), fps=25)
+    states = []
+    for t in range(10):
+        people = walker(100, 0.0, t)[None] if t in (0, 1, 4) else NOBODY[0]
+        assert step(tracks, people).tolist() == ([0] if len(people) else [])
+        states.append(state_of(tracks, 0))
+    removed = TrackState.REMOVED
+    assert states == [TENTATIVE, TRACKED, LOST, LOST, TRACKED, *[LOST] * 4, removed]
+    assert tracks.tracks == []
+
+
+def test_a_tentative_track_is_removed_when_its_window_ends_unconfirmed():
+    """confirm_hits 3 in a window of 3 frames: A, seen in frames 0-2, is tracked at frame 2;
+    B, missed at frame 2, is removed then (not lost: it was never confirmed)."""
+    tracks = TrackSet(TrackingConfig(confirm_hits=3, confirm_window=3), fps=25)
+    got = []
+    for t in range(3):
+        people = [walker(100, 0.0, t)] + ([walker(400, 0.0, t)] if t < 2 else [])
+        step(tracks, np.stack(people))
+        got.append((state_of(tracks, 0), state_of(tracks, 1)))
+    assert got == [(TENTATIVE, TENTATIVE), (TENTATIVE, TENTATIVE), (TRACKED, TrackState.REMOVED)]
 
 
 def test_confirmed_tracks_are_matched_before_tentative_ones():
@@ -215,9 +250,9 @@ def test_confirmed_tracks_are_matched_before_tentative_ones():
     take A (confirmed, lost 2 frames) before B (tentative, seen in the last frame)."""
     tracks = TrackSet(TrackingConfig(confirm_hits=1), fps=25)
     step(tracks, walker(100, 0.0, 0)[None])
-    tracks.tracks[0].confirmed = True
     tracks.cfg = TrackingConfig(confirm_hits=2)
     step(tracks, walker(400, 0.0, 0)[None])
+    assert [t.state for t in tracks.tracks] == [LOST, TENTATIVE]
     tracks.frame += 1  # the next frame, before its people are matched
     assert [[tracks.tracks[i].id for i in group] for group in tracks._rounds()] == [[0], [1]]
 
