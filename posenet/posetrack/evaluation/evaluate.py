@@ -9,9 +9,10 @@ import numpy as np
 
 from posenet.errors import UserError
 
-from .frames import PCKH_THRESHOLD, EvalSequence, load_folders
+from .batch import SequenceBatch
+from .frames import EvalSequence, load_folders
 from .mota import MOTCollector, MOTResult
-from .pose_ap import APCollector, APResult, joint_distances
+from .pose_ap import APCollector, APResult
 from .report import JOINT_NAMES, ap_table, grouped, mot_table
 
 MODES = ("pose", "track", "both")
@@ -89,23 +90,16 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
     mot = MOTCollector() if mode in ("track", "both") else None
     notes = []
     for seq in sequences:
+        batch = SequenceBatch.from_frames(seq.frames)
+        if ap is not None:
+            ap.add_batch(batch)
         if mot is not None:
-            mot.start_sequence(
-                np.concatenate([f.gt_ids for f in seq.frames] or [np.zeros(0, np.int64)]),
-                np.concatenate([f.pr_ids for f in seq.frames] or [np.zeros(0, np.int64)]),
-            )
+            mot.add_sequence(batch)
             if len(seq.frames) == 1:
                 notes.append(
                     f"{seq.name}: one scored frame only; it adds nothing to tracking "
                     "(poseval fails here)"
                 )
-        last = len(seq.frames) - 1
-        for k, frame in enumerate(seq.frames):
-            dist = joint_distances(frame) if len(frame.pr_has) and len(frame.gt_has) else None
-            if ap is not None:
-                ap.add(frame, None if dist is None else dist <= PCKH_THRESHOLD)
-            if mot is not None and k < last:
-                mot.add(frame.gt_ids, frame.gt_has, frame.pr_ids, frame.pr_has, dist)
     return PoseTrackEvaluation(
         ap=ap.result() if ap is not None else None,
         mot=mot.result() if mot is not None else None,

@@ -5,15 +5,24 @@ the joint, the hypotheses predicted people that have it, and a pair may match wh
 distance is <= 0.5. As in motmetrics: pairs matched in the previous frame are kept if still
 within reach, the rest are assigned by minimum total distance (scipy's linear_sum_assignment
 on the same cost matrix motmetrics builds), and a GT person matched to a new id is a switch.
+
+scipy is imported only for a competition that enumeration cannot settle (an exact tie, or more
+than MAX_ENUMERATED_PAIRS pairs): the solver motmetrics used for poseval's numbers is scipy's
+(no lap/lapsolver installed), and on ties only the same solver picks the same pairs. Scoring
+the Bonn PoseTrack folders never gets there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .frames import NUM_JOINTS, PCKH_THRESHOLD
+
+if TYPE_CHECKING:
+    from .batch import SequenceBatch
 
 
 def _motmetrics_lsa(costs: np.ndarray) -> list[tuple[int, int]]:
@@ -36,8 +45,32 @@ def _motmetrics_lsa(costs: np.ndarray) -> list[tuple[int, int]]:
     return [(i, j) for i, j in zip(rows, cols) if valid[i, j]]
 
 
+def match_frame(
+    oids: list[int],
+    hids: list[int],
+    pairs: list[tuple[int, int, float]],
+    last_hyp: dict[int, int],
+) -> tuple[list[tuple[int, int, float]], list[tuple[int, int, float]]]:
+    """motmetrics' matching of one frame: (kept, assigned) lists of (object index, hypothesis
+    index, distance). Kept: pairs matched last time (`last_hyp`: object -> hypothesis) still
+    within reach, objects in order; assigned: the rest by least total distance (`_assign`)."""
+    reach = {(i, j): d for i, j, d in pairs}
+    o_done, h_done = [False] * len(oids), [False] * len(hids)
+    h_index = {h: j for j, h in enumerate(hids)}
+    kept = []
+    for i, o in enumerate(oids):
+        h_prev = last_hyp.get(o)
+        j = None if h_prev is None else h_index.get(h_prev)
+        if j is not None and not h_done[j] and (i, j) in reach:
+            o_done[i] = h_done[j] = True
+            kept.append((i, j, reach[i, j]))
+    rest = [(i, j, d) for i, j, d in pairs if not o_done[i] and not h_done[j]]
+    return kept, _assign(rest, len(oids), len(hids))
+
+
 class JointAccumulator:
-    """MOT event counts for one joint over one sequence (motmetrics' MOTAccumulator rules)."""
+    """MOT event counts for one joint over one sequence (motmetrics' MOTAccumulator rules),
+    frame by frame: the reference the vectorised `MOTCollector` is tested against."""
 
     def __init__(self) -> None:
         self.last_hyp: dict[int, int] = {}  # object -> hypothesis it was last matched to
@@ -59,20 +92,13 @@ class JointAccumulator:
         # poseval sums the accumulator's whole event table, whose RAW rows hold every
         # candidate pair's distance: MOTP therefore counts all pairs within reach.
         self.sum_d += sum(p[2] for p in pairs)
-        reach = {(i, j): d for i, j, d in pairs}
-        o_done, h_done = [False] * no, [False] * nh
-        h_index = {h: j for j, h in enumerate(hids)}
-        for i, o in enumerate(oids):  # 1. carry on last frame's pairs
-            h_prev = self.last_hyp.get(o)
-            j = None if h_prev is None else h_index.get(h_prev)
-            if j is not None and not h_done[j] and (i, j) in reach:
-                o_done[i] = h_done[j] = True
-                self.matches += 1
-                self.sum_d += reach[i, j]
-                self.matched_objs.add(o)
-                self.matched_hyps.add(h_prev)
-        rest = [(i, j, d) for i, j, d in pairs if not o_done[i] and not h_done[j]]
-        for i, j, d in _assign(rest, no, nh):  # 2. assign the rest by total distance
+        kept, assigned = match_frame(oids, hids, pairs, self.last_hyp)
+        for i, j, d in kept:  # 1. last frame's pairs carried on
+            self.matches += 1
+            self.sum_d += d
+            self.matched_objs.add(oids[i])
+            self.matched_hyps.add(hids[j])
+        for i, j, d in assigned:  # 2. the rest, assigned by total distance
             o, h = oids[i], hids[j]
             if o in self.last_hyp and self.last_hyp[o] != h:
                 self.switches += 1
@@ -87,11 +113,10 @@ class JointAccumulator:
             self.sum_d += d
             self.matched_hyps.add(h)
             self.matched_objs.add(o)
-            o_done[i] = h_done[j] = True
             self.last_hyp[o] = h
             self.last_obj[h] = o
-        self.misses += no - sum(o_done)
-        self.false_positives += nh - sum(h_done)
+        self.misses += no - len(kept) - len(assigned)
+        self.false_positives += nh - len(kept) - len(assigned)
 
 
 def _assign(pairs: list[tuple[int, int, float]], no: int, nh: int) -> list[tuple[int, int, float]]:
@@ -175,15 +200,6 @@ def _unique_best_matching(
     return best[0][1]
 
 
-def _max_per_joint(keys: np.ndarray, width: int) -> np.ndarray:
-    """(15,) the most pairs any one object (or hypothesis) of each joint takes part in."""
-    return (
-        np.bincount(keys, minlength=NUM_JOINTS * width)
-        .reshape(NUM_JOINTS, -1)
-        .max(axis=1, initial=0)
-    )
-
-
 @dataclass
 class MOTResult:
     """Per-joint MOTA, MOTP, precision, recall (percent; index 15: mean over joints) and counts."""
@@ -199,107 +215,147 @@ class MOTResult:
 
 
 class MOTCollector:
-    """Per-sequence joint accumulators, summed into per-joint counts across sequences.
+    """Per-joint CLEAR MOT counts summed over sequences, each sequence counted at once.
 
-    Track ids are mapped to compact per-sequence indices so that the common case, a joint
-    whose candidate pairs are exactly last frame's pairs with no competition, is counted for
-    all joints at once in numpy; other joints go through JointAccumulator.update.
+    Per joint, a frame whose candidate pairs share no object and no hypothesis matches them
+    all, whatever the history (motmetrics keeps or assigns each lone pair); only frames with
+    competing pairs need the history, and only those go through `match_frame`, in frame order.
+    Once every frame's matches are known, the events (switch, transfer, ...) follow from each
+    object's and hypothesis's previous match, found by sorting.
     """
 
     FIELDS = ("objects", "matches", "switches", "misses", "false_positives", "sum_d")
 
     def __init__(self) -> None:
         self.totals = {name: np.zeros(NUM_JOINTS) for name in self.FIELDS}
-        self._acc: list[JointAccumulator] = []
-        self._fast = {name: np.zeros(NUM_JOINTS) for name in self.FIELDS}
-        self._gt_keys = self._pr_keys = np.zeros(0, dtype=np.int64)
-        self._last_hyp = np.zeros((NUM_JOINTS, 0), dtype=np.int64)
 
-    def start_sequence(self, gt_track_ids: np.ndarray = (), pr_track_ids: np.ndarray = ()) -> None:
-        """Close the running sequence (if any) and start fresh accumulators; the arguments are
-        all GT and predicted track ids that will occur in the sequence."""
-        self._flush()
-        self._acc = [JointAccumulator() for _ in range(NUM_JOINTS)]
-        self._gt_keys = np.unique(np.asarray(gt_track_ids, dtype=np.int64))
-        self._pr_keys = np.unique(np.asarray(pr_track_ids, dtype=np.int64))
-        self._last_hyp = np.full((NUM_JOINTS, len(self._gt_keys)), -1, dtype=np.int64)
+    def add_sequence(self, batch: SequenceBatch) -> None:
+        """Count one sequence: all its frames but the last (poseval leaves that one out)."""
+        t = self.totals
+        last = batch.num_frames - 1
+        used = np.arange(batch.num_frames) < last
+        # poseval's stand-in for a frame without GT or without predicted people: one object,
+        # one miss and one false positive per joint.
+        stand_in = int(np.count_nonzero(used & ((batch.num_gt == 0) | (batch.num_pr == 0))))
+        for name in ("objects", "misses", "false_positives"):
+            t[name] += stand_in
+        n_obj = batch.gt_has[used[batch.gt_frame] & (batch.num_pr > 0)[batch.gt_frame]].sum(0)
+        n_hyp = batch.pr_has[used[batch.pr_frame] & (batch.num_gt > 0)[batch.pr_frame]].sum(0)
+        t["objects"] += n_obj
+        # Candidate pairs: per joint, (GT, prediction) pairs within the threshold.
+        rows = np.flatnonzero(used[batch.pair_frame])
+        c_pair, c_j = np.nonzero(batch.dist[rows] <= PCKH_THRESHOLD)
+        c_pair = rows[c_pair]
+        c_d = batch.dist[c_pair, c_j]
+        t["sum_d"] += np.bincount(c_j, weights=c_d, minlength=NUM_JOINTS)  # RAW events
+        matched = self._matches(batch, c_pair, c_j, c_d)
+        n_matched = np.bincount(matched[1], minlength=NUM_JOINTS)
+        t["misses"] += n_obj - n_matched
+        t["false_positives"] += n_hyp - n_matched
+        if len(matched[0]):
+            self._count_events(*matched)
 
-    def _flush(self) -> None:
-        for name in self.FIELDS:
-            self.totals[name] += self._fast[name]
-            self._fast[name][:] = 0
-            for j, acc in enumerate(self._acc):
-                self.totals[name][j] += getattr(acc, name)
-        self._acc = []
+    @staticmethod
+    def _matches(
+        batch: SequenceBatch, c_pair: np.ndarray, c_j: np.ndarray, c_d: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """Every match (frame, joint, object key, hypothesis key, distance) in frame order.
 
-    def _compact(self, keys: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        index = np.searchsorted(keys, ids)
-        if len(ids) and (
-            index.max() >= len(keys) or (keys[np.minimum(index, len(keys) - 1)] != ids).any()
-        ):
-            raise ValueError("track id not announced in start_sequence()")
-        return index
-
-    def add(
-        self,
-        gt_ids: np.ndarray,
-        gt_has: np.ndarray,
-        pr_ids: np.ndarray,
-        pr_has: np.ndarray,
-        dist: np.ndarray | None,
-    ) -> None:
-        """One frame: dist (P, G, 15) PCKh distances, or None when P or G is 0."""
-        fast = self._fast
-        if dist is None:
-            for name in ("objects", "misses", "false_positives"):
-                fast[name] += 1  # poseval's stand-in: one miss and one false positive per joint
-            return
-        num_gt, num_pr = len(gt_ids), len(pr_ids)
-        gt_c, pr_c = self._compact(self._gt_keys, gt_ids), self._compact(self._pr_keys, pr_ids)
-        # Per joint, objects are GT people with the joint (in GT order) and hypotheses the
-        # predicted people with it; candidate pairs are those within the threshold.
-        pair_j, pair_g, pair_p = np.nonzero((dist <= PCKH_THRESHOLD).transpose(2, 1, 0))
-        pair_d = dist[pair_p, pair_g, pair_j]
-        n_obj, n_hyp = gt_has.sum(axis=0), pr_has.sum(axis=0)
-        n_pairs = np.bincount(pair_j, minlength=NUM_JOINTS)
-        carried = self._last_hyp[pair_j, gt_c[pair_g]] == pr_c[pair_p]
-        row_max = _max_per_joint(pair_j * num_gt + pair_g, num_gt)
-        col_max = _max_per_joint(pair_j * num_pr + pair_p, num_pr)
-        all_carried = np.bincount(pair_j, weights=~carried, minlength=NUM_JOINTS) == 0
-        steady = all_carried & (row_max <= 1) & (col_max <= 1)
-        # Steady joint: step 1 re-matches every pair, nothing is left for step 2, no state changes.
-        # Each matched distance enters the event table twice (RAW row and MATCH row).
-        fast["objects"] += np.where(steady, n_obj, 0)
-        fast["matches"] += np.where(steady, n_pairs, 0)
-        fast["misses"] += np.where(steady, n_obj - n_pairs, 0)
-        fast["false_positives"] += np.where(steady, n_hyp - n_pairs, 0)
-        fast["sum_d"] += np.where(
-            steady, 2 * np.bincount(pair_j, weights=pair_d, minlength=NUM_JOINTS), 0.0
-        )
-        if steady.all():
-            return
-        bounds = np.searchsorted(pair_j, np.arange(NUM_JOINTS + 1)).tolist()
-        gt_c_list, pr_c_list = gt_c.tolist(), pr_c.tolist()
-        for j in np.flatnonzero(~steady).tolist():
-            gs, ps = np.flatnonzero(gt_has[:, j]).tolist(), np.flatnonzero(pr_has[:, j]).tolist()
-            row = {g: i for i, g in enumerate(gs)}
-            col = {p: i for i, p in enumerate(ps)}
-            span = slice(bounds[j], bounds[j + 1])
+        Keys are per joint and per track id, so that one sort finds each one's previous match.
+        """
+        gt_codes, gt_code = np.unique(batch.gt_ids, return_inverse=True)
+        pr_codes, pr_code = np.unique(batch.pr_ids, return_inverse=True)
+        c_g, c_p = batch.pair_gt[c_pair], batch.pair_pr[c_pair]
+        c_f = batch.gt_frame[c_g]
+        okey = c_j * len(gt_codes) + gt_code[c_g]
+        hkey = c_j * len(pr_codes) + pr_code[c_p]
+        # A frame and joint competes when one of its objects or hypotheses has two candidates.
+        o_slot, h_slot = c_j * len(gt_code) + c_g, c_j * len(pr_code) + c_p
+        crowded = (np.bincount(o_slot)[o_slot] > 1) | (np.bincount(h_slot)[h_slot] > 1)
+        fj = c_f * NUM_JOINTS + c_j
+        competing = np.zeros(batch.num_frames * NUM_JOINTS, dtype=bool)
+        competing[fj[crowded]] = True
+        lone = ~competing[fj]
+        out = [c_f[lone], c_j[lone], okey[lone], hkey[lone], c_d[lone]]
+        if lone.all():
+            return tuple(out)
+        # Competing frames, in frame order; an object's last match is its latest lone match
+        # (by search) or its latest match in an earlier competing frame, whichever is later.
+        num_frames = batch.num_frames
+        lone_at = okey[lone] * num_frames + c_f[lone]
+        by_time = np.argsort(lone_at, kind="stable")
+        lone_at, lone_h = lone_at[by_time], hkey[lone][by_time]
+        idx = np.flatnonzero(~lone)
+        idx = idx[np.lexsort((c_p[idx], c_g[idx], fj[idx]))]
+        groups = np.split(idx, np.flatnonzero(np.diff(fj[idx])) + 1)
+        gt_start = np.r_[0, np.cumsum(batch.num_gt)]
+        pr_start = np.r_[0, np.cumsum(batch.num_pr)]
+        comp_last: dict[int, tuple[int, int]] = {}
+        extra: list[tuple[int, int, int, int, float]] = []
+        for group in groups:
+            f, j = int(c_f[group[0]]), int(c_j[group[0]])
+            gs = gt_start[f] + np.flatnonzero(batch.gt_has[gt_start[f] : gt_start[f + 1], j])
+            ps = pr_start[f] + np.flatnonzero(batch.pr_has[pr_start[f] : pr_start[f + 1], j])
+            oids = (j * len(gt_codes) + gt_code[gs]).tolist()
+            hids = (j * len(pr_codes) + pr_code[ps]).tolist()
+            row = {g: i for i, g in enumerate(gs.tolist())}
+            col = {p: i for i, p in enumerate(ps.tolist())}
             pairs = [
                 (row[g], col[p], d)
-                for g, p, d in zip(
-                    pair_g[span].tolist(), pair_p[span].tolist(), pair_d[span].tolist()
-                )
+                for g, p, d in zip(c_g[group].tolist(), c_p[group].tolist(), c_d[group].tolist())
             ]
-            oids = [gt_c_list[g] for g in gs]
-            acc = self._acc[j]
-            acc.update(oids, [pr_c_list[p] for p in ps], pairs)
-            for o in oids:
-                self._last_hyp[j, o] = acc.last_hyp.get(o, -1)
+            last_hyp = {}
+            where = np.searchsorted(lone_at, np.array(oids) * num_frames + f) - 1
+            for o, k in zip(oids, where.tolist()):
+                seen = (-1, -1)
+                if k >= 0 and lone_at[k] // num_frames == o:
+                    seen = (int(lone_at[k] % num_frames), int(lone_h[k]))
+                seen = max(seen, comp_last.get(o, (-1, -1)))
+                if seen[0] >= 0:
+                    last_hyp[o] = seen[1]
+            kept, assigned = match_frame(oids, hids, pairs, last_hyp)
+            for i, k, d in kept + assigned:
+                extra.append((f, j, oids[i], hids[k], d))
+                comp_last[oids[i]] = (f, hids[k])
+        columns = list(zip(*extra)) if extra else [()] * 5
+        return tuple(
+            np.concatenate([a, np.asarray(b, dtype=a.dtype)]) for a, b in zip(out, columns)
+        )
+
+    def _count_events(
+        self, f: np.ndarray, j: np.ndarray, o: np.ndarray, h: np.ndarray, d: np.ndarray
+    ) -> None:
+        """Add the events of all matches (frame, joint, object, hypothesis, distance)."""
+        n, span = len(f), int(f.max()) + 1
+
+        def previous(key: np.ndarray, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """For the selected matches: whether `key` was matched before, and where (index)."""
+            order = sel[np.argsort(key[sel] * span + f[sel])]  # by key, then frame (unique)
+            has = np.zeros(n, dtype=bool)
+            prev = np.zeros(n, dtype=np.int64)
+            same = key[order][1:] == key[order][:-1]
+            has[order[1:]] = same
+            prev[order[1:]] = order[:-1]
+            return has, prev
+
+        everything = np.arange(n)
+        o_before, o_prev = previous(o, everything)
+        kept = o_before & (h[o_prev] == h)  # step 1: the object's last hypothesis again
+        switch = o_before & ~kept
+        h_before, _ = previous(h, everything)
+        # Step 2 matches (all not kept): a hypothesis whose last step-2 object was another one
+        # is a TRANSFER, and a MIGRATE too when the object is matched for the first time.
+        h2_before, h2_prev = previous(h, np.flatnonzero(~kept))
+        transfer = h2_before & (o[h2_prev] != o) & ~kept
+        migrate = transfer & ~o_before
+        t = self.totals
+        t["switches"] += np.bincount(j, weights=switch, minlength=NUM_JOINTS)
+        t["matches"] += np.bincount(j, weights=~switch, minlength=NUM_JOINTS)
+        extra = 1.0 + (switch & ~h_before) + transfer + migrate  # ASCEND, TRANSFER, MIGRATE
+        t["sum_d"] += np.bincount(j, weights=d * extra, minlength=NUM_JOINTS)
 
     def result(self) -> MOTResult:
         """poseval's final formulas: nan MOTA/recall without GT, MOTP 0 without detections."""
-        self._flush()
         t = self.totals
         det = t["matches"] + t["switches"]
         with np.errstate(divide="ignore", invalid="ignore"):

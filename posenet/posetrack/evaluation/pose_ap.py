@@ -10,10 +10,14 @@ joint scores, pooled over all frames of all sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .frames import NUM_JOINTS, EvalFrame
+from .frames import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame
+
+if TYPE_CHECKING:
+    from .batch import SequenceBatch
 
 
 def joint_distances(frame: EvalFrame) -> np.ndarray:
@@ -51,6 +55,32 @@ def frame_labels(frame: EvalFrame, match: np.ndarray | None) -> np.ndarray:
     pr_to_gt = assign_people(match, frame.gt_has)
     labels = match[np.arange(num_pr), np.maximum(pr_to_gt, 0)]
     labels[pr_to_gt < 0] = False
+    return labels
+
+
+def batch_labels(batch: SequenceBatch) -> np.ndarray:
+    """(P, 15) bool: `frame_labels` of every frame of the batch at once (same assignment, same
+    first-index tie rule), so AP needs no loop over frames."""
+    labels = np.zeros((len(batch.pr_ids), NUM_JOINTS), dtype=bool)
+    n = len(batch.pair_pr)
+    if not n:
+        return labels
+    match = batch.dist <= PCKH_THRESHOLD
+    n_gt_joints = batch.gt_has.sum(axis=1)[batch.pair_gt]
+    pck = match.sum(axis=1).astype(np.float64)
+    np.divide(pck, n_gt_joints, out=pck, where=n_gt_joints > 0)
+    # Each prediction's best GT person, the first on ties: a prediction's pairs are consecutive.
+    starts = np.flatnonzero(np.r_[True, batch.pair_pr[1:] != batch.pair_pr[:-1]])
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    is_max = pck == np.maximum.reduceat(pck, starts)[segment]
+    best = np.minimum.reduceat(np.where(is_max, np.arange(n), n), starts)  # pair index
+    # Each GT person keeps, of the predictions whose best it is, the one with the highest
+    # nonzero PCKh (the first on ties); the others match nothing.
+    best = best[pck[best] > 0]
+    order = np.lexsort((batch.pair_pr[best], -pck[best], batch.pair_gt[best]))
+    best, gt = best[order], batch.pair_gt[best[order]]
+    winners = best[np.r_[True, gt[1:] != gt[:-1]]]
+    labels[batch.pair_pr[winners]] = match[winners]
     return labels
 
 
@@ -107,6 +137,14 @@ class APCollector:
             self._scores.append(frame.pr_score)
             self._labels.append(frame_labels(frame, match))
             self._has.append(frame.pr_has)
+
+    def add_batch(self, batch: SequenceBatch) -> None:
+        """Add all frames of a batch: the same as `add` on each of its frames in order."""
+        self.num_gt += batch.gt_has.sum(axis=0)
+        if len(batch.pr_has):
+            self._scores.append(batch.pr_score)
+            self._labels.append(batch_labels(batch))
+            self._has.append(batch.pr_has)
 
     def result(self) -> APResult:
         """AP per joint and their mean (over non-nan joints), as poseval: a joint never

@@ -2,10 +2,13 @@
 
 import numpy as np
 
+from posenet.posetrack.evaluation.batch import SequenceBatch
 from posenet.posetrack.evaluation.frames import EvalFrame
 from posenet.posetrack.evaluation.pose_ap import (
     APCollector,
     assign_people,
+    batch_labels,
+    frame_labels,
     joint_distances,
     precision_recall,
     voc_ap,
@@ -73,3 +76,22 @@ def test_collector_unmatched_and_unlabelled_joints():
     assert np.allclose(result.ap[[0, 5, 12, 14]], 100.0) and np.isnan(result.ap[13])
     assert np.isclose(result.ap[15], 100.0)  # total ignores nan
     assert np.allclose(result.precision[0], 50.0) and np.allclose(result.recall[0], 100.0)
+
+
+def test_batch_labels_equal_frame_labels_frame_by_frame():
+    # Random frames on a coarse grid (many equal PCKh values, so the first-index tie rule
+    # matters), some without GT or predictions: the batched assignment gives the same labels.
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(300):
+        g, p = rng.integers(0, 4), rng.integers(0, 5)
+        gt = np.where(rng.random((g, 15, 1)) < 0.8, rng.integers(0, 3, (g, 15, 2)), np.nan)
+        pr = np.where(rng.random((p, 15, 1)) < 0.8, rng.integers(0, 3, (p, 15, 2)), np.nan)
+        frames.append(_frame(gt, pr, head_size=2.0))
+    expected = [
+        frame_labels(f, joint_distances(f) <= 0.5 if len(f.gt_has) and len(f.pr_has) else None)
+        for f in frames
+    ]
+    labels = batch_labels(SequenceBatch.from_frames(frames))
+    np.testing.assert_array_equal(labels, np.concatenate(expected))
+    assert 0 < labels.sum() < labels.size
