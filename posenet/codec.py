@@ -1,9 +1,10 @@
 """Heatmap codec: joints -> Gaussian targets for training, heatmaps -> joints for inference.
 
-`MSRAHeatmap` is the SimpleBaseline codec (numpy in and out). The helpers are pure functions:
-encoding is numpy (per sample, in the data loader); decoding is torch on any device, the one
-production path (vectorised over people and joints, no Python loops; CPU included). Their
-numbers equal the seed's numpy formulas, kept as a reference in the tests.
+`MSRAHeatmap` encodes the SimpleBaseline targets (numpy, per sample, in the data loader).
+Decoding is the pure torch function `decode_torch` (argmax, then the seed's quarter-pixel
+shift or DARK), which inference calls on the net's device, vectorised over people and joints
+(no Python loops; CPU included). Its numbers equal the seed's numpy formulas, kept as a
+reference in the tests.
 Coordinates are (x, y) in heatmap pixels; `posenet.transforms.heatmap_to_image` maps them back.
 """
 
@@ -68,28 +69,6 @@ def generate_gaussian_heatmaps(
     in_y = (gy >= 0) & (gy < g_len) & (np.arange(h)[None, :] < br[:, 1:])
     ex = np.where(in_x, np.exp(-((gx - centre) ** 2) / (2 * sigma**2)), 0.0)
     ey = np.where(in_y, np.exp(-((gy - centre) ** 2) / (2 * sigma**2)), 0.0)
-    heatmaps = ey[:, :, None] * ex[:, None, :]
-    heatmaps[weights <= 0.5] = 0.0
-    return heatmaps.astype(np.float32), weights
-
-
-def generate_unbiased_gaussian_heatmaps(
-    heatmap_size: tuple[int, int], keypoints: np.ndarray, visible: np.ndarray, sigma: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unbiased targets: a full-map Gaussian centred on the exact sub-pixel joint position.
-
-    Same weight rule as `generate_gaussian_heatmaps` (without integer rounding).
-    """
-    keypoints, visible = _check_keypoints(keypoints, visible)
-    w, h = int(heatmap_size[0]), int(heatmap_size[1])
-    radius = sigma * 3
-    ul = keypoints - radius
-    br = keypoints + radius + 1
-    weights = visible.copy()
-    outside = (ul[:, 0] >= w) | (ul[:, 1] >= h) | (br[:, 0] < 0) | (br[:, 1] < 0)
-    weights[outside] = 0.0
-    ex = np.exp(-((np.arange(w)[None, :] - keypoints[:, :1]) ** 2) / (2 * sigma**2))
-    ey = np.exp(-((np.arange(h)[None, :] - keypoints[:, 1:]) ** 2) / (2 * sigma**2))
     heatmaps = ey[:, :, None] * ex[:, None, :]
     heatmaps[weights <= 0.5] = 0.0
     return heatmaps.astype(np.float32), weights
@@ -270,19 +249,11 @@ def fuse_flip_torch(
 
 
 class MSRAHeatmap:
-    """SimpleBaseline heatmap codec: Gaussian targets at 1/4 resolution; argmax decoding.
-
-    `unbiased` centres target Gaussians on the exact sub-pixel joint (else on the rounded pixel,
-    as the seed); `use_dark` decodes with DARK instead of the seed's quarter-pixel shift.
-    """
+    """SimpleBaseline heatmap targets: a Gaussian (sigma in heatmap pixels) on each joint's
+    rounded position at the heatmap resolution, as the seed. Decoding is `decode_torch`."""
 
     def __init__(
-        self,
-        input_size: tuple[int, int],
-        heatmap_size: tuple[int, int],
-        sigma: float = 2.0,
-        unbiased: bool = False,
-        use_dark: bool = False,
+        self, input_size: tuple[int, int], heatmap_size: tuple[int, int], sigma: float = 2.0
     ) -> None:
         if len(input_size) != 2 or len(heatmap_size) != 2 or min(*input_size, *heatmap_size) <= 0:
             raise ValueError(
@@ -293,23 +264,11 @@ class MSRAHeatmap:
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.sigma = float(sigma)
-        self.unbiased = unbiased
-        self.use_dark = use_dark
         self.stride = np.array(self.input_size, np.float64) / np.array(self.heatmap_size)
-        self.dark_kernel = dark_kernel_size(self.sigma)
 
     def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Joints (K, 2) in input pixels and visibility (K,) -> heatmaps (K, h, w), weights (K,)."""
         keypoints, visible = _check_keypoints(keypoints, visible)
-        make = generate_unbiased_gaussian_heatmaps if self.unbiased else generate_gaussian_heatmaps
-        return make(self.heatmap_size, keypoints / self.stride, visible, self.sigma)
-
-    def decode(self, heatmaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Heatmaps (N, K, h, w) -> coords (N, K, 2) in heatmap pixels and scores (N, K),
-        float32, through `decode_torch` on the CPU."""
-        coords, scores = decode_torch(
-            torch.from_numpy(np.ascontiguousarray(heatmaps)),
-            dark=self.use_dark,
-            dark_kernel=self.dark_kernel,
+        return generate_gaussian_heatmaps(
+            self.heatmap_size, keypoints / self.stride, visible, self.sigma
         )
-        return coords.numpy(), scores.numpy()

@@ -126,7 +126,6 @@ def flip_pairs(names: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
 
 
 COCO_FLIP_PAIRS = flip_pairs(COCO_NAMES)
-POSETRACK18_FLIP_PAIRS = flip_pairs(POSETRACK18_NAMES)
 POSETRACK17_FLIP_PAIRS = flip_pairs(POSETRACK17_NAMES)
 MPII_FLIP_PAIRS = flip_pairs(MPII_NAMES)
 FLIP_PAIRS = {layout: flip_pairs(names) for layout, names in LAYOUTS.items()}

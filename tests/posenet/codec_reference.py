@@ -1,6 +1,6 @@
 """The seed's heatmap decoding in numpy, kept as the reference the production torch decoder
 (`posenet.codec.decode_torch` and friends) is checked against: same rules, written the plain
-way, one formula per line."""
+way, one formula per line. Also sub-pixel Gaussian heatmaps, test input with a known answer."""
 
 from __future__ import annotations
 
@@ -109,3 +109,15 @@ def fuse_flip(heatmaps: np.ndarray, flipped_back: np.ndarray, shift: bool = True
     if shift:
         flipped_back[..., 1:] = flipped_back[..., :-1].copy()
     return (np.asarray(heatmaps) + flipped_back) * 0.5
+
+
+def sub_pixel_heatmaps(
+    heatmap_size: tuple[int, int], centres: np.ndarray, sigma: float
+) -> np.ndarray:
+    """Full-map Gaussians (K, h, w) float32 peaking at the exact sub-pixel `centres` (K, 2):
+    decoders' test input with a known right answer (the seed's targets sit on whole pixels)."""
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    w, h = int(heatmap_size[0]), int(heatmap_size[1])
+    ex = np.exp(-((np.arange(w)[None, :] - centres[:, :1]) ** 2) / (2 * sigma**2))
+    ey = np.exp(-((np.arange(h)[None, :] - centres[:, 1:]) ** 2) / (2 * sigma**2))
+    return (ey[:, :, None] * ex[:, None, :]).astype(np.float32)

@@ -1,5 +1,5 @@
-"""Heatmap codec: targets with hand-computed values, round trips, flip test, and the torch
-decoder equal to the seed's numpy formulas (tests/posenet/codec_reference.py)."""
+"""Heatmap codec: targets with hand-computed values, decoding of known sub-pixel peaks, flip
+test, and the torch decoder equal to the seed's numpy formulas (codec_reference.py)."""
 
 import math
 
@@ -19,7 +19,7 @@ def blob_heatmaps(rng: np.random.Generator, n: int, k: int, noise: float = 0.02)
     """Random network-like heatmaps: a Gaussian of random height at a random spot, plus noise."""
     w, h = HEATMAP
     centres = rng.uniform([-2, -2], [w + 2, h + 2], (n * k, 2))  # some near or past the border
-    maps, _ = codec.generate_unbiased_gaussian_heatmaps(HEATMAP, centres, np.ones(n * k), 2.0)
+    maps = reference.sub_pixel_heatmaps(HEATMAP, centres, 2.0)
     maps = maps * rng.uniform(0.2, 1.0, (n * k, 1, 1)) + noise * rng.standard_normal(maps.shape)
     return maps.reshape(n, k, h, w).astype(np.float32)
 
@@ -40,18 +40,16 @@ def test_seed_target_is_gaussian_on_rounded_pixel_cut_at_three_sigma():
     assert hm[0, 1, 1] == pytest.approx(math.exp(-9.0))  # corner of the square
 
 
-def test_unbiased_target_is_centred_on_the_sub_pixel_position():
-    codec_ = MSRAHeatmap((40, 40), (10, 10), sigma=1.0, unbiased=True)
-    hm, _ = codec_.encode([[18.0, 12.0]], [1])  # heatmap (4.5, 3.0)
+def test_sub_pixel_test_heatmaps_peak_at_the_given_position():
+    hm = reference.sub_pixel_heatmaps((10, 10), [[4.5, 3.0]], sigma=1.0)
     assert hm[0, 3, 4] == pytest.approx(math.exp(-0.125))
     assert hm[0, 3, 5] == pytest.approx(math.exp(-0.125))
     assert hm[0, 3, 9] == pytest.approx(math.exp(-(4.5**2) / 2))  # full map, no 3-sigma cut
     assert hm.max() < 1.0
 
 
-@pytest.mark.parametrize("unbiased", [False, True])
-def test_weights_zero_for_invisible_and_out_of_crop_joints(unbiased):
-    codec_ = MSRAHeatmap(INPUT, HEATMAP, sigma=2.0, unbiased=unbiased)
+def test_weights_zero_for_invisible_and_out_of_crop_joints():
+    codec_ = MSRAHeatmap(INPUT, HEATMAP, sigma=2.0)
     joints = np.array(
         [
             [96.0, 128.0],  # visible, inside
@@ -100,19 +98,15 @@ def test_quarter_offset_moves_toward_higher_neighbour_away_from_borders():
 def test_dark_kernel_matches_sigma_like_mmpose():
     assert codec.dark_kernel_size(2.0) == 11
     assert codec.dark_kernel_size(3.0) == 17
-    assert MSRAHeatmap(INPUT, HEATMAP, sigma=2.0).dark_kernel == 11
 
 
-def test_round_trip_within_a_quarter_pixel_and_dark_is_closer():
+def test_sub_pixel_peaks_decode_within_a_quarter_pixel_and_dark_is_closer():
     rng = np.random.default_rng(0)
-    encoder = MSRAHeatmap(INPUT, HEATMAP, sigma=2.0, unbiased=True)
-    plain = MSRAHeatmap(INPUT, HEATMAP, sigma=2.0)
-    dark = MSRAHeatmap(INPUT, HEATMAP, sigma=2.0, use_dark=True)
-    joints = rng.uniform([32.0, 32.0], [160.0, 224.0], (20, 17, 2))  # well inside the map
-    heatmaps = np.stack([encoder.encode(j, np.ones(17))[0] for j in joints])
-    truth = joints / 4.0
-    quarter_coords, scores = plain.decode(heatmaps)
-    dark_coords, _ = dark.decode(heatmaps)
+    truth = rng.uniform([8.0, 8.0], [40.0, 56.0], (20, 17, 2))  # well inside the map
+    heatmaps = reference.sub_pixel_heatmaps(HEATMAP, truth.reshape(-1, 2), 2.0)
+    heatmaps = torch.from_numpy(heatmaps.reshape(20, 17, HEATMAP[1], HEATMAP[0]))
+    quarter_coords, scores = (a.numpy() for a in codec.decode_torch(heatmaps))
+    dark_coords = codec.decode_torch(heatmaps, dark=True, dark_kernel=11)[0].numpy()
     quarter_err = np.abs(quarter_coords - truth)
     assert quarter_err.max() <= 0.25 + 1e-5, f"quarter shift max error {quarter_err.max():.4f}"
     assert scores.min() > 0.9
@@ -124,13 +118,13 @@ def test_round_trip_within_a_quarter_pixel_and_dark_is_closer():
 
 def test_seed_encoding_decodes_to_the_rounded_pixel():
     hm, _ = MSRAHeatmap(INPUT, HEATMAP).encode([[41.0, 82.6]], [1])  # heatmap (10.25, 20.65)
-    coords, _ = MSRAHeatmap(INPUT, HEATMAP).decode(hm[None])
+    coords, _ = codec.decode_torch(torch.from_numpy(hm[None]))
     assert coords[0, 0].tolist() == [10.0, 21.0]  # symmetric peak: neighbours equal, no shift
 
 
 def test_decode_rejects_wrong_rank():
     with pytest.raises(ValueError, match=r"\(N, K, h, w\)"):
-        MSRAHeatmap(INPUT, HEATMAP).decode(np.zeros((17, 64, 48)))
+        codec.decode_torch(torch.zeros((17, 64, 48)))
 
 
 # ----------------------------------------------------------------------------- flip test
@@ -140,12 +134,12 @@ def test_flip_back_of_mirrored_joints_gives_the_original_heatmaps():
     rng = np.random.default_rng(1)
     w = HEATMAP[0]
     joints = rng.uniform([3.0, 3.0], [w - 4.0, 60.0], (17, 2))
-    original, _ = codec.generate_unbiased_gaussian_heatmaps(HEATMAP, joints, np.ones(17), 2.0)
+    original = reference.sub_pixel_heatmaps(HEATMAP, joints, 2.0)
     mirrored = joints.copy()
     mirrored[:, 0] = w - 1 - mirrored[:, 0]
     for a, b in COCO_FLIP_PAIRS:
         mirrored[[a, b]] = mirrored[[b, a]]
-    flipped, _ = codec.generate_unbiased_gaussian_heatmaps(HEATMAP, mirrored, np.ones(17), 2.0)
+    flipped = reference.sub_pixel_heatmaps(HEATMAP, mirrored, 2.0)
     back = codec.flip_back_torch(torch.from_numpy(flipped[None]), COCO_FLIP_PAIRS)
     np.testing.assert_allclose(back[0].numpy(), original, atol=1e-6)
     fused = codec.fuse_flip_torch(torch.from_numpy(original[None]), back, shift=False)
@@ -219,22 +213,5 @@ def test_torch_dark_decode_ignores_autocast_and_low_precision_input():
 
 @pytest.mark.parametrize("dark", [False, True])
 def test_decoding_no_people_gives_empty_arrays(dark):
-    empty = np.zeros((0, 17, 64, 48), np.float32)
-    coords, scores = MSRAHeatmap(INPUT, HEATMAP, use_dark=dark).decode(empty)
+    coords, scores = codec.decode_torch(torch.zeros((0, 17, 64, 48)), dark=dark)
     assert coords.shape == (0, 17, 2) and scores.shape == (0, 17)
-    coords_t, scores_t = codec.decode_torch(torch.from_numpy(empty), dark=dark)
-    assert coords_t.shape == (0, 17, 2) and scores_t.shape == (0, 17)
-
-
-@pytest.mark.parametrize("dark", [False, True])
-def test_codec_decode_matches_the_numpy_reference(dark):
-    hm = blob_heatmaps(np.random.default_rng(6), 4, 17)
-    coords, scores = MSRAHeatmap(INPUT, HEATMAP, use_dark=dark).decode(hm)
-    expected, expected_scores = reference.get_max_preds(hm)
-    if dark:
-        expected = reference.refine_dark(hm, expected, 11)
-    else:
-        expected = reference.refine_quarter_offset(hm, expected)
-    assert coords.dtype == np.float32 and scores.dtype == np.float32
-    np.testing.assert_array_equal(scores, expected_scores)
-    np.testing.assert_allclose(coords, expected, atol=1e-3 if dark else 0.0)
