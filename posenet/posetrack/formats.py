@@ -7,6 +7,7 @@ except those stored as exactly [0, 0, 0]; in 2017 files every point listed with 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -142,6 +143,8 @@ def _frame_index(file_name: str, position: int) -> int:
 
 def _polygons_2018(image: dict, path: Path, where: str) -> list[np.ndarray]:
     xs, ys = image.get("ignore_regions_x") or [], image.get("ignore_regions_y") or []
+    if not xs and not ys and isinstance(xs, list) and isinstance(ys, list):
+        return []
     if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
         raise _fail(path, f"{where}.ignore_regions_x/_y", "expected two lists of equal length")
     polygons = []
@@ -185,28 +188,50 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
     by_image: dict[Any, list[int]] = {}
     for a, ann in enumerate(annotations):
         by_image.setdefault(ann["image_id"], []).append(a)
+    position = {image["id"]: i for i, image in enumerate(images) if _has_id(image)}
+    if len(position) == len(images):
+        # Each image id once (as in every PoseTrack file): sort the people by image, so that
+        # each frame's arrays are slices (views) instead of one fancy-indexed copy per frame.
+        where_image = [position.get(image_id, len(images)) for image_id in by_image]
+        order = np.array(
+            [a for _, ids in sorted(zip(where_image, by_image.values())) for a in ids],
+            dtype=np.int64,
+        )
+        people = {key: value[order] for key, value in people.items()}
+        counts = np.zeros(len(images) + 1, dtype=np.int64)
+        for k, ids in zip(where_image, by_image.values()):
+            counts[k] += len(ids)
+        bounds = np.r_[0, np.cumsum(counts)].tolist()
+        spans = [slice(bounds[i], bounds[i + 1]) for i in range(len(images))]
+    else:
+        spans = [by_image.get(image["id"], []) if _has_id(image) else [] for image in images]
     frames = []
     for i, image in enumerate(images):
         where = f"images[{i}]"
-        if not isinstance(image, dict) or "id" not in image:
+        if not _has_id(image):
             raise _fail(path, f"{where}.id", "missing")
         file_name = image.get("file_name")
         if not isinstance(file_name, str):
             raise _fail(path, f"{where}.file_name", f"expected a string, got {file_name!r}")
-        index = by_image.get(image["id"], [])
+        span = spans[i]
+        image_id = image["id"] if isinstance(image["id"], int) else None
         frames.append(
             PoseTrackFrame(
                 file_name=file_name,
                 frame_index=_frame_index(file_name, i),
-                image_id=image["id"] if isinstance(image["id"], int) else None,
-                frame_id=image["id"] if isinstance(image["id"], int) else None,
+                image_id=image_id,
+                frame_id=image_id,
                 is_labeled=bool(image.get("is_labeled", True)),
                 ignore_regions=_polygons_2018(image, path, where),
-                num_annotations=len(index),
-                **{key: value[index] for key, value in people.items()},
+                num_annotations=len(by_image.get(image["id"], ())),
+                **{key: value[span] for key, value in people.items()},
             )
         )
     return frames
+
+
+def _has_id(image: Any) -> bool:
+    return isinstance(image, dict) and "id" in image
 
 
 def _rows(
@@ -215,6 +240,9 @@ def _rows(
     """(N, width) float array from per-annotation lists (None -> fill); names the bad entry."""
     rows = [[fill] * width if v is None else v for v in values]
     try:
+        if all(type(row) is list and len(row) == width for row in rows):
+            flat = itertools.chain.from_iterable(rows)
+            return np.fromiter(flat, np.float64, count=len(rows) * width).reshape(-1, width)
         out = np.array(rows, dtype=np.float64)
         if out.shape == (len(rows), width):
             return out
@@ -231,24 +259,35 @@ def _rows(
     raise _fail(path, f"annotations[*].{field_name}", "malformed")  # unreachable in practice
 
 
+_MISSING = object()
+
+
 def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, np.ndarray]:
     """All annotations of a file as PoseTrackFrame arrays, converted in one go."""
     n, width = len(annotations), len(slots)
     out = empty_people(n)
-    kps, scores, heads, boxes = [], [], [], []
     for a, ann in enumerate(annotations):
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise _fail(path, f"annotations[{a}].image_id", "missing")
-        kps.append(ann.get("keypoints"))
-        scores.append(ann.get("scores") or None)  # poseval treats an empty list as "no scores"
-        heads.append(ann.get("bbox_head"))
-        boxes.append(ann.get("bbox"))
-        if "track_id" in ann:
-            out["track_ids"][a] = _track_id(ann["track_id"], path, f"annotations[{a}].track_id")
-        if ann.get("score") is not None:
-            out["scores"][a] = _number(ann["score"], path, f"annotations[{a}].score")
     if not n:
         return out
+    kps = [ann.get("keypoints") for ann in annotations]
+    # poseval treats an empty list of scores as "no scores"
+    scores = [ann.get("scores") or None for ann in annotations]
+    track_ids = [ann.get("track_id", _MISSING) for ann in annotations]
+    if all(type(t) is int and t >= 0 or t is _MISSING for t in track_ids):
+        out["track_ids"][:] = [NO_TRACK_ID if t is _MISSING else t for t in track_ids]
+    else:
+        for a, ann in enumerate(annotations):
+            if "track_id" in ann:
+                out["track_ids"][a] = _track_id(ann["track_id"], path, f"annotations[{a}].track_id")
+    person_scores = [ann.get("score") for ann in annotations]
+    if all(type(v) is float or v is None for v in person_scores):
+        out["scores"][:] = [np.nan if v is None else v for v in person_scores]
+    else:
+        for a, value in enumerate(person_scores):
+            if value is not None:
+                out["scores"][a] = _number(value, path, f"annotations[{a}].score")
     for a, kp in enumerate(kps):
         if not isinstance(kp, list):
             problem = f"expected a list of {width * 3} numbers, got {kp!r}"[:200]
@@ -259,7 +298,8 @@ def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, 
     # poseval converts 2018 to 2017 and drops only points stored as exactly (0, 0, 0).
     out["labelled"][:, slots[keep]] = ~np.all(kp[:, keep] == 0, axis=2)
     out["joint_scores"][:, slots[keep]] = _rows(scores, width, path, "scores")[:, keep]
-    for values, key, name in ((heads, "head_boxes", "bbox_head"), (boxes, "boxes", "bbox")):
+    for key, name in (("head_boxes", "bbox_head"), ("boxes", "bbox")):
+        values = [ann.get(name) for ann in annotations]
         out[key] = xywh_to_xyxy(_rows(values, 4, path, name))
     return out
 

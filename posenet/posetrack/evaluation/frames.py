@@ -18,7 +18,6 @@ from posenet.posetrack.formats import (
     PoseTrackFrame,
     PoseTrackSequence,
     base_name,
-    empty_people,
     read_posetrack,
 )
 
@@ -63,11 +62,6 @@ class LoadedData:
     notes: list[str] = field(default_factory=list)
 
 
-def _to_pt17(frame: PoseTrackFrame) -> tuple[np.ndarray, np.ndarray]:
-    kp = frame.keypoints[:, PT17_TO_PT18]
-    return kp[..., :2], frame.labelled[:, PT17_TO_PT18]
-
-
 def match_frames(
     gt: PoseTrackSequence, pred: PoseTrackSequence
 ) -> tuple[list[int | None], list[int]]:
@@ -100,12 +94,6 @@ def match_frames(
     return match, [k for k in range(len(pred)) if k not in used]
 
 
-def _empty_like(frame: PoseTrackFrame) -> PoseTrackFrame:
-    return PoseTrackFrame(
-        file_name=frame.file_name, frame_index=frame.frame_index, **empty_people()
-    )
-
-
 def prepare_frames(
     gt: PoseTrackSequence,
     pred: PoseTrackSequence,
@@ -135,44 +123,102 @@ def prepare_frames(
             f"{pred.path.name}: {len(unmatched)} prediction frames match no ground-truth frame and "
             f"are not scored: {shown}{' ...' if len(unmatched) > 3 else ''}"
         )
-    paired = [pred.frames[m] if m is not None else _empty_like(g) for g, m in zip(gt.frames, match)]
+    # Scored frames (GT lists people; each has a prediction frame, checked above), their
+    # people stacked: the clean-up runs once per sequence, not once per frame.
+    scored = [k for k, g in enumerate(gt.frames) if g.num_annotations > 0]
+    if not scored:
+        return []
+    g_frames = [gt.frames[k] for k in scored]
+    p_frames = [pred.frames[match[k]] for k in scored]
+    g, p = _Stacked(g_frames), _Stacked(p_frames)
+    gt_xy, gt_has = g.get("keypoints")[:, PT17_TO_PT18, :2], g.get("labelled")[:, PT17_TO_PT18]
+    pr_xy, pr_has = p.get("keypoints")[:, PT17_TO_PT18, :2], p.get("labelled")[:, PT17_TO_PT18]
+    scores = p.get("joint_scores")[:, PT17_TO_PT18]
+    gt_keep, pr_keep = np.ones(len(gt_xy), dtype=bool), np.ones(len(pr_xy), dtype=bool)
+    for i, frame in enumerate(g_frames):
+        if frame.ignore_regions:
+            gs, ps = g.span(i), p.span(i)
+            gt_has[gs] &= ~_inside(gt_xy[gs], frame.ignore_regions)
+            pr_has[ps] &= ~_inside(pr_xy[ps], frame.ignore_regions)
+            gt_keep[gs], pr_keep[ps] = gt_has[gs].any(axis=1), pr_has[ps].any(axis=1)
+    heads = g.get("head_boxes")
+    _check_frames(
+        gt, pred, scored, g_frames, p_frames, g, p, heads, gt_keep, pr_keep, need_track_ids
+    )
+    head_size = HEAD_SIZE_FACTOR * np.hypot(heads[:, 2] - heads[:, 0], heads[:, 3] - heads[:, 1])
+    gt_ids, pr_ids = g.get("track_ids"), p.get("track_ids")
+    gt_arrays = [a[gt_keep] for a in (gt_xy, gt_has, head_size, gt_ids)]
+    pr_score = np.where(np.isnan(scores), MIN_SCORE, scores)
+    pr_arrays = [a[pr_keep] for a in (pr_xy, pr_has, pr_score, pr_ids)]
+    g_bounds = np.r_[0, np.cumsum(np.bincount(g.frame[gt_keep], minlength=len(scored)))].tolist()
+    p_bounds = np.r_[0, np.cumsum(np.bincount(p.frame[pr_keep], minlength=len(scored)))].tolist()
     frames = []
-    for k, (g, p) in enumerate(zip(gt.frames, paired)):
-        if g.num_annotations == 0:
-            continue
-        gt_xy, gt_has = _to_pt17(g)
-        pr_xy, pr_has = _to_pt17(p)
-        scores = p.joint_scores[:, PT17_TO_PT18]
-        gt_keep = np.ones(len(g), dtype=bool)
-        pr_keep = np.ones(len(p), dtype=bool)
-        if g.ignore_regions:
-            gt_has = gt_has & ~_inside(gt_xy, g.ignore_regions)
-            pr_has = pr_has & ~_inside(pr_xy, g.ignore_regions)
-            gt_keep, pr_keep = gt_has.any(axis=1), pr_has.any(axis=1)
-        head = g.head_boxes[gt_keep]
-        if pr_keep.any() and np.isnan(head).any():
-            person = int(np.flatnonzero(np.isnan(g.head_boxes).any(axis=1) & gt_keep)[0])
-            raise DataError(
-                f"{gt.path}: frame {k} ({g.file_name}), person {person}: "
-                "no head box (bbox_head / x1,y1,x2,y2)"
-            )
-        if need_track_ids:
-            _check_track_ids(gt, g, k, "ground truth")
-            _check_track_ids(pred, p, k, "prediction")
-        frames.append(
-            EvalFrame(
-                gt_xy=gt_xy[gt_keep],
-                gt_has=gt_has[gt_keep],
-                head_size=HEAD_SIZE_FACTOR
-                * np.hypot(head[:, 2] - head[:, 0], head[:, 3] - head[:, 1]),
-                gt_ids=g.track_ids[gt_keep],
-                pr_xy=pr_xy[pr_keep],
-                pr_has=pr_has[pr_keep],
-                pr_score=np.where(np.isnan(scores), MIN_SCORE, scores)[pr_keep],
-                pr_ids=p.track_ids[pr_keep],
-            )
-        )
+    for i in range(len(scored)):
+        gs, ps = slice(g_bounds[i], g_bounds[i + 1]), slice(p_bounds[i], p_bounds[i + 1])
+        gxy, ghas, hsize, gids = (a[gs] for a in gt_arrays)
+        pxy, phas, pscore, pids = (a[ps] for a in pr_arrays)
+        frames.append(EvalFrame(gxy, ghas, hsize, gids, pxy, phas, pscore, pids))
     return frames
+
+
+class _Stacked:
+    """The people arrays of some frames, concatenated; `frame` says whose each row is."""
+
+    def __init__(self, frames: list[PoseTrackFrame]) -> None:
+        self.frames = frames
+        counts = np.array([len(f.keypoints) for f in frames], dtype=np.int64)
+        self.bounds = np.r_[0, np.cumsum(counts)].tolist()
+        self.frame = np.repeat(np.arange(len(frames)), counts)
+
+    def get(self, name: str) -> np.ndarray:
+        """One field of all frames, stacked."""
+        return np.concatenate([getattr(f, name) for f in self.frames])
+
+    def span(self, i: int) -> slice:
+        """Frame i's rows."""
+        return slice(self.bounds[i], self.bounds[i + 1])
+
+
+def _check_frames(
+    gt: PoseTrackSequence,
+    pred: PoseTrackSequence,
+    scored: list[int],
+    g_frames: list[PoseTrackFrame],
+    p_frames: list[PoseTrackFrame],
+    g: _Stacked,
+    p: _Stacked,
+    heads: np.ndarray,
+    gt_keep: np.ndarray,
+    pr_keep: np.ndarray,
+    need_track_ids: bool,
+) -> None:
+    """Raise for the first scored frame that lacks a head box where it is needed (a frame with
+    predictions left), or, when tracking is scored, lacks or repeats a track id."""
+    num = len(scored)
+    has_pred = np.bincount(p.frame[pr_keep], minlength=num) > 0
+    no_head = np.isnan(heads).any(axis=1) & gt_keep & has_pred[g.frame]
+    bad = np.bincount(g.frame[no_head], minlength=num) > 0
+    if need_track_ids:
+        for side in (g, p):
+            ids = side.get("track_ids")
+            order = np.lexsort((ids, side.frame))
+            ids_s, frame_s = ids[order], side.frame[order]
+            repeated = (ids_s[1:] == ids_s[:-1]) & (frame_s[1:] == frame_s[:-1])
+            bad[side.frame[ids == NO_TRACK_ID]] = True
+            bad[frame_s[1:][repeated]] = True
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    k, frame = scored[i], g_frames[i]
+    rows = np.flatnonzero(no_head[g.span(i)])
+    if len(rows):
+        raise DataError(
+            f"{gt.path}: frame {k} ({frame.file_name}), person {int(rows[0])}: "
+            "no head box (bbox_head / x1,y1,x2,y2)"
+        )
+    _check_track_ids(gt, frame, k, "ground truth")
+    _check_track_ids(pred, p_frames[i], k, "prediction")
+    raise AssertionError("unreachable: a frame was flagged but passes every check")
 
 
 def _inside(xy: np.ndarray, polygons: list[np.ndarray]) -> np.ndarray:
