@@ -20,6 +20,7 @@ import numpy as np
 
 from posenet.boxes import xywh_to_xyxy
 from posenet.errors import DataError
+from posenet.files import atomic_open
 from posenet.keypoints import POSETRACK17_NAMES, POSETRACK18_NAMES
 
 NUM_JOINTS = 17
@@ -552,20 +553,18 @@ class _StreamingJsonWriter:
         self.close()  # also after an exception: what was written so far becomes a valid file
 
     def close(self) -> None:
-        """Join the parts into `path` (temp file + os.replace) and remove them."""
+        """Join the parts into `path` (atomically, through posenet.files) and remove them."""
         if self.closed:
             return
         self.closed = True
         for f in self._files:
             f.close()
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            self._join(out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
-        for p in self._parts:
-            p.unlink(missing_ok=True)
+        try:
+            with atomic_open(self.path) as out:
+                self._join(out)
+        finally:
+            for p in self._parts:
+                p.unlink(missing_ok=True)
 
     def add_frame(self, file_name: str, frame_index: int, *people: np.ndarray) -> None:
         """Append one frame. `people`: keypoints (n, 17, 3) in PoseTrack-2018 slots, track ids

@@ -173,6 +173,27 @@ def test_writer_abort_leaves_an_earlier_file_as_it_was(tmp_path, writer_cls):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.json"]  # no part files left
 
 
+@pytest.mark.parametrize("writer_cls", [PoseTrack18Writer, PoseTrack17Writer])
+def test_writer_failing_while_joining_keeps_the_earlier_file_and_no_temp_files(
+    tmp_path, writer_cls, monkeypatch
+):
+    kp, ids, boxes, scores = _people(2)
+    out = tmp_path / "v.json"
+    out.write_text("earlier run")
+    w = writer_cls(out, "v")
+    w.add_frame("v/000000.jpg", 0, kp, ids, boxes, scores)
+
+    def fail(self, f):
+        f.write('{"half": ')
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(writer_cls, "_join", fail)
+    with pytest.raises(OSError, match="disk gone"):
+        w.close()
+    assert out.read_text() == "earlier run"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.json"]  # no temp or part files
+
+
 def test_writer_rejects_duplicate_track_ids_and_use_after_close(tmp_path):
     kp, _, boxes, scores = _people(2)
     w = PoseTrack18Writer(tmp_path / "x.json", "x")
