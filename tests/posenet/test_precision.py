@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from posenet.errors import ConfigError
-from posenet.precision import autocast, no_autocast, precision_dtype, resolve_precision
+from posenet.precision import (
+    autocast,
+    cpu_flags,
+    cpu_has_bf16,
+    cpu_inference_precision,
+    no_autocast,
+    precision_dtype,
+    resolve_precision,
+)
 
 
 def test_auto_is_the_callers_cuda_default_and_fp32_elsewhere():
@@ -30,3 +38,37 @@ def test_autocast_contexts_on_cpu():
     with autocast("cpu", "auto"):  # auto on CPU is fp32: no autocast
         assert (a @ b).dtype == torch.float32
     assert precision_dtype("fp32") is None and precision_dtype("fp16") is torch.float16
+
+
+def test_cpu_default_is_the_callers_choice_for_auto_on_cpu():
+    assert resolve_precision("auto", "cpu", cpu_default="bf16") == "bf16"
+    assert resolve_precision("auto", "cuda", cpu_default="bf16") == "bf16"  # the CUDA default
+    assert resolve_precision("fp32", "cpu", cpu_default="bf16") == "fp32"  # explicit wins
+
+
+@pytest.mark.parametrize(
+    "flags, native",
+    [
+        ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),  # Cooper Lake, Zen 4
+        ("fpu sse avx2 avx512f amx_bf16 amx_tile amx_int8", True),  # Sapphire Rapids
+        ("fpu sse avx2 avx512f avx512_vnni", False),  # Skylake/Cascade Lake: no bf16
+        ("fpu sse avx2 fma", False),  # a laptop
+    ],
+)
+def test_native_bf16_is_read_from_cpu_flags(tmp_path, flags, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: {flags}\n\n")
+    assert cpu_has_bf16(cpuinfo) is native
+    assert ("avx2" in cpu_flags(cpuinfo)) is True
+
+
+def test_unreadable_cpuinfo_means_no_native_bf16(tmp_path):
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+    assert cpu_has_bf16(tmp_path / "missing") is False
+
+
+def test_cpu_inference_precision_follows_the_flags(monkeypatch):
+    monkeypatch.setattr("posenet.precision.cpu_has_bf16", lambda *a: True)
+    assert cpu_inference_precision() == "bf16"
+    monkeypatch.setattr("posenet.precision.cpu_has_bf16", lambda *a: False)
+    assert cpu_inference_precision() == "fp32"
