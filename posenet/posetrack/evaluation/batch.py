@@ -10,7 +10,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import NUM_JOINTS, EvalFrame
+NUM_JOINTS = 15
+# PCKh threshold: a predicted joint is correct within half the head size.
+PCKH_THRESHOLD = 0.5
+
+
+@dataclass
+class EvalFrame:
+    """One scored frame: ground truth (G people) and predictions (P people), joints 0-14."""
+
+    gt_xy: np.ndarray  # (G, 15, 2)
+    gt_has: np.ndarray  # (G, 15) bool
+    head_size: np.ndarray  # (G,)
+    gt_ids: np.ndarray  # (G,) int64
+    pr_xy: np.ndarray  # (P, 15, 2)
+    pr_has: np.ndarray  # (P, 15) bool
+    pr_score: np.ndarray  # (P, 15)
+    pr_ids: np.ndarray  # (P,) int64
 
 
 def _exclusive_cumsum(counts: np.ndarray) -> np.ndarray:
@@ -57,24 +73,43 @@ class SequenceBatch:
     @classmethod
     def from_frames(cls, frames: Sequence[EvalFrame]) -> SequenceBatch:
         """Stack the frames (one concatenation per field) and pair their people."""
-        num_gt = np.array([len(f.gt_ids) for f in frames], dtype=np.int64)
-        num_pr = np.array([len(f.pr_ids) for f in frames], dtype=np.int64)
 
         def stack(name: str, tail: tuple[int, ...], dtype) -> np.ndarray:
             parts = [getattr(f, name) for f in frames]
             if not parts:
                 return np.zeros((0, *tail), dtype=dtype)
-            return np.concatenate(parts).reshape((-1, *tail))
+            return np.concatenate(parts).reshape((-1, *tail)).astype(dtype, copy=False)
 
-        gt_xy, pr_xy = (
-            stack("gt_xy", (NUM_JOINTS, 2), float),
-            stack("pr_xy", (NUM_JOINTS, 2), float),
+        joints = (NUM_JOINTS,)
+        return cls.from_arrays(
+            (
+                stack("gt_xy", (*joints, 2), np.float64),
+                stack("gt_has", joints, bool),
+                stack("head_size", (), np.float64),
+                stack("gt_ids", (), np.int64),
+            ),
+            np.array([len(f.gt_ids) for f in frames], dtype=np.int64),
+            (
+                stack("pr_xy", (*joints, 2), np.float64),
+                stack("pr_has", joints, bool),
+                stack("pr_score", joints, np.float64),
+                stack("pr_ids", (), np.int64),
+            ),
+            np.array([len(f.pr_ids) for f in frames], dtype=np.int64),
         )
-        gt_has = stack("gt_has", (NUM_JOINTS,), bool).astype(bool, copy=False)
-        pr_has = stack("pr_has", (NUM_JOINTS,), bool).astype(bool, copy=False)
-        head_size = stack("head_size", (), float)
-        frame_index = np.arange(len(frames))
-        gt_frame, pr_frame = np.repeat(frame_index, num_gt), np.repeat(frame_index, num_pr)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        gt: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        num_gt: np.ndarray,
+        pr: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        num_pr: np.ndarray,
+    ) -> SequenceBatch:
+        """A batch from stacked people, gt = (xy, has, head_size, ids) and pr = (xy, has,
+        score, ids), in frame order with `num_gt` / `num_pr` people per frame."""
+        (gt_xy, gt_has, head_size, gt_ids), (pr_xy, pr_has, pr_score, pr_ids) = gt, pr
+        frame_index = np.arange(len(num_gt))
         # Pairs: within each frame every prediction with every GT person, predictions major.
         per_frame = num_gt * num_pr
         pair_frame = np.repeat(frame_index, per_frame)
@@ -92,16 +127,30 @@ class SequenceBatch:
             gt_xy=gt_xy,
             gt_has=gt_has,
             head_size=head_size,
-            gt_ids=stack("gt_ids", (), np.int64).astype(np.int64, copy=False),
-            gt_frame=gt_frame,
+            gt_ids=gt_ids,
+            gt_frame=np.repeat(frame_index, num_gt),
             pr_xy=pr_xy,
             pr_has=pr_has,
-            pr_score=stack("pr_score", (NUM_JOINTS,), float),
-            pr_ids=stack("pr_ids", (), np.int64).astype(np.int64, copy=False),
-            pr_frame=pr_frame,
+            pr_score=pr_score,
+            pr_ids=pr_ids,
+            pr_frame=np.repeat(frame_index, num_pr),
             num_gt=num_gt,
             num_pr=num_pr,
             pair_pr=pair_pr,
             pair_gt=pair_gt,
             dist=dist,
         )
+
+    def frames(self) -> list[EvalFrame]:
+        """The batch cut back into frames (views of its arrays)."""
+        g_bounds = _exclusive_cumsum(self.num_gt).tolist()
+        p_bounds = _exclusive_cumsum(self.num_pr).tolist()
+        gt = (self.gt_xy, self.gt_has, self.head_size, self.gt_ids)
+        pr = (self.pr_xy, self.pr_has, self.pr_score, self.pr_ids)
+        out = []
+        for i in range(self.num_frames):
+            gs, ps = slice(g_bounds[i], g_bounds[i + 1]), slice(p_bounds[i], p_bounds[i + 1])
+            gxy, ghas, hsize, gids = (a[gs] for a in gt)
+            pxy, phas, pscore, pids = (a[ps] for a in pr)
+            out.append(EvalFrame(gxy, ghas, hsize, gids, pxy, phas, pscore, pids))
+        return out

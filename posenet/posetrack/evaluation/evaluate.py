@@ -90,7 +90,7 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
     mot = MOTCollector() if mode in ("track", "both") else None
     notes = []
     for seq in sequences:
-        batch = SequenceBatch.from_frames(seq.frames)
+        batch = seq.batch if seq.batch is not None else SequenceBatch.from_frames(seq.frames)
         if ap is not None:
             ap.add_batch(batch)
         if mot is not None:

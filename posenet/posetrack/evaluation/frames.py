@@ -21,37 +21,35 @@ from posenet.posetrack.formats import (
     read_posetrack,
 )
 
+from .batch import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame, SequenceBatch
 from .polygon import points_in_any_polygon
 
-NUM_JOINTS = 15
+__all__ = [
+    "NUM_JOINTS",
+    "PCKH_THRESHOLD",
+    "EvalFrame",
+    "EvalSequence",
+    "LoadedData",
+    "load_folders",
+    "match_frames",
+    "prepare_batch",
+    "prepare_frames",
+]
+
 # poseval's score for a predicted joint given without one.
 MIN_SCORE = -9999.0
 # poseval's head size: 0.6 x the head box diagonal.
 HEAD_SIZE_FACTOR = 0.6
-# PCKh threshold: a predicted joint is correct within half the head size.
-PCKH_THRESHOLD = 0.5
-
-
-@dataclass
-class EvalFrame:
-    """One scored frame: ground truth (G people) and predictions (P people), joints 0-14."""
-
-    gt_xy: np.ndarray  # (G, 15, 2)
-    gt_has: np.ndarray  # (G, 15) bool
-    head_size: np.ndarray  # (G,)
-    gt_ids: np.ndarray  # (G,) int64
-    pr_xy: np.ndarray  # (P, 15, 2)
-    pr_has: np.ndarray  # (P, 15) bool
-    pr_score: np.ndarray  # (P, 15)
-    pr_ids: np.ndarray  # (P,) int64
 
 
 @dataclass
 class EvalSequence:
-    """A sequence's scored frames (GT frames with people, in file order) and its name."""
+    """A sequence's scored frames (GT frames with people, in file order) and its name;
+    `batch`, when given, holds the same people stacked (saves stacking them again)."""
 
     name: str
     frames: list[EvalFrame]
+    batch: SequenceBatch | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -100,6 +98,16 @@ def prepare_frames(
     need_track_ids: bool,
     notes: list[str] | None = None,
 ) -> list[EvalFrame]:
+    """The scored frames of `prepare_batch`, one EvalFrame each."""
+    return prepare_batch(gt, pred, need_track_ids, notes).frames()
+
+
+def prepare_batch(
+    gt: PoseTrackSequence,
+    pred: PoseTrackSequence,
+    need_track_ids: bool,
+    notes: list[str] | None = None,
+) -> SequenceBatch:
     """Pair GT and prediction frames by file name (see `match_frames`) and clean them up as
     poseval does; prediction frames matching no GT frame are not scored and noted in `notes`.
 
@@ -127,7 +135,7 @@ def prepare_frames(
     # people stacked: the clean-up runs once per sequence, not once per frame.
     scored = [k for k, g in enumerate(gt.frames) if g.num_annotations > 0]
     if not scored:
-        return []
+        return SequenceBatch.from_frames([])
     g_frames = [gt.frames[k] for k in scored]
     p_frames = [pred.frames[match[k]] for k in scored]
     g, p = _Stacked(g_frames), _Stacked(p_frames)
@@ -147,18 +155,13 @@ def prepare_frames(
     )
     head_size = HEAD_SIZE_FACTOR * np.hypot(heads[:, 2] - heads[:, 0], heads[:, 3] - heads[:, 1])
     gt_ids, pr_ids = g.get("track_ids"), p.get("track_ids")
-    gt_arrays = [a[gt_keep] for a in (gt_xy, gt_has, head_size, gt_ids)]
     pr_score = np.where(np.isnan(scores), MIN_SCORE, scores)
-    pr_arrays = [a[pr_keep] for a in (pr_xy, pr_has, pr_score, pr_ids)]
-    g_bounds = np.r_[0, np.cumsum(np.bincount(g.frame[gt_keep], minlength=len(scored)))].tolist()
-    p_bounds = np.r_[0, np.cumsum(np.bincount(p.frame[pr_keep], minlength=len(scored)))].tolist()
-    frames = []
-    for i in range(len(scored)):
-        gs, ps = slice(g_bounds[i], g_bounds[i + 1]), slice(p_bounds[i], p_bounds[i + 1])
-        gxy, ghas, hsize, gids = (a[gs] for a in gt_arrays)
-        pxy, phas, pscore, pids = (a[ps] for a in pr_arrays)
-        frames.append(EvalFrame(gxy, ghas, hsize, gids, pxy, phas, pscore, pids))
-    return frames
+    return SequenceBatch.from_arrays(
+        tuple(a[gt_keep] for a in (gt_xy, gt_has, head_size, gt_ids)),
+        np.bincount(g.frame[gt_keep], minlength=len(scored)),
+        tuple(a[pr_keep] for a in (pr_xy, pr_has, pr_score, pr_ids)),
+        np.bincount(p.frame[pr_keep], minlength=len(scored)),
+    )
 
 
 class _Stacked:
@@ -264,12 +267,13 @@ def load_folders(
     sequences, empty_frames, total_frames = [], 0, 0
     for f in gt_files:
         gt, pred = read_posetrack(f), read_posetrack(pred_dir / f.name)
-        frames = prepare_frames(gt, pred, need_track_ids, notes)
+        batch = prepare_batch(gt, pred, need_track_ids, notes)
+        frames = batch.frames()
         total_frames += len(gt)
         empty_frames += len(gt) - len(frames)
         if not frames:
             notes.append(f"{f.name}: no ground-truth frame with people; sequence not scored")
-        sequences.append(EvalSequence(name=f.stem, frames=frames))
+        sequences.append(EvalSequence(name=f.stem, frames=frames, batch=batch))
     if empty_frames:
         notes.append(
             f"{empty_frames} of {total_frames} ground-truth frames list no people and are not "

@@ -15,14 +15,10 @@ the Bonn PoseTrack folders never gets there.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .frames import NUM_JOINTS, PCKH_THRESHOLD
-
-if TYPE_CHECKING:
-    from .batch import SequenceBatch
+from .batch import NUM_JOINTS, PCKH_THRESHOLD, SequenceBatch
 
 
 def _motmetrics_lsa(costs: np.ndarray) -> list[tuple[int, int]]:

@@ -10,14 +10,10 @@ joint scores, pooled over all frames of all sequences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .frames import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame
-
-if TYPE_CHECKING:
-    from .batch import SequenceBatch
+from .batch import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame, SequenceBatch
 
 
 def joint_distances(frame: EvalFrame) -> np.ndarray:
