@@ -138,7 +138,10 @@ def _track_id(value: Any, path: Path, where: str) -> int:
 
 def _frame_index(file_name: str, position: int) -> int:
     """The frame number in the file name's stem (PoseTrack names frames by it) or the position."""
-    stem = os.path.splitext(os.path.basename(file_name))[0].split("_")[0]
+    base = os.path.basename(file_name)
+    if "." in base.lstrip("."):  # os.path.splitext's rule, without its cost per frame
+        base = base[: base.rfind(".")]
+    stem = base.split("_")[0]
     return int(stem) if stem.isdigit() else position
 
 
@@ -239,9 +242,12 @@ def _rows(
     values: list, width: int, path: Path, field_name: str, fill: float = np.nan
 ) -> np.ndarray:
     """(N, width) float array from per-annotation lists (None -> fill); names the bad entry."""
-    rows = [[fill] * width if v is None else v for v in values]
+    types = set(map(type, values))
+    if types == {type(None)}:
+        return np.full((len(values), width), fill)
+    rows = [[fill] * width if v is None else v for v in values] if None in values else values
     try:
-        if all(type(row) is list and len(row) == width for row in rows):
+        if types <= {list, type(None)} and set(map(len, rows)) == {width}:
             flat = itertools.chain.from_iterable(rows)
             return np.fromiter(flat, np.float64, count=len(rows) * width).reshape(-1, width)
         out = np.array(rows, dtype=np.float64)
