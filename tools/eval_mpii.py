@@ -15,6 +15,7 @@ from posenet.evaluation.table import report_table
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Score the prediction file against the GT file, print the PCKh table, optionally save it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pred", help="pred.mat: key 'preds', (N, 16, 2), 1-based pixels")
     parser.add_argument("--gt", default="data/mpii/annot/gt_valid.mat", help="gt_valid.mat")
