@@ -17,7 +17,6 @@ The person score is the mean joint score. No box is written: GivenPoses uses the
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from posenet.errors import DataError
+from posenet.files import write_json
 from posenet.posetrack.formats import POSETRACK18_CATEGORY, PoseTrackSequence
 
 JOINT_SCORE_SCALE_PX = 8.0
@@ -219,10 +219,5 @@ def write_detections(
             if with_ids:
                 ann["track_id"] = int(f.track_ids[p])
             annotations.append(ann)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     data = {"images": images, "annotations": annotations, "categories": [POSETRACK18_CATEGORY]}
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-    return path
+    return write_json(path, data, indent=None)
