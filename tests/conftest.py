@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from posenet.shared_data import shared_data_root
+
+SHARED_DATA = shared_data_root()  # ../shared/data, or $POSENET_SHARED_DATA when set
 
 
 def shared_file(relative: str) -> Path:
@@ -34,7 +36,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_tool(name: str):
-    """Import tools/<name>.py as a module so tests call its main(argv) directly."""
+    """Import tools/<name>.py as a module, for the end-to-end tests of a CLI's main(argv)
+    (everything else calls the library functions the tools are made of)."""
     import importlib.util
 
     path = REPO_ROOT / "tools" / f"{name}.py"
