@@ -18,11 +18,13 @@ Detections = tuple[np.ndarray, np.ndarray]
 
 @dataclass
 class Frame:
-    """One decoded frame: its index in the source, RGB uint8 pixels and a file-like name."""
+    """One decoded frame: its index in the source, RGB uint8 pixels, a file-like name and its
+    time in seconds from the source's start (None: unknown, index / fps is used)."""
 
     index: int
     image: np.ndarray
     name: str
+    time: float | None = None
 
 
 def empty_detections() -> Detections:
@@ -55,6 +57,7 @@ class FrameResult:
     # Tentative track id -> the lost track it turned out to continue (TrackSet.merged): the
     # confirmation stage gives its held-back frames that track's id.
     merged: dict[int, int] = field(default_factory=dict)
+    time: float | None = None  # seconds from the source's start (Frame.time); None: index / fps
 
     def __len__(self) -> int:
         return len(self.keypoints)

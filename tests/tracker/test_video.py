@@ -265,3 +265,99 @@ def test_posetrack_sequence_folder_and_video_agree():
     # Same content, two lossy codings: mean absolute difference stays small.
     diff = np.abs(from_folder[2].image.astype(int) - from_video[2].image.astype(int)).mean()
     assert diff < 12
+
+
+def write_vfr_video(path, times, width=64, height=48):
+    """Frames shown at `times` (seconds), each with its pts set explicitly, as phones write."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"preset": "ultrafast"}
+        for i, t in enumerate(times):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 40 * i, np.uint8))
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+def test_variable_frame_rate_gives_presentation_times(tmp_path):
+    path = tmp_path / "phone.mp4"
+    write_vfr_video(path, [0.0, 0.04, 0.08, 0.40, 0.44])
+    with FrameReader(path) as reader:
+        times = [f.time for f in reader]
+    assert times == pytest.approx([0.0, 0.04, 0.08, 0.40, 0.44])
+    assert any("variable frame rate" in n for n in reader.notes), reader.notes
+    # A constant rate says nothing.
+    write_test_video(tmp_path / "cfr.mp4", 5)
+    with FrameReader(tmp_path / "cfr.mp4", start=2) as reader:
+        assert [f.time for f in reader] == pytest.approx([0.08, 0.12, 0.16])
+    assert reader.notes == []
+
+
+def test_folder_numbering_jump_sets_times_and_a_note(tmp_path):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for number in (1, 2, 9):
+        cv2.imwrite(str(folder / f"{number:06d}.jpg"), np.full((6, 8, 3), 50, np.uint8))
+    with FrameReader(folder) as reader:
+        frames = list(reader)
+    assert [f.time for f in frames] == pytest.approx([0.0, 0.04, 0.32])
+    assert [f.index for f in frames] == [0, 1, 2]
+    assert any("000002.jpg -> 000009.jpg" in n and "6 numbers missing" in n for n in reader.notes)
+
+
+def write_two_stream_video(path):
+    """A small 32x24 stream first, then the 64x48 one a player would show."""
+    with av.open(str(path), "w") as container:
+        small = container.add_stream("libx264", rate=25)
+        small.width, small.height, small.pix_fmt = 32, 24, "yuv420p"
+        big = container.add_stream("libx264", rate=25)
+        big.width, big.height, big.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            for stream in (small, big):
+                image = np.full((stream.height, stream.width, 3), 40 * i, np.uint8)
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(image)))
+        container.mux(small.encode(None))
+        container.mux(big.encode(None))
+
+
+def test_several_streams_pick_the_largest_or_the_one_asked(tmp_path):
+    path = tmp_path / "two.mp4"
+    write_two_stream_video(path)
+    with FrameReader(path) as reader:
+        shapes = {f.image.shape for f in reader}
+    assert shapes == {(48, 64, 3)}
+    assert reader.stream_info == {"index": 1, "of": 2, "width": 64, "height": 48, "fps": 25.0}
+    assert any("2 video streams: tracked stream 1 (64x48" in n for n in reader.notes)
+    with FrameReader(path, stream=0) as reader:
+        assert {f.image.shape for f in reader} == {(24, 32, 3)}
+    assert reader.stream_info["index"] == 0
+    with pytest.raises(DataError, match=r"two\.mp4: no video stream 2: it has 2 \(--stream 0 to 1"):
+        FrameReader(path, stream=2)
+
+
+def test_truncated_jpeg_is_named_and_hidden_files_skipped(tmp_path):
+    paths = write_folder(tmp_path / "seq", [(64, 48)] * 3)
+    noise = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    data = cv2.imencode(".jpg", noise)[1].tobytes()
+    paths[1].write_bytes(data[: len(data) - 200])  # cut short: no end marker, still decodes
+    (tmp_path / "seq" / "._000000.jpg").write_bytes(b"\x00\x05\x16\x07 macOS resource fork")
+    (tmp_path / "seq" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    with FrameReader(tmp_path / "seq") as reader:
+        names = [f.name for f in reader]
+    assert names == ["000000.jpg", "000001.jpg", "000002.jpg"]
+    assert any("cut short" in n and "000001.jpg" in n for n in reader.notes), reader.notes
+    assert any("skipped 2 hidden files (.DS_Store, ._000000.jpg)" in n for n in reader.notes)
+
+
+def test_network_errors_say_what_happened():
+    from tracker.video import AVERROR_EXIT, network_error
+
+    url = "http://user:pw@example.org:8080/v.mp4"
+    silent = av.error.ExitError(AVERROR_EXIT, "Immediate exit requested")
+    assert network_error(url, silent) == f"{url}: no answer from example.org:8080 within 10 s"
+    offline = network_error(url, OSError(5, "Input/output error"))
+    assert "example.org:8080 cannot be reached" in offline and "give the file instead" in offline
