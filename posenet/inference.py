@@ -3,8 +3,13 @@
 All the people of all the given images go through the network in a few large batches. On CUDA
 the crops are warped on the GPU (grid_sample), the net runs under bf16 autocast, and heatmaps
 are decoded on the GPU, so only keypoints come back to the host. On CPU the crops are warped
-with OpenCV and everything runs in float32. On both the net runs in channels_last memory
-format (R50 256x192 on CPU: about 15-20 % faster than contiguous, same heatmaps).
+with OpenCV, and the net runs in bf16 where the CPU computes it natively (AMX, AVX512-BF16),
+else float32. The torch net runs in channels_last memory format (R50 256x192 on CPU: about
+15-20 % faster than contiguous, same heatmaps).
+
+On a CPU the net can also run exported to ONNX in ONNX Runtime or OpenVINO (`backend`, see
+`posenet.runtimes`); crops, flip test and decoding stay the same torch code. `runtime` names
+the backend and precision in use, e.g. 'openvino bf16'.
 """
 
 from __future__ import annotations
@@ -29,10 +34,12 @@ from .codec import (
 from .config import Config, load_config
 from .devices import resolve_device
 from .errors import ConfigError, DataError
+from .export import cached_onnx, temporary_onnx
 from .keypoints import FLIP_PAIRS
-from .model_zoo import NAMED_WEIGHTS, named_weights_config
+from .model_zoo import NAMED_WEIGHTS, named_weights_config, resolve_weights
 from .models.pose_resnet import build_model
-from .precision import autocast, resolve_precision
+from .precision import autocast
+from .runtimes import TORCH, CompiledNet, backend_precision, load_runtime, resolve_backend
 from .transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -86,13 +93,39 @@ def _pixel_scale(image: torch.Tensor) -> float:
     return 1.0 if image.dtype == torch.uint8 else 255.0
 
 
+def build_pose_net(
+    config_path: str | os.PathLike | None = None,
+    weights: str | os.PathLike | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    from_bgr: bool = False,
+) -> tuple[nn.Module, Config]:
+    """The net of a config YAML with `weights` loaded (a file or a released name, which brings
+    its own config when none is given), and its config; no weights: random initialisation."""
+    if config_path is None:
+        if weights is None or os.fspath(weights) not in NAMED_WEIGHTS:
+            raise ConfigError("a pose config is needed unless weights name a released net")
+        config_path = named_weights_config(os.fspath(weights))
+    cfg = load_config(Path(config_path), overrides)
+    model = build_model(cfg)
+    if weights is not None:
+        load_weights(model, weights, from_bgr=from_bgr)
+    return model, cfg
+
+
 class PoseEstimator:
     """A pose net plus everything around it: crops, batching, flip test, heatmap decoding.
 
     `estimate(images, boxes)` returns, per image, keypoints (n_i, K, 3): x, y in image pixels
-    and the heatmap maximum as score. `precision` 'auto' is bf16 on CUDA and fp32 elsewhere;
-    `crop` 'auto' warps on the device for CUDA and with OpenCV on CPU. `channels_last` (default)
-    puts the given model in that memory format, in place.
+    and the heatmap maximum as score. `precision` 'auto' is bf16 on CUDA and on CPUs with native
+    bf16, else fp32; `crop` 'auto' warps on the device for CUDA and with OpenCV on CPU.
+    `channels_last` (default) puts the given model in that memory format, in place (torch
+    backend only).
+
+    `backend` 'torch' (default) runs the model; 'onnxruntime' or 'openvino' (CPU only) run its
+    ONNX export: the file `onnx_path` if given (see `posenet.export.cached_onnx`), else an
+    export made now. 'auto' is the fastest installed on a CPU, torch on a GPU. `runtime` says
+    what was chosen, e.g. 'openvino bf16'.
     """
 
     def __init__(
@@ -105,6 +138,8 @@ class PoseEstimator:
         precision: str = "auto",
         crop: str = "auto",
         channels_last: bool = True,
+        backend: str = TORCH,
+        onnx_path: str | os.PathLike | None = None,
     ) -> None:
         self.cfg = cfg
         self.device = torch.device(resolve_device(str(device)))
@@ -112,7 +147,8 @@ class PoseEstimator:
         self.max_batch_size = int(max_batch_size or cfg.test.max_batch_size)
         if self.max_batch_size < 1:
             raise ConfigError(f"max_batch_size must be at least 1, got {self.max_batch_size}")
-        self.precision = resolve_precision(precision, self.device)
+        self.backend = resolve_backend(backend, self.device)
+        self.precision = backend_precision(self.backend, precision, self.device)
         if crop not in CROP_MODES:
             raise ConfigError(f"crop must be one of {', '.join(CROP_MODES)}; got {crop!r}")
         self.crop = ("torch" if self.device.type == "cuda" else "cv2") if crop == "auto" else crop
@@ -135,9 +171,14 @@ class PoseEstimator:
         self.model = model.eval().to(self.device)
         # Module.to changes the model in place: a caller that trains it (engine.predict)
         # passes its own layout, so validating never changes the training numerics.
-        self.channels_last = bool(channels_last)
+        self.channels_last = bool(channels_last) and self.backend == TORCH
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._net: CompiledNet | None = None
+        if self.backend != TORCH:
+            self._net = self._load_runtime(onnx_path)
+            self.precision = self._net.precision  # what the runtime compiled, not just asked for
+        self.runtime = f"{self.backend} {self.precision}"
         # Normalisation folded into one multiply-add on 0-255 pixels.
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255.0
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255.0
@@ -158,16 +199,20 @@ class PoseEstimator:
     ) -> PoseEstimator:
         """Build the net of a config YAML and load `weights` (a file or a name such as
         'simplebaseline_res50_coco_256x192'; a name brings its own config when none is given).
-        Without weights the net keeps its random initialisation (for tests and benchmarks)."""
-        if config_path is None:
-            if weights is None or os.fspath(weights) not in NAMED_WEIGHTS:
-                raise ConfigError("a pose config is needed unless weights name a released net")
-            config_path = named_weights_config(os.fspath(weights))
-        cfg = load_config(Path(config_path), overrides)
-        model = build_model(cfg)
-        if weights is not None:
-            load_weights(model, weights, from_bgr=from_bgr)
-        return cls(model, cfg, device=device, **kwargs)
+        Without weights the net keeps its random initialisation (for tests and benchmarks).
+        A `backend` other than torch runs the net's ONNX export, cached beside the weights."""
+        model, cfg = build_pose_net(config_path, weights, overrides, from_bgr=from_bgr)
+        backend = resolve_backend(kwargs.pop("backend", TORCH), resolve_device(str(device)))
+        if backend != TORCH and weights is not None and kwargs.get("onnx_path") is None:
+            kwargs["onnx_path"] = cached_onnx(model, cfg, resolve_weights(weights), from_bgr)
+        return cls(model, cfg, device=device, backend=backend, **kwargs)
+
+    def _load_runtime(self, onnx_path: str | os.PathLike | None) -> CompiledNet:
+        """The backend's runtime on `onnx_path`, or on an export made now (then discarded)."""
+        if onnx_path is not None:
+            return load_runtime(self.backend, onnx_path, self.precision)
+        with temporary_onnx(self.model, self.input_size) as path:
+            return load_runtime(self.backend, path, self.precision)
 
     # --------------------------------------------------------------------------- estimating
 
@@ -277,13 +322,16 @@ class PoseEstimator:
 
     def heatmaps(self, x: torch.Tensor) -> torch.Tensor:
         """Heatmaps (n, K, h, w) float32 for normalised crops, flip test included."""
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.precision):
-            heatmaps = self.model(x).float()
-            if self.flip_test:
-                flipped = self.model(x.flip(3)).float()
-        if self.flip_test:
+        if self._net is not None:
+            heatmaps = self._run(x)
+            flipped = self._run(x.flip(3)) if self.flip_test else None
+        else:
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.precision):
+                heatmaps = self.model(x).float()
+                flipped = self.model(x.flip(3)).float() if self.flip_test else None
+        if flipped is not None:
             back = flip_back_torch(flipped, self.flip_pairs)
             heatmaps = fuse_flip_torch(heatmaps, back, shift=self.cfg.test.shift_heatmap)
         if heatmaps.shape[1] != self.num_joints:
@@ -292,6 +340,11 @@ class PoseEstimator:
                 f"model.num_joints={self.num_joints}"
             )
         return heatmaps
+
+    def _run(self, x: torch.Tensor) -> torch.Tensor:
+        """The runtime's heatmaps for normalised crops on the CPU (no copy of contiguous fp32)."""
+        crops = x.detach().float().contiguous().numpy()
+        return torch.from_numpy(self._net(crops))
 
     def decode(self, heatmaps: torch.Tensor, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
         """Keypoints (n, K, 3) in image pixels from heatmaps and each crop's center and scale."""

@@ -63,7 +63,10 @@ def box_around(x: float, y: float, w: float = 60, h: float = 80, dx: float = 7, 
 
 
 def estimator(model=None, **kwargs) -> PoseEstimator:
+    """fp32 unless asked: 'auto' is bf16 on CPUs with native bf16, and the known answers
+    below are exact float32 ones."""
     cfg = load_config(CONFIG, SMALL)
+    kwargs.setdefault("precision", "fp32")
     return PoseEstimator(model if model is not None else DotFinder(), cfg, **kwargs)
 
 
@@ -129,8 +132,13 @@ def test_posetrack_flip_test_keeps_head_bottom_in_place():
     image = dot_image([point])
     boxes = [np.array([box_around(*point)])]
     cfg = load_config(CONFIG, [*SMALL, "data.dataset=posetrack"])
-    plain = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=False).estimate([image], boxes)
-    flipped = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=True).estimate([image], boxes)
+    fp32 = {"precision": "fp32"}
+    plain = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=False, **fp32).estimate(
+        [image], boxes
+    )
+    flipped = PoseEstimator(DotFinder(joints=(1,)), cfg, flip_test=True, **fp32).estimate(
+        [image], boxes
+    )
     assert flipped[0][0, 2, 2] == 0
     assert flipped[0][0, 1, 2] == pytest.approx(plain[0][0, 1, 2], rel=1e-4)
 
@@ -142,8 +150,8 @@ def test_batches_of_any_size_give_the_same_keypoints():
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) for _ in range(4)]
     boxes = [np.array([[10, 10, 60, 100], [40, 5, 150, 110]], float)[: 1 + i % 2] for i in range(4)]
-    ref = PoseEstimator(model, cfg, max_batch_size=64).estimate(images, boxes)
-    small = PoseEstimator(model, cfg, max_batch_size=2).estimate(images, boxes)
+    ref = PoseEstimator(model, cfg, max_batch_size=64, precision="fp32").estimate(images, boxes)
+    small = PoseEstimator(model, cfg, max_batch_size=2, precision="fp32").estimate(images, boxes)
     for a, b in zip(ref, small):
         np.testing.assert_allclose(a, b, atol=1e-4)
 
@@ -159,8 +167,8 @@ def test_gpu_style_crops_agree_with_opencv_crops_on_a_real_net():
         rng.integers(0, 256, (90, 110, 3), dtype=np.uint8),
     ]  # two image sizes
     boxes = [np.array([[5, 5, 70, 95], [60, 10, 125, 90]], float), np.array([[0, 0, 100, 80.0]])]
-    by_cv2 = PoseEstimator(model, cfg, crop="cv2").estimate(images, boxes)
-    by_torch = PoseEstimator(model, cfg, crop="torch").estimate(images, boxes)
+    by_cv2 = PoseEstimator(model, cfg, crop="cv2", precision="fp32").estimate(images, boxes)
+    by_torch = PoseEstimator(model, cfg, crop="torch", precision="fp32").estimate(images, boxes)
     for a, b in zip(by_cv2, by_torch):
         assert np.abs(a[..., :2] - b[..., :2]).max() <= 1.0
 
@@ -224,11 +232,30 @@ def test_from_config_loads_saved_weights(tmp_path):
     rng = np.random.default_rng(2)
     images = [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)]
     boxes = [np.array([[10, 10, 70, 90.0]])]
-    loaded = PoseEstimator.from_config(CONFIG, weights=path, overrides=SMALL)
-    fresh = PoseEstimator.from_config(CONFIG, overrides=SMALL)
-    expected = PoseEstimator(model, cfg).estimate(images, boxes)[0]
+    fp32 = {"precision": "fp32"}
+    loaded = PoseEstimator.from_config(CONFIG, weights=path, overrides=SMALL, **fp32)
+    fresh = PoseEstimator.from_config(CONFIG, overrides=SMALL, **fp32)
+    expected = PoseEstimator(model, cfg, **fp32).estimate(images, boxes)[0]
     np.testing.assert_allclose(loaded.estimate(images, boxes)[0], expected, atol=1e-4)
     assert np.abs(fresh.estimate(images, boxes)[0][..., 2] - expected[..., 2]).max() > 1e-3
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_follows_the_hardware(monkeypatch, native_bf16, expected):
+    monkeypatch.setattr("posenet.precision.cpu_has_bf16", lambda *a: native_bf16)
+    est = estimator(precision="auto")
+    assert est.precision == expected and est.runtime == f"torch {expected}"
+    assert estimator(precision="fp32").runtime == "torch fp32"  # an explicit choice wins
+
+
+def test_bf16_runs_the_net_in_bf16_on_cpu():
+    seen = []
+    model = DotFinder()
+    model.mix.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    for precision in ("bf16", "fp32"):
+        est = estimator(model, precision=precision, flip_test=False)
+        est.estimate([dot_image([(100, 100)])], [np.array([box_around(100, 100)])])
+    assert seen == [torch.bfloat16, torch.float32]
 
 
 def test_named_weights_bring_their_config():
