@@ -14,6 +14,7 @@ from pathlib import Path
 
 from posenet.config import load_dataclass, resolve_config
 from posenet.errors import ConfigError
+from posenet.runtimes import BACKEND_CHOICES as POSE_BACKENDS
 from tracker.matching import MATCHERS as MATCHER_FUNCTIONS
 
 SIMILARITIES = ("flow_oks", "oks", "iou")
@@ -63,6 +64,9 @@ class PoseConfig:
     weights: str = "simplebaseline_res50_coco_256x192"  # name, path, or "none" (random init)
     overrides: list[str] = field(default_factory=list)  # e.g. ["test.flip_test=false"]
     layout: str = "auto"  # joints the net predicts: coco, posetrack18, or auto (from data.dataset)
+    # torch, or on a CPU the net exported to ONNX (cached beside the weights) in onnxruntime or
+    # openvino (pip extras); auto: the fastest installed on a CPU, torch on a GPU.
+    backend: str = "torch"
 
 
 @dataclass
@@ -145,6 +149,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         ("tracking.scale", cfg.tracking.scale, SCALES),
         ("flow.name", cfg.flow.name.lower(), FLOWS),
         ("pose.layout", cfg.pose.layout, LAYOUTS),
+        ("pose.backend", cfg.pose.backend, POSE_BACKENDS),
         ("output.format", cfg.output.format, FORMATS),
     )
     for key, value, allowed in choices:
