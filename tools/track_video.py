@@ -2,7 +2,7 @@
 
     python tools/track_video.py INPUT [INPUT ...] [--out DIR] [--overwrite]
         [--config configs/tracking/default.yaml] [--set key=value] [--device cuda|cpu]
-        [--start N] [--end N] [--no-render]
+        [--start N] [--end N] [--stream N] [--no-render]
         [--format posetrack18|posetrack17|jsonl] [--pose-weights W] [--det-weights W]
         [--detections FILE.json] [--poses FILE.json]
     torchrun --nproc-per-node 8 tools/track_video.py 'videos/*.mp4' --out DIR
@@ -79,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--end", type=int, help="stop before this frame (default: the end)")
     parser.add_argument("--no-render", action="store_true", help="skip the rendered MP4")
     parser.add_argument(
+        "--stream",
+        type=int,
+        help="which video stream of a file with several, from 0 (default: the one a player "
+        "shows: most pixels, then most frames)",
+    )
+    parser.add_argument(
         "--poses",
         help="PoseTrack-2018 JSON of people per frame: only track them (no detection "
         "or pose estimation)",
@@ -102,7 +108,7 @@ def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     out_dir = check_output_dir(Path(args.out) if args.out else Path.cwd() / name, "--out")
     if args.format is None and source_kind(source) in LIVE:
         cfg.output.format = "jsonl"  # a live run is followed line by line, and may never end
-    with FrameReader(source, start=args.start, end=args.end) as reader:
+    with FrameReader(source, args.start, args.end, stream=args.stream) as reader:
         given = GivenPoses(args.poses, (reader.width, reader.height)) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
         for note in tracker.notes:
@@ -139,7 +145,7 @@ def track_many(args: argparse.Namespace, cfg: TrackerConfig) -> int:
 
     def track(job: Job) -> TrackingSummary:
         nonlocal tracker
-        with FrameReader(job.source, start=args.start, end=args.end) as reader:
+        with FrameReader(job.source, args.start, args.end, stream=args.stream) as reader:
             tracker = tracker or PoseTracker(cfg)  # built once per process, on its first video
             summary = track_one(reader, tracker, job.summary_path.parent, job.name, render)
         print_progress(f"[process {dist.rank()}] {job.name}: {summary.frames} frames", summary)
@@ -160,7 +166,7 @@ def frame_count(args: argparse.Namespace):
 
     def count(job: Job) -> int | None:
         try:
-            with FrameReader(job.source, start=args.start, end=args.end) as reader:
+            with FrameReader(job.source, args.start, args.end, stream=args.stream) as reader:
                 return reader.num_frames
         except UserError:
             return None  # it fails again, with its message, when its process tracks it

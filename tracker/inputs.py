@@ -4,18 +4,24 @@ Such a file is matched to frames by name or order, so a file made for another vi
 accepted and silently gives empty or misplaced people. `InputMatch` counts, as frames are
 looked up, the video frames with no entry in the file and the people whose box centre lies
 outside the image; at the end, the file's frames that no video frame matched. The tools put
-its counts and notes in the run's summary.
+its counts and notes in the run's summary, with what the frame reader noticed (`report_source`).
+
+Also the .txt lists of inputs a command line may name (`read_input_list`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from posenet.errors import DataError
+
 if TYPE_CHECKING:
     from tracker.output import TrackingOutput
+    from tracker.video import FrameReader
 
 
 def centres_outside(boxes: np.ndarray, width: int, height: int) -> int:
@@ -115,3 +121,40 @@ def report_inputs(output: TrackingOutput, sources: Iterable[object], whole_video
         output.summary.inputs[match.kind] = match.counts()
         output.summary.notes += match.notes(whole_video)
         output.no_people_note = match.no_people_note()
+
+
+def start_inputs(sources: Iterable[object], video_name: str) -> None:
+    """Tell each input file (a source with `start_video`, as ReplayDetector has) which video
+    comes next, so it picks that video's entries and counts its matches afresh."""
+    for source in sources:
+        start = getattr(source, "start_video", None)
+        if callable(start):
+            start(video_name)
+
+
+def report_source(output: TrackingOutput, reader: FrameReader) -> None:
+    """Put what the frame reader noticed in the summary: the stream it tracked and its notes
+    (several streams, variable frame rate, gaps in frame numbers, hidden or truncated files)."""
+    output.summary.stream = getattr(reader, "stream_info", None)
+    output.summary.notes += [
+        n for n in getattr(reader, "notes", []) if n not in output.summary.notes
+    ]
+
+
+def read_input_list(path: Path, within: tuple[Path, ...] = ()) -> list[str]:
+    """The entries of a .txt list of inputs, one per line (blank lines and lines starting with
+    # skipped). `within`: the lists being read that led here; a list naming itself or one of
+    them, or naming nothing, is a DataError naming the list."""
+    here = path.resolve()
+    if here in within:
+        chain = " -> ".join(str(p) for p in (*within, here))
+        raise DataError(f"{path}: the input list includes itself ({chain})")
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot read the input list ({err})") from None
+    lines = [line.strip() for line in text.splitlines()]
+    entries = [line for line in lines if line and not line.startswith("#")]
+    if not entries:
+        raise DataError(f"{path}: the input list names no input (one path or URL per line)")
+    return entries

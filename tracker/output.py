@@ -46,6 +46,8 @@ class TrackingSummary:
     inputs: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: int = 0  # videos not tracked again: their complete outputs existed (many videos)
     processes: list[dict[str, Any]] = field(default_factory=list)  # each process's share
+    # The video stream tracked: {"index", "of", "width", "height", "fps"} (videos only).
+    stream: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrackingSummary:
@@ -62,6 +64,7 @@ class TrackingSummary:
             outputs=dict(d["outputs"]),
             notes=list(d["notes"]),
             complete=d["complete"],
+            stream=d.get("stream"),
         )
 
     def add(self, result: FrameResult) -> None:
@@ -114,6 +117,7 @@ class TrackingSummary:
             "notes": list(self.notes),
             **({"skipped": self.skipped, "processes": self.processes} if self.processes else {}),
             "inputs": {kind: dict(counts) for kind, counts in self.inputs.items()},
+            **({"stream": dict(self.stream)} if self.stream else {}),
         }
 
     def format(self) -> str:
@@ -159,7 +163,8 @@ HEAD_NOTE = (
 
 class JsonlWriter:
     """One JSON line per frame, appended and flushed as each frame is tracked, so another
-    program can follow a live run: {"frame", "time" (frame index / fps, seconds),
+    program can follow a live run: {"frame", "time" (seconds from the start: the frame's
+    presentation time when the source has one, else frame index / fps),
     "file_name", "people": [{"track_id", "box" (x1, y1, x2, y2), "score", "keypoints"
     (COCO-17 [x, y, score] each)}]}. Non-finite numbers are written as null. Written in place,
     not renamed at the end: a killed run leaves every line before the last one valid."""
@@ -171,9 +176,12 @@ class JsonlWriter:
         self._file = open(self.path, "w", encoding="utf-8")
         self.num_frames = 0
 
-    def add_frame(self, file_name: str, frame_index: int, *people: np.ndarray) -> None:
+    def add_frame(
+        self, file_name: str, frame_index: int, *people: np.ndarray, time: float | None = None
+    ) -> None:
         """Write and flush one frame's line. `people`: keypoints (n, 17, 3) COCO, track ids
-        (n,), boxes (n, 4) xyxy, person scores (n,), as the PoseTrack writers take them."""
+        (n,), boxes (n, 4) xyxy, person scores (n,), as the PoseTrack writers take them;
+        `time`: seconds from the start (None: frame index / fps)."""
         keypoints, track_ids, boxes, scores = people
         people = [
             {
@@ -186,7 +194,7 @@ class JsonlWriter:
         ]
         line = {
             "frame": int(frame_index),
-            "time": round(frame_index / self.fps, 4),
+            "time": round(frame_index / self.fps if time is None else time, 4),
             "file_name": file_name,
             "people": people,
         }
@@ -283,6 +291,7 @@ class TrackingOutput:
             result.track_ids,
             result.boxes,
             result.scores,
+            **({"time": result.time} if self.jsonl else {}),
         )
         timings = dict(result.timings)
         timings["write"] = time.perf_counter() - t0

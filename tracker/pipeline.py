@@ -240,6 +240,7 @@ class PoseTracker:
             image=frame.image,
             posetrack_keypoints=native,
             merged=dict(tracks.merged),
+            time=frame.time,
         )
 
 

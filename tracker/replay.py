@@ -1,12 +1,13 @@
 """Person boxes replayed from a detection JSON file instead of a network (`detector.replay`,
-`--detections`): COCO results or a PoseTrack-like file, matched to frames by file name or by
-image-id order."""
+`--detections`): COCO results or a PoseTrack-like file, matched to frames by file name, by
+PoseTrack's image-id rule, or by image-id order."""
 
 from __future__ import annotations
 
 import json
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +18,26 @@ from posenet.errors import DataError
 from posenet.posetrack.formats import base_name
 from tracker.inputs import InputMatch
 from tracker.types import COCO_PERSON, Detections, Frame, empty_detections
+from tracker.video import frame_number
+
+# PoseTrack image ids: 10000000000 + video number * 10000 + frame number.
+POSETRACK_ID_BASE = 10_000_000_000
+POSETRACK_VIDEO_STEP = 10_000
+
+
+def posetrack_id_parts(image_id: object) -> tuple[int, int] | None:
+    """(video number, frame number) of an image id that follows PoseTrack's rule, else None."""
+    if isinstance(image_id, bool) or not isinstance(image_id, int):
+        return None
+    if not POSETRACK_ID_BASE <= image_id < 2 * POSETRACK_ID_BASE:
+        return None
+    return divmod(image_id - POSETRACK_ID_BASE, POSETRACK_VIDEO_STEP)
+
+
+def video_number(name: str) -> int | None:
+    """The video number a PoseTrack name starts with ('012834_mpii_test' -> 12834), else None."""
+    digits = re.match(r"\d+", name)
+    return int(digits[0]) if digits else None
 
 
 def _read_detection_json(path: Path) -> tuple[list[dict], dict[int, str]]:
@@ -96,11 +117,14 @@ class ReplayDetector:
     Matching rule: when image names are known (entries with "file_name"/"image_name", an
     "images" table in the file, or `image_names` {image_id: file name} from an annotation
     file), a frame is matched by name: an image whose name equals the frame's name or ends
-    with "/<frame name>"; if several do, prefix the frame name with its folder. Otherwise
-    frame index k gets the k-th smallest image id (so every frame must have an entry; ids
-    are the frame order, as in PoseTrack where id = 1VVVVVVFFFF; numeric strings count as
-    numbers, and other string ids need names). Only category 1 (person, or entries without a
-    category) with score >= score_thr are kept; boxes of zero or negative size are dropped.
+    with "/<frame name>"; if several do, prefix the frame name with its folder. Else, when
+    every id follows PoseTrack's rule (1VVVVVVFFFF: video V, frame F), a frame is matched by
+    it: V from the video's name (`start_video`; a file of one video needs none), F the number
+    in the frame's name (else its index); a video the file does not hold is a DataError.
+    Otherwise frame index k gets the k-th smallest image id (so every frame must have an
+    entry; numeric strings count as numbers, and other string ids need names). Only category
+    1 (person, or entries without a category) with score >= score_thr are kept; boxes of zero
+    or negative size are dropped.
     `match` (an InputMatch) says how the file's images lined up with the frames asked for.
     """
 
@@ -132,12 +156,41 @@ class ReplayDetector:
             self._by_basename.setdefault(base_name(image_name), []).append(image_id)
         # The file's frames: every image id it names, with or without boxes.
         self.match = InputMatch("detections", f"detection file {self.path}", {*ids, *names})
+        # PoseTrack's rule: video number -> {frame number: image id}; None when it does not hold.
+        self.videos: dict[int, dict[int, int]] | None = None
+        parts = {i: posetrack_id_parts(i) for i in ids}
+        if ids and not names and None not in parts.values():
+            self.videos = {}
+            for image_id, (video, frame) in parts.items():
+                self.videos.setdefault(video, {})[frame] = image_id
+        self.video: int | None = None  # the video being tracked, when the rule holds
         self._by_image: dict = {}
         for e in entries:
             person = e.get("category_id", COCO_PERSON) == COCO_PERSON
             if not person or e.get("score", 1.0) < self.score_thr:
                 continue
             self._by_image.setdefault(e["image_id"], []).append(e)
+
+    def start_video(self, name: str) -> None:
+        """Pick the entries of the video named `name` when the ids follow PoseTrack's rule
+        (its number leads the name, as in 012834_mpii_test); a file of other videos only, or
+        of several when the name has no number, is a DataError naming the file."""
+        if self.videos is None:
+            return
+        number, held = video_number(name), sorted(self.videos)
+        if number not in self.videos and not (number is None and len(held) == 1):
+            listed = ", ".join(map(str, held[:5])) + (", ..." if len(held) > 5 else "")
+            which = f"video {number}" if number is not None else "named without a video number"
+            raise DataError(
+                f"{self.path}: its image ids follow PoseTrack's rule (1VVVVVVFFFF) for videos "
+                f"{listed}, but the input {name!r} is {which}: no detection can be tied to its "
+                "frames; give the detection file made for this video"
+            )
+        self.video = number if number is not None else held[0]
+        # Counted afresh per video: the file's other videos are no frames of this one.
+        self.match = InputMatch(
+            "detections", f"detection file {self.path}", self.videos[self.video].values()
+        )
 
     @property
     def matches_by_name(self) -> bool:
@@ -156,9 +209,26 @@ class ReplayDetector:
                     "give the frame name with its folder"
                 )
             return hits[0] if hits else None
+        if self.videos is not None:
+            return self._posetrack_id(frame_index, name)
         if 0 <= frame_index < len(self.image_ids):
             return self.image_ids[frame_index]
         return None
+
+    def _posetrack_id(self, frame_index: int, name: str | None):
+        """The image id of a frame by PoseTrack's rule, None when the file has no entry."""
+        if self.video is None:
+            if len(self.videos) > 1:
+                held = sorted(self.videos)
+                listed = ", ".join(map(str, held[:5])) + (", ..." if len(held) > 5 else "")
+                raise DataError(
+                    f"{self.path}: holds the detections of {len(held)} PoseTrack videos "
+                    f"({listed}) and the video tracked was not named, so its frames "
+                    "cannot be tied to them"
+                )
+            self.video = next(iter(self.videos))
+        number = frame_number(name) if name else None
+        return self.videos[self.video].get(frame_index if number is None else number)
 
     def detect_frame(
         self, frame_index: int, name: str | None = None, size: tuple[int, int] | None = None

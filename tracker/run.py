@@ -27,7 +27,7 @@ from posenet.devices import resolve_device
 from posenet.errors import DataError, UserError
 from posenet.files import write_bytes
 from tracker.config import DEFAULT_CONFIG, TrackerConfig
-from tracker.inputs import report_inputs
+from tracker.inputs import read_input_list, report_inputs, report_source, start_inputs
 from tracker.output import UNPADDED_NOTE, TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import PoseTracker
 from tracker.shard import plan_shards
@@ -76,6 +76,7 @@ def track_one(
     `render`, and summary.json. Also when stopped (Ctrl-C, a broken frame) every output holds
     the frames so far and summary.json says complete: false; `report` sees the summary then."""
     cfg = tracker.config
+    start_inputs((tracker.poses, tracker.detector), reader.name)  # fails before any output
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / SUMMARY
     previous = summary_path.read_bytes() if summary_path.is_file() else None
@@ -101,6 +102,7 @@ def track_one(
             frames = output.summary.frames
             whole = complete and reader.start == 0 and (reader.end is None or frames < reader.end)
             report_inputs(output, (tracker.poses, tracker.detector), whole_video=whole)
+            report_source(output, reader)
             if frames:
                 summary = output.close(complete)
                 summary.outputs["summary"] = str(summary_path)
@@ -141,22 +143,22 @@ def add_tracking_args(
     parser.add_argument("--detections", help=detections_help)
 
 
-def expand_inputs(items: Sequence[str]) -> list[str]:
+def expand_inputs(items: Sequence[str], lists: tuple[Path, ...] = ()) -> list[str]:
     """The sources named on a command line, in order, each once: a video file, folder of
     frames, URL, stream or camera as given; a glob pattern (quoted, so the shell leaves it) as
     its sorted matches; a .txt file as the sources it lists one per line (blank lines and
-    lines starting with # skipped; relative paths are relative to the list's folder)."""
+    lines starting with # skipped; relative paths are relative to the list's folder; a list
+    that includes itself or names nothing is an error). `lists`: the lists being read."""
     sources: list[str] = []
     for item in items:
         path = Path(item)
         if source_kind(item) in ("url", "stream", "camera"):
             sources.append(item)
         elif path.suffix.lower() == ".txt" and path.is_file():
-            lines = [line.strip() for line in path.read_text().splitlines()]
-            for line in lines:
-                if line and not line.startswith("#"):
-                    local = source_kind(line) in ("file", "folder") and not Path(line).is_absolute()
-                    sources += expand_inputs([str(path.parent / line) if local else line])
+            for line in read_input_list(path, lists):
+                local = source_kind(line) in ("file", "folder") and not Path(line).is_absolute()
+                entry = str(path.parent / line) if local else line
+                sources += expand_inputs([entry], (*lists, path.resolve()))
         elif glob.has_magic(item):
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:

@@ -183,9 +183,12 @@ def test_replay_posetrack_detections_by_name():
     assert len(detector.detect_frame(0, "999999_mpii_test/000000.jpg")[0]) == 0
     with pytest.raises(DataError, match="000000.jpg.*matches 3 images"):
         detector.detect_frame(0, "000000.jpg")
-    # Without names, frames follow the sorted image ids.
-    by_order = ReplayDetector(det_path)
-    assert len(by_order.detect_frame(0)[0]) == len(expected_persons(entries, 10034180000, 0.5))
+    # Without names, PoseTrack ids name the video: an unnamed one among three is refused.
+    by_rule = ReplayDetector(det_path)
+    with pytest.raises(DataError, match="3 PoseTrack videos"):
+        by_rule.detect_frame(0)
+    by_rule.start_video("003418_mpii_test")
+    assert len(by_rule.detect_frame(0)[0]) == len(expected_persons(entries, 10034180000, 0.5))
 
 
 def test_replay_filters_category_and_reads_annotations_dict(tmp_path):

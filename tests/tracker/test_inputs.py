@@ -4,7 +4,10 @@ GivenPoses and ReplayDetector fill it)."""
 import json
 
 import numpy as np
+import pytest
 
+from posenet.errors import DataError
+from tests.conftest import load_tool
 from tests.tracker.test_poses import pose_file
 from tracker.inputs import InputMatch, centres_outside, report_inputs
 from tracker.output import TrackingOutput
@@ -93,3 +96,35 @@ def test_match_without_frame_size_counts_no_outside():
     match = InputMatch("detections", "detection file d.json", [1, 2])
     match.add(1, np.array([[500.0, 500, 600, 600]]), None)
     assert match.counts()["people_outside_image"] == 0 and match.counts()["people"] == 1
+
+
+def test_input_lists_that_include_themselves_or_nothing_are_errors(tmp_path):
+    from tracker.run import expand_inputs
+
+    (tmp_path / "a.mp4").write_bytes(b"")
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text("a.mp4\nsecond.txt\n")
+    second.write_text("# the first list again\nfirst.txt\n")
+    with pytest.raises(DataError, match=r"first\.txt: the input list includes itself"):
+        expand_inputs([str(first)])
+    mine = tmp_path / "self.txt"
+    mine.write_text("self.txt\n")
+    with pytest.raises(DataError, match=r"self\.txt: the input list includes itself"):
+        expand_inputs([str(mine)])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing yet\n\n")
+    with pytest.raises(DataError, match=r"empty\.txt: the input list names no input"):
+        expand_inputs([str(empty)])
+    # The same list twice side by side is no cycle.
+    listing = tmp_path / "one.txt"
+    listing.write_text("a.mp4\n")
+    assert expand_inputs([str(listing), str(listing)]) == [str(tmp_path / "a.mp4")]
+
+
+def test_empty_input_list_is_one_line_error_from_the_tool(tmp_path, capsys):
+    tool = load_tool("track_video")
+    empty = tmp_path / "videos.txt"
+    empty.write_text("\n")
+    code = tool.run_cli(tool.main, [str(empty), "--out", str(tmp_path / "o"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"{empty}: the input list names no" in err, err
