@@ -2,16 +2,22 @@
 
 An online tracker must decide when a person comes back with only the past; once a file has
 ended, both sides of every gap are known. Each tracklet keeps a small summary while the video
-streams (its first and last few poses, its newest and first full poses: memory per track, not
-per frame). At the end every pair whose spans do not overlap is scored with evidence from both
-ends, and one global assignment (each tracklet at most one successor and one predecessor, so
-chains form) picks the links:
+streams (its first and last few poses and running sums of its limb proportions: memory per
+track, not per frame). At the end every pair whose spans do not overlap is scored with evidence
+from both ends, and one global assignment (each tracklet at most one successor and one
+predecessor, so chains form) picks the links:
 
-- motion: the earlier tracklet moved forward and the later one moved backward, each by its own
-  end velocity over half the gap, must meet, and the two end velocities must agree (people who
-  cross while hidden keep their directions), in person sizes;
-- shape: the aligned OKS of the earlier tracklet's newest full pose with the later one's first
-  full pose (limb lengths and proportions, position removed);
+- path: the earlier tracklet's path from where it was last seen to where its end velocity
+  carries it by the later one's start, and the later one's path from where it was first seen
+  back to where its start velocity puts it at the earlier one's end, must come close (segment
+  to segment, in person sizes). Using whole segments rather than one extrapolated point keeps
+  a person who slowed down or stopped while hidden (the common case over a long gap) linkable;
+- turn: the two end velocities must agree (people who cross while hidden keep their
+  directions); the change is measured over at most `turn_frames` of the gap, as a person may
+  well have turned over a long one;
+- shape: limb proportions (shoulder and hip width, upper and lower arms and legs, each over
+  the torso length, in logs) averaged over every full pose of each tracklet, so one odd
+  glimpse or a bent arm does not decide;
 - gap: a longer gap needs more evidence.
 
 Two tracklets that share a frame are never linked, and neither are chains that would.
@@ -25,10 +31,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from posenet.evaluation.oks import keypoint_areas, oks
-from posenet.keypoints import COCO_SIGMAS
+from posenet.evaluation.oks import keypoint_areas
 
 END_POSES = 5  # poses kept at each end of a tracklet (velocity at its ends)
+# COCO-17 (and PoseTrack-2018: same body slots) limbs, left and right averaged (a left/right
+# mix-up of the pose net must not change the shape): shoulders, hips, upper arms, forearms,
+# thighs, shins; each over the torso (shoulder to hip, both sides averaged).
+LIMB_GROUPS = (
+    ((5, 6),),
+    ((11, 12),),
+    ((5, 7), (6, 8)),
+    ((7, 9), (8, 10)),
+    ((11, 13), (12, 14)),
+    ((13, 15), (14, 16)),
+)
+TORSO = ((5, 11), (6, 12))
+_PAIRS = [pair for group in (*LIMB_GROUPS, TORSO) for pair in group]
+_ENDS = np.array(_PAIRS)  # (pairs, 2) joint indices
+_GROUP_OF = np.array(  # (pairs, groups + 1): which group (the torso last) each pair is in
+    [[pair in group for group in (*LIMB_GROUPS, TORSO)] for pair in _PAIRS], dtype=float
+)
+MIN_SHAPE_LIMBS = 3  # limb groups two tracklets must share for the shape to count
 
 
 @dataclass
@@ -36,8 +59,11 @@ class LinkConfig:
     """Rules of the linking pass (tracking.link_* in the tracker config)."""
 
     max_gap: int = 50  # frames; longer gaps are not bridged
-    min_score: float = 0.4  # links scoring below this are not made
-    reach: float = 1.0  # motion term exp(-d^2 / 2 reach^2), d in person sizes
+    min_score: float = 0.1  # links scoring below this are not made
+    reach: float = 1.0  # path term exp(-d^2 / 2 reach^2), d in person sizes
+    turn_reach: float = 2.0  # turn term, velocity change over the gap in person sizes
+    turn_frames: int = 10  # the velocity change counts over at most this many frames
+    shape_reach: float = 0.5  # shape term, RMS difference of log limb proportions
     gap_frames: float = 100.0  # gap term exp(-gap / this)
     score_thr: float = 0.3  # joints above this score count
     full_joints: int = 8  # joints that make a pose "full" (used for the shape)
@@ -45,28 +71,79 @@ class LinkConfig:
 
 @dataclass
 class Tracklet:
-    """What linking keeps of one track: its span and a few poses at each end."""
+    """What linking keeps of one track: its span, a few poses at each end, shape sums."""
 
     track_id: int
     first: int
     last: int = -1
     head: list[tuple[int, np.ndarray]] = field(default_factory=list)
     tail: deque = field(default_factory=lambda: deque(maxlen=END_POSES))
-    first_full: np.ndarray | None = None
-    last_full: np.ndarray | None = None
+    shape_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(LIMB_GROUPS)))
+    shape_count: np.ndarray = field(default_factory=lambda: np.zeros(len(LIMB_GROUPS)))
+    size: float = 0.0  # the largest extent of its joints seen, sqrt(area) in pixels
+
+    def shape(self) -> np.ndarray:
+        """Mean log limb proportions (nan for a limb never seen)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.shape_count > 0, self.shape_sum / self.shape_count, np.nan)
 
 
-def _centre(pose: np.ndarray, thr: float) -> np.ndarray | None:
+def limb_proportions(poses: np.ndarray, thr: float) -> np.ndarray:
+    """log(limb length / torso length) per LIMB_GROUPS entry (nan where unseen), for poses
+    (n, 17, 3) at once: one gather and one small product per frame, so the summaries cost
+    little next to tracking."""
+    ok = poses[:, _ENDS, 2] > thr  # (n, pairs, 2)
+    ok = ok[..., 0] & ok[..., 1]
+    d = np.linalg.norm(poses[:, _ENDS[:, 0], :2] - poses[:, _ENDS[:, 1], :2], axis=2)
+    total, count = (d * ok) @ _GROUP_OF, ok @ _GROUP_OF  # (n, groups + 1); last: torso
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        torso = np.where(mean[:, -1] > 1.0, mean[:, -1], np.nan)
+        limbs = np.where(mean[:, :-1] > 0, mean[:, :-1], np.nan)  # unseen or zero: no shape
+        return np.log(limbs / torso[:, None])
+
+
+def _centre(pose: np.ndarray, thr: float, joints: np.ndarray | None = None) -> np.ndarray | None:
     ok = pose[:, 2] > thr
+    if joints is not None:
+        ok &= joints
     return pose[ok, :2].mean(axis=0) if ok.any() else None
 
 
 def _velocity(poses: Iterable[tuple[int, np.ndarray]], thr: float) -> np.ndarray:
-    """Pixels per frame between the first and last pose of `poses` (zero when unknown)."""
-    points = [(f, c) for f, p in poses if (c := _centre(p, thr)) is not None]
-    if len(points) < 2 or points[-1][0] == points[0][0]:
+    """Pixels per frame between the first and last pose of `poses` over the joints both have
+    (a joint appearing or vanishing must not look like motion); zero when unknown."""
+    poses = list(poses)
+    if len(poses) < 2 or poses[-1][0] == poses[0][0]:
         return np.zeros(2)
-    return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
+    (f0, p0), (f1, p1) = poses[0], poses[-1]
+    common = (p0[:, 2] > thr) & (p1[:, 2] > thr)
+    if not common.any():
+        return np.zeros(2)
+    return (p1[common, :2] - p0[common, :2]).mean(axis=0) / (f1 - f0)
+
+
+def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> float:
+    """Shortest distance between the 2-D segments p0-p1 and q0-q1."""
+
+    def point_to_segment(x: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+        ab = b - a
+        t = 0.0 if not ab.any() else float(np.clip((x - a) @ ab / (ab @ ab), 0.0, 1.0))
+        return float(np.linalg.norm(x - (a + t * ab)))
+
+    def cross(o: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+        return float((a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]))
+
+    d1, d2 = cross(q0, q1, p0), cross(q0, q1, p1)
+    d3, d4 = cross(p0, p1, q0), cross(p0, p1, q1)
+    if d1 * d2 < 0 and d3 * d4 < 0:  # proper crossing
+        return 0.0
+    return min(
+        point_to_segment(p0, q0, q1),
+        point_to_segment(p1, q0, q1),
+        point_to_segment(q0, p0, p1),
+        point_to_segment(q1, p0, p1),
+    )
 
 
 class TrackletSummaries:
@@ -78,20 +155,55 @@ class TrackletSummaries:
 
     def add(self, frame: int, track_ids: Iterable[int], keypoints: np.ndarray) -> None:
         """Record one frame's people: ids (n,) and COCO-17 keypoints (n, 17, 3)."""
-        thr, full = self.cfg.score_thr, self.cfg.full_joints
-        for track_id, pose in zip(track_ids, np.asarray(keypoints, dtype=np.float64)):
+        thr = self.cfg.score_thr
+        poses = np.asarray(keypoints, dtype=np.float64).reshape(-1, 17, 3)
+        if not len(poses):
+            return
+        sizes = np.sqrt(keypoint_areas(poses, thr))
+        full = (poses[..., 2] > thr).sum(axis=1) >= self.cfg.full_joints
+        props = limb_proportions(poses, thr)
+        for k, track_id in enumerate(track_ids):
             track_id = int(track_id)
             if track_id < 0:
                 continue
             t = self.tracklets.setdefault(track_id, Tracklet(track_id, frame))
             t.last = frame
             if len(t.head) < END_POSES:
-                t.head.append((frame, pose))
-            t.tail.append((frame, pose))
-            if (pose[:, 2] > thr).sum() >= full:
-                t.last_full = pose
-                if t.first_full is None:
-                    t.first_full = pose
+                t.head.append((frame, poses[k]))
+            t.tail.append((frame, poses[k]))
+            t.size = max(t.size, float(sizes[k]))
+            if full[k]:
+                seen = ~np.isnan(props[k])
+                t.shape_sum[seen] += props[k][seen]
+                t.shape_count[seen] += 1
+
+    def features(self, a: Tracklet, b: Tracklet) -> tuple[float, float, float] | None:
+        """(path distance, turn, shape difference) of `a` followed by `b`, the first two in
+        person sizes, the shape nan when they share too few limbs; None when no link can be."""
+        cfg = self.cfg
+        gap = b.first - a.last
+        if gap < 1 or gap > cfg.max_gap:  # overlapping (or touching) spans never link
+            return None
+        end, start = a.tail[-1][1], b.head[0][1]
+        common = (end[:, 2] > cfg.score_thr) & (start[:, 2] > cfg.score_thr)
+        joints = common if common.sum() >= 3 else None  # same joints on both: no false shift
+        p0, q0 = _centre(end, cfg.score_thr, joints), _centre(start, cfg.score_thr, joints)
+        if p0 is None or q0 is None:
+            return None
+        # Person size: the largest each tracklet showed (a pose cut to a few joints at the edge
+        # of the frame or behind someone must not make a small distance look large).
+        size = max(float(np.sqrt(a.size * b.size)), 1.0)
+        va, vb = _velocity(a.tail, cfg.score_thr), _velocity(b.head, cfg.score_thr)
+        path = _segment_distance(p0, p0 + va * gap, q0, q0 - vb * gap) / size
+        turn = float(np.linalg.norm(va - vb)) * min(gap, cfg.turn_frames) / size
+        sa, sb = a.shape(), b.shape()
+        both = ~np.isnan(sa) & ~np.isnan(sb)
+        shape = (
+            float(np.sqrt(np.mean((sa[both] - sb[both]) ** 2)))
+            if both.sum() >= MIN_SHAPE_LIMBS
+            else np.nan
+        )
+        return path, turn, shape
 
     def pair_scores(self) -> tuple[list[Tracklet], np.ndarray]:
         """The tracklets and a score matrix (earlier row, later column); 0 where no link can be."""
@@ -99,26 +211,18 @@ class TrackletSummaries:
         items = sorted(self.tracklets.values(), key=lambda t: (t.first, t.track_id))
         scores = np.zeros((len(items), len(items)))
         for i, a in enumerate(items):
-            end = _centre(a.tail[-1][1], cfg.score_thr)
-            if end is None:
-                continue
-            va = _velocity(a.tail, cfg.score_thr)
-            size = np.sqrt(max(keypoint_areas(a.tail[-1][1][None], cfg.score_thr)[0], 1.0))
             for j, b in enumerate(items):
-                gap = b.first - a.last
-                if gap < 1 or gap > cfg.max_gap:  # overlapping (or touching) spans never link
+                if b.first - a.last < 1:
                     continue
-                start = _centre(b.head[0][1], cfg.score_thr)
-                if start is None:
+                f = self.features(a, b)
+                if f is None:
                     continue
-                vb = _velocity(b.head, cfg.score_thr)
-                # Where the two meet in the middle of the gap, and how far apart their end
-                # velocities carry them over it (one person keeps their direction).
-                meet = (end + va * gap / 2) - (start - vb * gap / 2)
-                turn = (va - vb) * gap / 2
-                d = np.hypot(np.linalg.norm(meet), np.linalg.norm(turn)) / size
-                motion = np.exp(-(d**2) / (2 * cfg.reach**2))
-                scores[i, j] = motion * _shape(a, b, cfg) * np.exp(-gap / cfg.gap_frames)
+                path, turn, shape = f
+                score = np.exp(-(path**2) / (2 * cfg.reach**2))
+                score *= np.exp(-(turn**2) / (2 * cfg.turn_reach**2))
+                if not np.isnan(shape):  # unknown shape: motion and gap decide alone
+                    score *= np.exp(-(shape**2) / (2 * cfg.shape_reach**2))
+                scores[i, j] = score * np.exp(-(b.first - a.last) / cfg.gap_frames)
         return items, scores
 
     def links(self) -> list[tuple[int, int]]:
@@ -135,20 +239,6 @@ class TrackletSummaries:
             for r, c in zip(rows, cols)
             if scores[r, c] >= self.cfg.min_score
         ]
-
-
-def _shape(a: Tracklet, b: Tracklet, cfg: LinkConfig) -> float:
-    """Aligned OKS of a's newest full pose with b's first full pose (1 when either has none:
-    then motion and gap decide alone)."""
-    if a.last_full is None or b.first_full is None:
-        return 1.0
-    pa, pb = a.last_full.copy(), b.first_full
-    common = (pa[:, 2] > cfg.score_thr) & (pb[:, 2] > cfg.score_thr)
-    if common.sum() < 2:
-        return 1.0
-    pa[:, :2] += (pb[common, :2] - pa[common, :2]).mean(axis=0)  # position removed
-    area = keypoint_areas(pb[None], cfg.score_thr)
-    return float(oks(pa[None], pb[None], area, COCO_SIGMAS, cfg.score_thr)[0, 0])
 
 
 def chain_ids(links: Iterable[tuple[int, int]]) -> dict[int, int]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tracker.linking import LinkConfig, TrackletSummaries, chain_ids, relabel
+from tracker.linking import LinkConfig, TrackletSummaries, chain_ids, limb_proportions, relabel
 
 # A standing person, 17 COCO joints, about 40 x 100 px, centred on (0, 0).
 BODY = np.array(
@@ -30,7 +30,8 @@ BODY = np.array(
 
 
 def pose(x: float, y: float = 200.0, stretch: float = 1.0) -> np.ndarray:
-    xy = BODY * [1.0, stretch] + [x, y]
+    centre = BODY.mean(axis=0)  # stretched about its centre: the position does not change
+    xy = (BODY - centre) * [1.0, stretch] + centre + [x, y]
     return np.column_stack([xy, np.ones(17)])
 
 
@@ -79,14 +80,60 @@ def test_people_crossing_while_hidden_keep_their_directions():
     assert sorted(summaries(people).links()) == [(1, 3), (2, 4)]
 
 
-def test_shape_tells_apart_two_people_returning_at_the_same_place():
+def test_shape_picks_the_same_body_among_people_returning_at_the_same_place():
+    # Two people come back where person 1 stood, at the same time: a short-legged one (id 2,
+    # listed first, so a tie would pick it) and one with person 1's body (id 3). Motion and
+    # gap cannot tell them apart; the limb proportions over whole tracklets do.
     tall = {f: pose(200, stretch=1.0) for f in range(50)}
     short = {f: pose(200, stretch=0.6) for f in range(50)}
-    people = {1: {f: tall[f] for f in range(10)}, 2: {f: short[f] for f in range(30, 50)}}
-    assert summaries(people).links() == []  # a different body is not the same person
-    people[3] = {f: tall[f] for f in range(30, 50)}
-    people[2] = {f + 100: p for f, p in people[2].items()}  # the other one comes much later
-    assert (1, 3) in summaries(people).links()
+    people = {
+        1: {f: tall[f] for f in range(10)},
+        2: {f: short[f] for f in range(30, 50)},
+        3: {f: tall[f] for f in range(30, 50)},
+    }
+    s = summaries(people)
+    assert s.links() == [(1, 3)]
+    items, scores = s.pair_scores()
+    row = [t.track_id for t in items].index(1)
+    by_id = {t.track_id: scores[row, k] for k, t in enumerate(items)}
+    assert by_id[3] > by_id[2] > 0
+
+
+def test_limb_proportions_do_not_depend_on_size_or_position_and_skip_unseen_limbs():
+    p = pose(100)
+    big = np.column_stack([BODY * 2.5 + [400, 300], np.ones(17)])
+    assert np.allclose(limb_proportions(p[None], 0.3), limb_proportions(big[None], 0.3))
+    p[[9, 10], 2] = 0.0  # both wrists unseen: no forearm, the rest unchanged
+    props = limb_proportions(np.stack([p, big]), 0.3)
+    assert np.isnan(props[0, 3]) and not np.isnan(props[1, 3])
+    assert np.allclose(np.delete(props[0], 3), np.delete(props[1], 3))
+    p[[5, 6, 11, 12], 2] = 0.0  # no torso: nothing to measure against
+    assert np.isnan(limb_proportions(p[None], 0.3)).all()
+
+
+def test_a_person_who_stopped_while_hidden_is_linked():
+    # Walks right at 5 px/frame until frame 19, stops behind something just after, and is
+    # seen again standing there 40 frames later. A point extrapolated at the old speed would
+    # be 200 px (two person sizes) away; the path from where they were last seen passes by.
+    walk = {f: pose(100 + 5 * f) for f in range(20)}
+    stand = {f: pose(200) for f in range(60, 80)}
+    s = summaries({1: walk, 2: stand})
+    assert s.links() == [(1, 2)]
+    path, turn, shape = s.features(s.tracklets[1], s.tracklets[2])
+    assert path < 0.1 and shape < 0.01
+
+
+def test_a_pose_cut_to_a_few_joints_keeps_its_person_size():
+    # The person's last poses show only the two hips (walking out behind a car); the size
+    # that turns pixels into person sizes is the largest the tracklet showed, not those two.
+    seen = {f: pose(100) for f in range(15)}
+    for f in range(15, 20):
+        seen[f] = pose(100)
+        seen[f][[k for k in range(17) if k not in (11, 12)], 2] = 0.0
+    back = {f: pose(130) for f in range(30, 45)}  # 30 px away: a third of a person
+    s = summaries({1: seen, 2: back})
+    assert s.tracklets[1].size > 60
+    assert s.links() == [(1, 2)]
 
 
 def test_a_gap_longer_than_max_gap_is_not_bridged_and_chains_follow_links():
