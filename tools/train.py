@@ -15,81 +15,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import yaml
 
 from posenet import distributed as dist
-from posenet.checkpoint import init_backbone, load_checkpoint, load_weights, save_checkpoint
+from posenet.checkpoint import save_checkpoint
 from posenet.cli import add_config_args, check_output_dir, run_cli
-from posenet.config import config_to_dict, load_config
-from posenet.datasets import build_dataset
+from posenet.config import Config, config_to_dict, load_config
 from posenet.devices import resolve_device
 from posenet.engine import (
-    build_optimizer,
-    build_scheduler,
+    build_training,
     evaluate,
-    loader_workers,
-    train_channels_last,
+    resume,
+    seed_everything,
     train_one_epoch,
+    training_state,
     unwrap,
 )
-from posenet.errors import CheckpointError, ConfigError
 from posenet.evaluation.table import format_table
-from posenet.losses import JointsMSELoss
-from posenet.models.pose_resnet import build_model
-
-
-def rng_state() -> dict[str, Any]:
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def make_loader(dataset, batch_size: int, workers: int, train: bool, device: str):
-    """DataLoader with a DistributedSampler under torchrun; workers persist across epochs."""
-    from torch.utils.data import DataLoader, DistributedSampler
-
-    workers = loader_workers(workers)
-    sampler = (
-        DistributedSampler(dataset, shuffle=train) if dist.world_size() > 1 and train else None
-    )
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=train and sampler is None,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.startswith("cuda"),
-        drop_last=False,
-        persistent_workers=workers > 0,
-    )
 
 
 def tensorboard_writer(out: Path):
@@ -102,6 +51,7 @@ def tensorboard_writer(out: Path):
 
 
 def add_scalars(writer, record: dict[str, Any], epoch: int) -> None:
+    """One epoch's training and validation figures as TensorBoard scalars (if any writer)."""
     if writer is None:
         return
     for key in ("loss", "lr", "images_per_s"):
@@ -112,11 +62,20 @@ def add_scalars(writer, record: dict[str, Any], epoch: int) -> None:
 
 
 def append_log(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line per epoch in log.jsonl."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
 
 
+def epoch_line(epoch: int, stats: dict[str, float], metric: float | None, best: float) -> str:
+    """The line printed after each epoch."""
+    line = f"epoch {epoch}: loss {stats['loss']:.6f}, lr {stats['lr']:.2e}, "
+    line += f"{stats['images_per_s']:.1f} img/s"
+    return line + (f", metric {metric:.4f} (best {best:.4f})" if metric is not None else "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, load the config and train (under torchrun: one process each)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_args(parser)
     parser.add_argument("--device", help="cuda or cpu (default: cuda if available)")
@@ -147,80 +106,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_output_dir(cfg.output_dir, "--output-dir" if args.output_dir else "output_dir")
     device = dist.init_from_env(resolve_device(args.device))
     try:
-        return train(cfg, device, args)
+        return train(cfg, device, args.resume, validate=not args.no_val)
     finally:
         dist.cleanup()
 
 
-def train(cfg, device: str, args: argparse.Namespace) -> int:
-    t = cfg.train
+def train(cfg: Config, device: str, resume_from: str | None = None, validate: bool = True) -> int:
+    """Build, optionally resume (`resume_from`: '' for output_dir/checkpoint.pth), then train
+    epoch after epoch, validating and saving the checkpoint after each."""
     out = Path(cfg.output_dir)
     main_process = dist.is_main()
     if main_process:
         out.mkdir(parents=True, exist_ok=True)
-    seed_everything(t.seed + dist.rank())
-
-    model = build_model(cfg)
-    if cfg.model.pretrained:
-        init_backbone(model, cfg.model.pretrained)
-    if cfg.model.init_weights:
-        load_weights(model, cfg.model.init_weights)
-    model.to(device)
-    if train_channels_last(cfg, device):
-        model = model.to(memory_format=torch.channels_last)
-    train_set = build_dataset(cfg, train=True)
-    val_set = None if args.no_val else build_dataset(cfg, train=False)
-    if len(train_set) == 0:
-        raise ConfigError(f"{cfg.data.root}: the training set '{cfg.data.train_set}' has no people")
-    train_loader = make_loader(train_set, t.batch_size, t.workers, True, device)
-    val_loader = (
-        make_loader(val_set, cfg.test.batch_size, t.workers, False, device)
-        if val_set is not None
-        else None
-    )
-
-    criterion = JointsMSELoss(t.use_target_weight)
-    optimizer = build_optimizer(model, t)
-    scheduler = build_scheduler(optimizer, t, len(train_loader))
+    seed_everything(cfg.train.seed + dist.rank())
+    run = build_training(cfg, device, validation=validate)
     start_epoch, best = 0, -float("inf")
-    if args.resume is not None:
-        path = Path(args.resume) if args.resume else out / "checkpoint.pth"
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no checkpoint to resume from")
-        state = load_checkpoint(path, map_location="cpu", trusted=True)
-        for key in ("state_dict", "optimizer", "scheduler", "epoch"):
-            if key not in state:
-                raise CheckpointError(f"{path}: not a training checkpoint (no '{key}')")
-        # load_weights: one line naming what does not fit (e.g. R18 weights, R50 config)
-        load_weights(model, path, trusted=True)
-        try:
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-        except (ValueError, KeyError, RuntimeError) as err:
-            raise CheckpointError(
-                f"{path}: optimizer state does not fit this config ({err})"
-            ) from None
-        start_epoch, best = int(state["epoch"]), float(state.get("best", best))
-        if "rng" in state:
-            set_rng_state(state["rng"])
+    if resume_from is not None:
+        path = Path(resume_from) if resume_from else out / "checkpoint.pth"
+        start_epoch, best = resume(run, path)
         if main_process:
             print(f"resumed from {path} at epoch {start_epoch} (best {best:.4f})", flush=True)
     if main_process:  # only now: a failed resume must leave the run's config as it was
         (out / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     if dist.world_size() > 1:
         ids = [torch.device(device).index] if device.startswith("cuda") else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        run.model = torch.nn.parallel.DistributedDataParallel(run.model, device_ids=ids)
 
     writer = tensorboard_writer(out) if main_process else None
-    for epoch in range(start_epoch, t.epochs):
-        if hasattr(train_loader.sampler, "set_epoch"):
-            train_loader.sampler.set_epoch(epoch)
+    for epoch in range(start_epoch, cfg.train.epochs):
+        if hasattr(run.train_loader.sampler, "set_epoch"):
+            run.train_loader.sampler.set_epoch(epoch)
         stats = train_one_epoch(
-            model,
-            train_loader,
-            criterion,
-            optimizer,
-            scheduler,
+            run.model,
+            run.train_loader,
+            run.criterion,
+            run.optimizer,
+            run.scheduler,
             device,
             epoch,
             cfg,
@@ -229,9 +150,9 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
         stats["loss"] = dist.mean_over_processes(stats["loss"], device)
         record: dict[str, Any] = {"epoch": epoch, **stats, "time": time.time()}
         metric = None
-        if val_loader is not None and main_process:
+        if run.val_loader is not None and main_process:
             table, metric = evaluate(
-                unwrap(model), val_set, val_loader, cfg, device, out, progress=main_process
+                unwrap(run.model), run.val_set, run.val_loader, cfg, device, out, main_process
             )
             record["val"] = table
             print(format_table(table), flush=True)
@@ -239,29 +160,15 @@ def train(cfg, device: str, args: argparse.Namespace) -> int:
         if main_process:
             is_best = metric is not None and metric > best
             best = metric if is_best else best
-            state = {
-                "state_dict": unwrap(model).state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "best": best,
-                "config": config_to_dict(cfg),
-                "rng": rng_state(),
-            }
-            save_checkpoint(state, out / "checkpoint.pth")
-            if is_best or val_loader is None:
-                save_checkpoint(unwrap(model).state_dict(), out / "model_best.pth")
+            save_checkpoint(training_state(run, cfg, epoch + 1, best), out / "checkpoint.pth")
+            if is_best or run.val_loader is None:
+                save_checkpoint(unwrap(run.model).state_dict(), out / "model_best.pth")
             record["best"] = best
             append_log(out / "log.jsonl", record)
             add_scalars(writer, record, epoch)
-            print(
-                f"epoch {epoch}: loss {stats['loss']:.6f}, lr {stats['lr']:.2e}, "
-                f"{stats['images_per_s']:.1f} img/s"
-                + (f", metric {metric:.4f} (best {best:.4f})" if metric is not None else ""),
-                flush=True,
-            )
+            print(epoch_line(epoch, stats, metric, best), flush=True)
     if main_process:
-        save_checkpoint(unwrap(model).state_dict(), out / "final.pth")
+        save_checkpoint(unwrap(run.model).state_dict(), out / "final.pth")
     if writer is not None:
         writer.close()
     return 0

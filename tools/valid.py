@@ -14,19 +14,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import torch
-
-from posenet.checkpoint import load_weights
 from posenet.cli import add_config_args, check_output_dir, check_output_file, run_cli
 from posenet.config import load_config
-from posenet.datasets import build_dataset
 from posenet.devices import resolve_device
-from posenet.engine import evaluate
+from posenet.engine import evaluate_weights
 from posenet.evaluation.table import report_table
-from posenet.models.pose_resnet import build_model
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the options, score the weights, print the table (and write --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_args(parser)
     parser.add_argument("--weights", required=True, help="pose-net weights: a file or a name")
@@ -49,18 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         check_output_file(args.json, "--json")
     device = resolve_device(args.device)
-    model = build_model(cfg)
-    load_weights(model, args.weights, from_bgr=args.from_bgr)
-    dataset = build_dataset(cfg, train=False)
-    loader = torch.utils.data.DataLoader(
-        dataset,
-        batch_size=cfg.test.batch_size,
-        shuffle=False,
-        num_workers=args.workers,
-        pin_memory=device.startswith("cuda"),
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    table, _ = evaluate(model, dataset, loader, cfg, device, out)
+    table = evaluate_weights(cfg, args.weights, device, out, args.workers, args.from_bgr)
     report_table(table, args.json)
     return 0
 

@@ -1,14 +1,25 @@
-"""Training pieces: the heatmap loss, the optimizer choices and the learning-rate schedule."""
+"""Training pieces: the heatmap loss, the optimizer choices, the learning-rate schedule, the
+one training set-up (build_training) and resume."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from posenet.config import TrainConfig
-from posenet.engine import build_optimizer, build_scheduler, lr_factor
-from posenet.errors import ConfigError
+from posenet.checkpoint import save_checkpoint
+from posenet.config import TrainConfig, load_config
+from posenet.engine import (
+    build_optimizer,
+    build_scheduler,
+    build_training,
+    lr_factor,
+    resume,
+    seed_everything,
+    training_state,
+)
+from posenet.errors import CheckpointError, ConfigError
 from posenet.losses import JointsMSELoss
+from tests.conftest import shared_file
 
 
 def test_loss_is_half_mse_and_ignores_zero_weight_joints():
@@ -53,3 +64,78 @@ def test_optimizers():
     assert sgd.param_groups[0]["momentum"] == 0.8 and sgd.param_groups[0]["nesterov"]
     with pytest.raises(ConfigError, match="train.optimizer"):
         build_optimizer(model, TrainConfig(optimizer="lamb"))
+
+
+# ------------------------------------------------------------------ build_training, resume
+
+CONFIG = "configs/coco/res50_256x192.yaml"
+TINY = [
+    "model.depth=18",
+    "model.pretrained=",
+    "model.image_size=[64, 96]",
+    "model.heatmap_size=[16, 24]",
+    "model.num_deconv_filters=[64, 64, 64]",
+    "data.max_samples=6",
+    "data.val_set=train2017",
+    "data.use_gt_bbox=true",
+    "train.workers=0",
+    "train.batch_size=4",
+]
+
+
+@pytest.fixture
+def tiny_cfg():
+    root = shared_file("coco-mini/annotations/person_keypoints_train2017.json").parents[1]
+    return load_config(CONFIG, [f"data.root={root}", *TINY])
+
+
+def test_build_training_builds_what_the_loop_needs(tiny_cfg):
+    run = build_training(tiny_cfg, "cpu")
+    assert len(run.train_set) == 6 and len(run.train_loader) == 2  # 6 people, batches of 4
+    assert run.val_loader is not None and len(run.val_set) == 6
+    assert run.scheduler.lr_lambdas[0](2) == lr_factor(2, 2, tiny_cfg.train)  # 2 steps/epoch
+    # The speed benchmark's loader: exactly `steps` batches drawn with replacement.
+    speed = build_training(tiny_cfg, "cpu", validation=False, batch_size=5, steps=3)
+    assert speed.val_loader is None and len(speed.train_loader) == 3
+    assert speed.train_loader.batch_size == 5 and len(list(speed.train_loader.sampler)) == 15
+
+
+def test_build_training_rejects_an_empty_training_set(tiny_cfg, monkeypatch):
+    import posenet.engine
+
+    monkeypatch.setattr(posenet.engine, "build_dataset", lambda cfg, train: [])
+    with pytest.raises(ConfigError, match="the training set 'train2017' has no people"):
+        build_training(tiny_cfg, "cpu")
+
+
+def test_resume_restores_where_the_run_stopped(tiny_cfg, tmp_path):
+    seed_everything(1)
+    first = build_training(tiny_cfg, "cpu", validation=False)
+    for p in first.model.parameters():
+        p.data.add_(0.5)
+    first.optimizer.step()
+    first.scheduler.step()
+    path = tmp_path / "checkpoint.pth"
+    save_checkpoint(training_state(first, tiny_cfg, epoch=3, best=0.25), path)
+    expected = torch.rand(3)  # the draws after saving: a resumed run makes them again
+    second = build_training(tiny_cfg, "cpu", validation=False)
+    assert resume(second, path) == (3, 0.25)
+    assert torch.equal(torch.rand(3), expected)
+    assert second.scheduler.last_epoch == first.scheduler.last_epoch == 1
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_errors_say_which_file_and_why(tiny_cfg, tmp_path):
+    run = build_training(tiny_cfg, "cpu", validation=False)
+    with pytest.raises(CheckpointError, match="no checkpoint to resume from"):
+        resume(run, tmp_path / "missing.pth")
+    weights_only = tmp_path / "weights.pth"
+    save_checkpoint(run.model.state_dict(), weights_only)
+    with pytest.raises(CheckpointError, match=r"weights.pth: not a training checkpoint"):
+        resume(run, weights_only)
+    state = training_state(run, tiny_cfg, epoch=1, best=0.0)
+    state["optimizer"]["param_groups"] = []  # another model's optimizer
+    save_checkpoint(state, tmp_path / "other.pth")
+    with pytest.raises(CheckpointError, match="optimizer state does not fit"):
+        resume(run, tmp_path / "other.pth")

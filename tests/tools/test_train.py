@@ -1,6 +1,7 @@
-"""tools/train.py and tools/valid.py on CPU with real coco-mini images: a ResNet-18 pose net
-overfits 8 people (loss falls >= 5x, AP far above the untrained net's), a resumed run ends
-exactly where an uninterrupted one does, and bad input is a one-line error."""
+"""tools/train.py end to end on CPU with real coco-mini images: a ResNet-18 pose net overfits 8
+people (loss falls >= 5x, AP far above the untrained net's, scored by the library's
+evaluate_weights), a resumed run ends exactly where an uninterrupted one does, two processes
+run under torchrun, and bad input to train.py and valid.py is a one-line error."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 
 from posenet.checkpoint import load_checkpoint
 from posenet.config import load_config
+from posenet.engine import evaluate_weights
 from posenet.models.pose_resnet import build_model
 from tests.conftest import load_tool, shared_file, torchrun
 
@@ -59,27 +61,13 @@ def coco_root():
     return shared_file("coco-mini/annotations/person_keypoints_train2017.json").parents[1]
 
 
-def validate(valid_tool, coco_root, weights, out, *extra):
-    args = [
-        "--config",
-        CONFIG,
-        "--weights",
-        str(weights),
-        "--device",
-        "cpu",
-        "--workers",
-        "0",
-        "--output-dir",
-        str(out),
-        "--json",
-        str(out / "table.json"),
-        *sets(coco_root, "data.max_samples=8", *extra),
-    ]
-    assert valid_tool.run_cli(valid_tool.main, args) == 0
-    return json.loads((out / "table.json").read_text())
+def validate(coco_root, weights, out, *extra) -> dict[str, float]:
+    """The validation table of `weights` on coco-mini's first 8 people (tools/valid.py's run)."""
+    sets = [f"data.root={coco_root}", *TINY, "data.max_samples=8", *extra]
+    return evaluate_weights(load_config(CONFIG, sets), weights, "cpu", out, workers=0)
 
 
-def test_resnet18_overfits_eight_people(train_tool, valid_tool, coco_root, tmp_path):
+def test_resnet18_overfits_eight_people(train_tool, coco_root, tmp_path):
     out = tmp_path / "run"
     args = train_args(
         out, 80, "--no-val", *sets(coco_root, "data.max_samples=8", "train.batch_size=4")
@@ -93,8 +81,8 @@ def test_resnet18_overfits_eight_people(train_tool, valid_tool, coco_root, tmp_p
     torch.manual_seed(0)
     untrained = tmp_path / "untrained.pth"
     torch.save(build_model(cfg).state_dict(), untrained)
-    before = validate(valid_tool, coco_root, untrained, tmp_path / "before")
-    after = validate(valid_tool, coco_root, out / "final.pth", tmp_path / "after")
+    before = validate(coco_root, untrained, tmp_path / "before")
+    after = validate(coco_root, out / "final.pth", tmp_path / "after")
     assert after["AP"] > before["AP"] + 0.2 and after["AP"] > 0.25, (before["AP"], after["AP"])
 
 
