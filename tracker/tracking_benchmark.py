@@ -25,6 +25,7 @@ from posenet.posetrack.formats import (
     PoseTrackSequence,
     read_posetrack,
 )
+from posenet.shared_data import shared_data_path
 
 # The tracker's pieces this benchmark drives: the tools/track_video.py --poses path.
 from tracker.config import TrackerConfig, apply_options, load_tracker_config
@@ -41,9 +42,10 @@ from tracker.perturbation import (  # noqa: F401  (Setting and SETTINGS are part
 )
 from tracker.pipeline import PoseTracker
 from tracker.poses import GivenPoses
-from tracker.video import Frame
+from tracker.types import Frame
 
 TRACKING_CONFIG_DIR = "configs/tracking"  # tracker names resolve to <dir>/<name>.yaml
+BONN_GT = "bonn-posetrack/posetrack18"  # the default ground truth, in the shared data folder
 PERFECT = "perfect ids"
 FLOOR = "iou floor"
 FLOOR_OVERRIDES = (
@@ -87,13 +89,8 @@ def track_detections(
     tracker = PoseTracker(cfg, poses=GivenPoses(poses_path))
     names = {os.path.basename(f.file_name): f.file_name for f in seq.frames}
     frames = (Frame(f.frame_index, image, os.path.basename(f.file_name)) for f in seq.frames)
-    with TrackingOutput(
-        out_path,
-        seq.name,
-        format=cfg.output.format,
-        render_thr=cfg.output.render_thr,
-        derive_head=cfg.output.derive_head,
-        source=str(poses_path),
+    with TrackingOutput.from_config(
+        cfg.output, out_path, seq.name, source=str(poses_path)
     ) as output:
         for result in tracker.track(frames, keep_images=False):
             output.write(result, file_name=names[result.name])
@@ -355,3 +352,68 @@ def build_trackers(
             raise ConfigError(f"--trackers: {name!r} given twice or clashes with a built-in row")
         trackers[name] = tracker_config(name, overrides)
     return trackers
+
+
+def default_ground_truth() -> str:
+    """The ground truth the benchmark scores by default: the Bonn set in the shared data."""
+    return str(shared_data_path(BONN_GT))
+
+
+def run_tracking_benchmark(
+    gt_folder: str | os.PathLike,
+    tracker_names: Sequence[str] = ("default",),
+    overrides: Sequence[str] = (),
+    setting_names: Sequence[str] | None = None,
+    seeds: Sequence[int] = (0, 1, 2),
+    max_videos: int | None = None,
+    workers: int = 1,
+    out: str | os.PathLike | None = None,
+    log: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """The `benchmark.py tracking` run: every setting x seed x tracker on the ground truth of
+    `gt_folder`; `log` gets the table and the wall time, `progress` a line per job; returns
+    the report (means and every run). `out` keeps the detections and tracks."""
+    import tempfile
+
+    names = list(setting_names or SETTINGS)
+    unknown = [s for s in names if s not in ALL_SETTINGS]
+    if unknown:
+        raise ConfigError(
+            f"--settings: unknown {', '.join(unknown)} (known: {', '.join(ALL_SETTINGS)})"
+        )
+    settings = {name: ALL_SETTINGS[name] for name in names}
+    trackers = build_trackers(tracker_names, overrides)
+    gt = load_ground_truth(gt_folder, max_videos)
+    frames = sum(len(seq) for seq in gt)
+
+    def job_done(rows: list[dict]) -> None:
+        if progress is not None:
+            seconds = sum(r["seconds"] for r in rows)
+            progress(f"{rows[0]['setting']} seed {rows[0]['seed']}: {seconds:.1f} s")
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tracking_benchmark_") as tmp:
+        workdir = Path(out) if out else Path(tmp)
+        rows = run_benchmark(gt, settings, seeds, trackers, workdir, workers, job_done)
+    wall = time.perf_counter() - start
+    means = summarize(rows)
+    log(format_table(means, settings, len(gt), frames))
+    log(f"wall time {wall:.1f} s ({workers} worker(s))")
+    return {
+        "benchmark": "tracking",
+        "gt": str(gt_folder),
+        "videos": [seq.name for seq in gt],
+        "frames": frames,
+        "seeds": list(seeds),
+        "settings": settings_json(settings),
+        "trackers": {
+            name: (None if cfg is None else asdict(cfg.tracking)) for name, cfg in trackers.items()
+        },
+        "overrides": list(overrides),
+        "flow": FLOW_NOTE,
+        "workers": workers,
+        "wall_seconds": round(wall, 2),
+        "means": means,
+        "runs": rows,
+    }

@@ -1,22 +1,22 @@
-"""tools/benchmark.py on CPU with tiny nets: the reports hold every measurement asked for."""
+"""The speed benchmarks (tracker/benchmarks.py, posenet/speed.py) on CPU with tiny nets: the
+reports hold every measurement asked for; tools/benchmark.py end to end for `all`, `tracking`
+and a bad device."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from posenet.shared_data import SHARED_DATA_ENV, shared_data_root
 from tests.conftest import load_tool
+from tracker import benchmarks as bench
+from tracker import tracking_benchmark as tb
+from tracker.speed import people_boxes
 
-TINY_POSE = [
-    "--set",
-    "model.depth=18",
-    "--set",
-    "model.image_size=[48, 64]",
-    "--set",
-    "model.heatmap_size=[12, 16]",
-]
+TINY_POSE = ["model.depth=18", "model.image_size=[48, 64]", "model.heatmap_size=[12, 16]"]
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +24,18 @@ def tool():
     return load_tool("benchmark")
 
 
-def test_pose_report(tool, tmp_path, capsys):
-    out = tmp_path / "pose.json"
-    args = [
-        "pose",
-        "--device",
+def test_pose_report():
+    lines: list[str] = []
+    report = bench.pose_benchmark(
+        bench.POSE_CONFIG,
+        TINY_POSE,
         "cpu",
-        "--quick",
-        "--batch-sizes",
-        "1,3",
-        "--min-time",
-        "0.05",
-        "--flip-test",
-        "--json",
-        str(out),
-        *TINY_POSE,
-    ]
-    assert tool.run_cli(tool.main, args) == 0
-    report = json.loads(out.read_text())
+        batch_sizes=[1, 3],
+        min_time=0.05,
+        flip_test=True,
+        quick=True,
+        log=lines.append,
+    )
     assert report["device"] == "cpu" and report["depth"] == 18 and report["flip_test"] is True
     for kind in ("end_to_end", "net"):
         assert [(r["precision"], r["batch"]) for r in report[kind]] == [("fp32", 1), ("fp32", 3)]
@@ -53,36 +47,23 @@ def test_pose_report(tool, tmp_path, capsys):
             )
     assert report["loop"]["crops_per_s"] > 0
     assert report["best_end_to_end"] in report["end_to_end"]
-    assert "crops/s" in capsys.readouterr().out
+    # one line per figure (2 kinds x 2 batches, the loop), then the best
+    assert len(lines) == 6 and lines[-1].startswith("best end to end:")
 
 
-def test_track_report(tool, tmp_path):
-    out = tmp_path / "track.json"
-    pose = '["model.depth=18", "model.image_size=[48, 64]", "model.heatmap_size=[12, 16]"]'
-    args = [
-        "track",
-        "--device",
+def test_track_report():
+    lines: list[str] = []
+    report = bench.track_benchmark(
+        ["default"],
+        ["pose.overrides=" + json.dumps(TINY_POSE), "detector.batch_size=2"],
         "cpu",
-        "--frames",
-        "3",
-        "--people",
-        "4",
-        "--width",
-        "320",
-        "--height",
-        "240",
-        "--no-detector",
-        "--set",
-        f"pose.overrides={pose}",
-        "--set",
-        "detector.batch_size=2",
-        "--intervals",
-        "1,3",
-        "--json",
-        str(out),
-    ]
-    assert tool.run_cli(tool.main, args) == 0
-    report = json.loads(out.read_text())
+        intervals=[1, 3],
+        frames=3,
+        people=4,
+        size=(320, 240),
+        detector=False,
+        log=lines.append,
+    )
     assert report["frames"] == 3 and report["people"] == 12 and report["frame_size"] == [320, 240]
     assert set(report["fps_per_stage"]) == {"decode", "detect", "flow", "pose", "track"}
     assert report["fps_per_stage"]["pose"] > 0 and report["fps"] > 0
@@ -98,13 +79,14 @@ def test_track_report(tool, tmp_path):
             seconds / run["wall_seconds"], rel=0.01, abs=0.002
         )
         assert run["speedup"] == pytest.approx(run["fps"] / report["runs"][0]["fps"], rel=0.01)
+    assert lines == [bench.track_line(run) for run in report["runs"]]
 
 
 def test_all_in_its_smallest_form(tool, tmp_path):
     out = tmp_path / "figures.json"
     assert tool.run_cli(tool.main, ["all", "--device", "cpu", "--tiny", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["device"] == "cpu" and report["targets"] == tool.TARGETS
+    assert report["device"] == "cpu" and report["targets"] == bench.TARGETS
     assert [r["batch"] for r in report["pose"]["end_to_end"]] == [1, 2]
     assert report["pose"]["loop"]["crops_per_s"] > 0
     assert [(r["config"], r["interval"]) for r in report["track"]["runs"]] == [
@@ -118,13 +100,63 @@ def test_all_in_its_smallest_form(tool, tmp_path):
     assert train["input_pipeline_ratio"] == pytest.approx(
         train["full_step_images_per_s"] / train["device_only_images_per_s"], rel=0.01
     )
-    assert set(report["checks"]) == {"pose_crops_per_s", "track_fps", "train_input_ratio"}
-    for check in report["checks"].values():
-        assert check["met"] == (check["value"] >= check["target"])
+    assert train["batch"] == 2 and train["steps"] == 1 and train["loader_workers"] == 0
+    assert report["checks"] == bench.check_targets(report)
 
 
-def test_people_boxes_fill_the_frame_without_overlap(tool):
-    boxes = tool.people_boxes(10, 1280, 720)
+def test_targets_are_met_at_or_above():
+    report = {
+        "pose": {"best_end_to_end": {"crops_per_s": 10000}},
+        "track": {"runs": [{"fps": 30.0}, {"fps": 59.9}]},
+        "train": {"input_pipeline_ratio": 0.95},
+    }
+    checks = bench.check_targets(report)
+    assert {k: c["met"] for k, c in checks.items()} == {
+        "pose_crops_per_s": True,
+        "track_fps": False,
+        "train_input_ratio": True,
+    }
+    assert checks["track_fps"]["value"] == 59.9 and checks["track_fps"]["default_k1_dis"] == 30.0
+
+
+def test_tiny_plan_is_small_and_quick_cpu_plan_short():
+    tiny = bench.all_commands("cpu", quick=False, tiny=True)
+    assert list(tiny) == ["pose", "track", "detect", "train"]
+    assert tiny["train"][tiny["train"].index("--steps") + 1] == "1"
+    quick = bench.all_commands("cpu", quick=True, tiny=False)
+    assert quick["track"][quick["track"].index("--frames") + 1] == "2"
+    gpu = bench.all_commands("cuda", quick=False, tiny=False)
+    assert "dis,raft_small" in gpu["track"]
+
+
+def test_default_data_lies_in_the_shared_folder(tool, monkeypatch, tmp_path):
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path))
+    assert shared_data_root() == tmp_path
+    assert bench.default_train_data() == str(tmp_path / "coco-mini")
+    assert tb.default_ground_truth() == str(tmp_path / "bonn-posetrack/posetrack18")
+    parser = tool.build_parser()
+    assert parser.parse_args(["train"]).data == str(tmp_path / "coco-mini")
+    assert parser.parse_args(["tracking"]).gt == str(tmp_path / "bonn-posetrack/posetrack18")
+    monkeypatch.delenv(SHARED_DATA_ENV)  # unset: ../shared/data beside the repository
+    assert shared_data_root() == Path(tb.__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_tracking_cli_prints_the_table_and_writes_json(tool, shared_data, tmp_path, capsys):
+    folder = shared_data("bonn-posetrack/posetrack18")
+    out = tmp_path / "tracking.json"
+    args = ["tracking", "--gt", str(folder), "--max-videos", "1", "--seeds", "0"]
+    args += ["--settings", "gap0", "--trackers", "iou", "--json", str(out)]
+    assert tool.run_cli(tool.main, args) == 0
+    captured = capsys.readouterr()
+    assert "1 videos" in captured.out and "wall time" in captured.out
+    assert "gap0 seed 0:" in captured.err
+    report = json.loads(out.read_text())
+    assert [m["tracker"] for m in report["means"]] == [tb.PERFECT, tb.FLOOR, "iou"]
+    assert report["seeds"] == [0] and report["gt"] == str(folder)
+
+
+def test_people_boxes_fill_the_frame_without_overlap():
+    boxes = people_boxes(10, 1280, 720)
     assert boxes.shape == (10, 4)
     assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= 1280).all() and (boxes[:, 3] <= 720).all()
     from tracker.similarity import box_iou

@@ -15,7 +15,6 @@ from posenet.posetrack.evaluation import (
     prepare_frames,
 )
 from posenet.posetrack.formats import read_posetrack
-from tests.conftest import load_tool
 from tracker import tracking_benchmark as tb
 
 # A standing person: PoseTrack-2018 slots with a joint (nose and ears stay unlabelled, as in
@@ -237,29 +236,23 @@ def test_unknown_tracker_names_the_choices():
     assert list(tb.build_trackers(["default", "iou"])) == [tb.PERFECT, tb.FLOOR, "default", "iou"]
 
 
-def test_cli_prints_the_table(shared_data, tmp_path, capsys):
+def test_run_prints_the_table_and_reports_every_run(shared_data, tmp_path):
     folder = shared_data("bonn-posetrack/posetrack18")
-    tool = load_tool("benchmark")
-    out = tmp_path / "tracking.json"
-    args = [
-        "tracking",
-        "--gt",
-        str(folder),
-        "--max-videos",
-        "2",
-        "--seeds",
-        "0",
-        "--settings",
-        "gap8",
-        "--json",
-        str(out),
-    ]
-    assert tool.run_cli(tool.main, args) == 0
-    text = capsys.readouterr().out
-    assert tb.FLOW_NOTE in text and "2 videos (129 frames)" in text
+    lines, progress = [], []
+    report = tb.run_tracking_benchmark(
+        folder,
+        ["default"],
+        setting_names=["gap8"],
+        seeds=[0],
+        max_videos=2,
+        out=tmp_path,
+        log=lines.append,
+        progress=progress.append,
+    )
+    assert tb.FLOW_NOTE in lines[0] and "2 videos (129 frames)" in lines[0]
     for name in (tb.PERFECT, tb.FLOOR, "default"):
-        assert name in text
-    report = json.loads(out.read_text())
+        assert name in lines[0]
+    assert lines[1].startswith("wall time") and progress[0].startswith("gap8 seed 0: ")
     means = {m["tracker"]: m for m in report["means"]}
     assert set(means) == {tb.PERFECT, tb.FLOOR, "default"} and report["videos"] == [
         "000001",
@@ -268,6 +261,12 @@ def test_cli_prints_the_table(shared_data, tmp_path, capsys):
     assert means[tb.PERFECT]["id_changes"] == 0
     assert means[tb.FLOOR]["id_changes"] > means["default"]["id_changes"]
     assert len(report["runs"]) == 3 and report["seeds"] == [0]
+    assert (tmp_path / "gap8" / "seed0" / "default" / "000001.json").is_file()  # --out keeps
+
+
+def test_unknown_setting_names_the_choices(tmp_path):
+    with pytest.raises(ConfigError, match="--settings: unknown gap9 .*gap0"):
+        tb.run_tracking_benchmark(tmp_path, setting_names=["gap9"])
 
 
 def test_jitter_is_the_acceleration_error_against_the_ground_truth():
