@@ -11,7 +11,9 @@ import pytest
 
 from tests.conftest import load_tool, shared_file, torchrun
 from tests.tools.test_track_posetrack import FAST as POSETRACK_FAST
+from tests.tools.test_track_posetrack import tiny_config
 from tests.tools.test_track_video import FAST
+from tracker.posetrack_split import track_split
 
 # Short clips of different lengths (frames), so the plan is not round-robin.
 CLIPS = {"walk": 9, "run": 6, "stand": 3}
@@ -95,8 +97,13 @@ def test_posetrack_split_over_two_processes_matches_one(tiny_pose_weights, tmp_p
     common = ["--data", str(data), "--split", "val", "--detections", str(detections)]
     common += [*POSETRACK_FAST, "--pose-weights", str(tiny_pose_weights)]
     one, two = tmp_path / "one", tmp_path / "two"
-    tool = load_tool("track_posetrack")
-    assert tool.main([*common, "--out", str(one)]) == 0
+    cfg = tiny_config(pose_weights=str(tiny_pose_weights))
+
+    def track_in_one_process():
+        total = track_split(cfg, data, "val", one, str(detections))
+        assert total is not None and total.complete
+
+    track_in_one_process()
     torchrun("track_posetrack", *common, "--out", str(two))
     sequences = sorted(p.name for p in (data / "annotations" / "val").glob("*.json"))
     for name in sequences:
@@ -106,7 +113,7 @@ def test_posetrack_split_over_two_processes_matches_one(tiny_pose_weights, tmp_p
     assert sum(p["videos"] for p in merged["processes"]) == len(sequences)
     # A rerun in one process skips every finished sequence but the one whose output is gone.
     (one / sequences[1]).unlink()
-    assert tool.main([*common, "--out", str(one)]) == 0
+    track_in_one_process()
     assert same(one / sequences[1], two / sequences[1])
     merged = json.loads((one / "summary.json").read_text())
     assert merged["skipped"] == len(sequences) - 1

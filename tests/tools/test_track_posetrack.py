@@ -1,5 +1,6 @@
-"""tools/track_posetrack.py on the 3-sequence PoseTrack-2018 val sample with replayed
-detections and a random-init ResNet-18 pose net; its output must load in eval_posetrack."""
+"""Tracking a PoseTrack split (tracker/posetrack_split.py, tools/track_posetrack.py) on the
+3-sequence PoseTrack-2018 val sample with replayed detections and a random-init ResNet-18 pose
+net; its output must load in eval_posetrack."""
 
 from __future__ import annotations
 
@@ -8,13 +9,32 @@ import json
 import numpy as np
 import pytest
 
+from posenet.errors import ConfigError, DataError
 from posenet.posetrack.formats import read_posetrack
 from tests.conftest import TINY_TRACKER, load_tool, shared_file
+from tracker.config import DEFAULT_CONFIG
 from tracker.output import TrackingOutput
 from tracker.pipeline import FrameResult
+from tracker.posetrack_split import (
+    OFFLINE_FILL_GAPS,
+    SequenceDetections,
+    SplitTracker,
+    list_sequences,
+    split_config,
+    split_detections,
+    track_split,
+    write_aligned,
+)
 
 ROOT = "mmpose/posetrack18"
 FAST = TINY_TRACKER
+DETECTIONS = f"{ROOT}/annotations/test_posetrack18_human_detections.json"
+
+
+def tiny_config(*overrides: str, **options):
+    """split_config with FAST's settings (CPU, random-init R18) and `overrides` after them."""
+    sets = [value for option, value in zip(FAST, FAST[1:]) if option == "--set"]
+    return split_config(DEFAULT_CONFIG, [*sets, *overrides], device="cpu", **options)
 
 
 @pytest.fixture(scope="module")
@@ -22,22 +42,13 @@ def tool():
     return load_tool("track_posetrack")
 
 
-def test_split_to_prediction_files_that_evaluate(tool, tmp_path, capsys):
+def test_split_to_prediction_files_that_evaluate(tiny_pose_weights, tmp_path, capsys):
     data = shared_file(ROOT)
-    detections = shared_file(f"{ROOT}/annotations/test_posetrack18_human_detections.json")
+    detections = shared_file(DETECTIONS)
     out = tmp_path / "pred"
-    args = [
-        "--data",
-        str(data),
-        "--split",
-        "val",
-        "--out",
-        str(out),
-        "--detections",
-        str(detections),
-        *FAST,
-    ]
-    assert tool.main(args) == 0
+    cfg = tiny_config(pose_weights=str(tiny_pose_weights))  # seeded: the same run every time
+    total = track_split(cfg, data, "val", out, str(detections))
+    assert total is not None and total.complete and (out / "summary.json").is_file()
     gt_files = sorted((data / "annotations" / "val").glob("*.json"))
     written = sorted(p.name for p in out.glob("*.json") if p.name != "summary.json")
     assert written == [p.name for p in gt_files]
@@ -64,14 +75,46 @@ def test_missing_split_is_one_line_error(tool, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1
     assert "annotations/test" in err
+    with pytest.raises(DataError, match="annotations/test: no annotation files"):
+        list_sequences(data, "test")
 
 
-def test_write_aligned_follows_the_wanted_frames(tool, tmp_path):
+def test_offline_predictions_fill_gaps_unless_told_not_to():
+    assert tiny_config().tracking.fill_gaps == OFFLINE_FILL_GAPS
+    assert tiny_config("tracking.fill_gaps=0").tracking.fill_gaps == 0
+    with pytest.raises(ConfigError, match="posetrack18/17"):
+        tiny_config(format="jsonl")
+
+
+def test_each_sequence_gets_its_own_tracker_around_shared_parts():
+    data = shared_file(ROOT)
+    sequences = list_sequences(data, "val")
+    assert [s.name for s in sequences] == sorted(s.annotation.stem for s in sequences)
+    cfg = tiny_config()
+    replay = split_detections(shared_file(DETECTIONS), sequences, cfg.detector.score_thr)
+    trackers = SplitTracker(cfg, data, replay)
+    first, second = (trackers.for_sequence(s) for s in sequences[:2])
+    assert first is not second
+    assert first.pose_estimator is second.pose_estimator and first.flow is second.flow
+    for tracker, seq in ((first, sequences[0]), (second, sequences[1])):
+        assert isinstance(tracker.detector, SequenceDetections)
+        assert tracker.detector.replay is replay
+        assert tracker.detector.prefix == seq.folder.relative_to(data).as_posix() + "/"
+    # Without replayed boxes the detector built for the first sequence serves them all.
+    cfg = tiny_config(
+        "detector.name=fasterrcnn_mobilenet_v3_large_320_fpn", "detector.weights=none"
+    )
+    plain = SplitTracker(cfg, data, None)
+    first, second = (plain.for_sequence(s) for s in sequences[:2])
+    assert first.detector is second.detector and first.pose_estimator is second.pose_estimator
+
+
+def test_write_aligned_follows_the_wanted_frames(tmp_path):
     nobody = (np.zeros((0, 17, 3)), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
     made = [FrameResult(t, f"{t:06d}.jpg", *nobody) for t in range(4)]
     wanted = [("v/000002.jpg", 2), ("v/000000.jpg", 0), ("v/000009.jpg", 9)]
     with TrackingOutput(tmp_path / "v.json", "v") as out:
-        matched = tool.write_aligned(out, iter(made), wanted)
+        matched = write_aligned(out, iter(made), wanted)
     assert matched == 2
     seq = read_posetrack(tmp_path / "v.json")
     assert [f.file_name for f in seq.frames] == [name for name, _ in wanted]
