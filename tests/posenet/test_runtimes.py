@@ -12,8 +12,14 @@ import torch
 
 from posenet import export, runtimes
 from posenet.config import load_config
-from posenet.errors import ConfigError
+from posenet.errors import ConfigError, DataError
 from posenet.inference import PoseEstimator
+from posenet.runtime_speed import (
+    coco_people,
+    compare_precisions,
+    heatmap_pixel_distance,
+    measure_backends,
+)
 from posenet.runtimes import (
     RuntimeMissingError,
     auto_backend,
@@ -202,3 +208,63 @@ def test_from_config_caches_the_export_beside_the_weights(tmp_path, monkeypatch)
     for est in (first, second):
         for a, b in zip(est.estimate(images, boxes), expected):
             np.testing.assert_allclose(a, b, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@pytest.fixture
+def tiny_weights(tmp_path, monkeypatch):
+    """A tiny R18 weights file (a file: random weights would flush denormals process-wide)."""
+    from tests.posenet.test_export import CONFIG, TINY, tiny_net
+
+    monkeypatch.setattr(export, "_dynamo_exporter", lambda: False)
+    model, _ = tiny_net()
+    path = tmp_path / "tiny.pth"
+    torch.save(model.state_dict(), path)
+    return load_config(CONFIG, TINY), path
+
+
+def test_measure_backends_names_what_ran(tiny_weights):
+    require_runtime("onnxruntime")
+    cfg, weights = tiny_weights
+    rows = measure_backends(cfg, ["torch:fp32", "onnxruntime"], 2, 0.01, weights=weights)
+    assert [r["runtime"] for r in rows] == ["torch fp32", "onnxruntime fp32"]
+    assert [r["backend"] for r in rows] == ["torch:fp32", "onnxruntime"]
+    for row in rows:
+        assert row["batch"] == 2 and row["calls"] >= 3 and row["crops_per_s"] > 0
+        assert row["crops_per_s"] == pytest.approx(2e3 / row["ms_per_batch"], rel=0.01)
+
+
+def test_measure_backends_refuses_bad_specs(tiny_weights):
+    cfg, weights = tiny_weights
+    with pytest.raises(ConfigError, match="tensorrt"):
+        measure_backends(cfg, ["tensorrt"], 2, 0.01, weights=weights)
+    with pytest.raises(ConfigError, match="fp8"):
+        measure_backends(cfg, ["torch:fp8"], 2, 0.01, weights=weights)
+
+
+def test_heatmap_pixel_distance_is_in_crop_heatmap_pixels():
+    from tests.posenet.test_export import CONFIG, TINY
+
+    cfg = load_config(CONFIG, TINY)  # 64x96 input, 16x24 heatmaps, boxes padded by 1.25
+    boxes = np.array([[0, 0, 64, 96.0]])  # crop 80x120 image px: one heatmap pixel is 5x5
+    b = np.zeros((1, 3, 3))
+    a = b.copy()
+    a[0, 1, :2] = [5, 0]
+    a[0, 2, :2] = [15, 20]
+    np.testing.assert_allclose(heatmap_pixel_distance(a, b, boxes, cfg), [[0, 1, 5]])
+
+
+def test_compare_precisions_on_real_images(tiny_weights, shared_data):
+    root = shared_data("coco-mini/annotations/person_keypoints_val2017.json").parents[1]
+    cfg, weights = tiny_weights
+    people = coco_people(root, "val2017", max_images=2)
+    same = compare_precisions(cfg, weights, root, precision="fp32", max_images=2)
+    assert same["images"] == 2 and same["people"] == sum(len(b) for _, b in people)
+    assert same["joints"] == 17 * same["people"]
+    assert same["within_1px"] == 1.0 and same["max_px"] == 0.0  # fp32 against itself
+    bf16 = compare_precisions(cfg, weights, root, precision="bf16", max_images=2)
+    assert bf16["runtime"] == "torch bf16" and bf16["reference"] == "torch fp32"
+    with pytest.raises(DataError, match="not found"):
+        coco_people(root, "train2099")
