@@ -1,6 +1,7 @@
 """Score PoseTrack predictions against ground truth: per-joint AP and MOTA, as poseval prints.
 
 python tools/eval_posetrack.py --gt DIR --pred DIR [--mode pose|track|both] [--json out.json]
+    [--workers N]
 """
 
 from __future__ import annotations
@@ -28,11 +29,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--mode", choices=MODES, default="both", help="pose: AP; track: MOTA; both (default)"
     )
     parser.add_argument("--json", dest="json_out", help="also write the numbers to this JSON file")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes reading the files (default: the cores not busy by the load average)",
+    )
     args = parser.parse_args(argv)
     if args.json_out:
         check_output_file(args.json_out, "--json")
     start = time.perf_counter()
-    result = evaluate_posetrack(args.gt, args.pred, args.mode)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers: expected a positive number")
+    result = evaluate_posetrack(args.gt, args.pred, args.mode, workers=args.workers)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     print(result.tables())

@@ -22,6 +22,7 @@ from posenet.posetrack.formats import (
 )
 
 from .batch import NUM_JOINTS, PCKH_THRESHOLD, EvalFrame, SequenceBatch
+from .parallel import parallel_map
 from .polygon import points_in_any_polygon
 
 __all__ = [
@@ -239,10 +240,24 @@ def _check_track_ids(seq: PoseTrackSequence, frame: PoseTrackFrame, k: int, what
         raise DataError(f"{seq.path}: frame {k} ({frame.file_name}): duplicate track_id in {ids}")
 
 
+def _load_pair(
+    gt_path: Path, pred_path: Path, need_track_ids: bool
+) -> tuple[SequenceBatch, list[str], int]:
+    """One sequence's scored people, the notes on it, and its number of GT frames."""
+    gt = read_posetrack(gt_path)
+    notes: list[str] = []
+    batch = prepare_batch(gt, read_posetrack(pred_path), need_track_ids, notes)
+    return batch, notes, len(gt)
+
+
 def load_folders(
-    gt_dir: str | Path, pred_dir: str | Path, need_track_ids: bool = True
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    need_track_ids: bool = True,
+    workers: int | None = None,
 ) -> LoadedData:
-    """Read per-sequence JSON files from two folders (matched by file name) into EvalSequences."""
+    """Read per-sequence JSON files from two folders (matched by file name) into EvalSequences,
+    in up to `workers` processes (default: one per free core, see parallel.free_cores)."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     for d, what in ((gt_dir, "ground-truth"), (pred_dir, "prediction")):
         if not d.is_dir():
@@ -264,19 +279,31 @@ def load_folders(
         notes.append(
             f"ignored {len(extra)} prediction files without ground truth: " + ", ".join(extra[:10])
         )
+    pairs = [(f, pred_dir / f.name) for f in gt_files]
+    loaded = parallel_map(
+        lambda pair: _load_pair(*pair, need_track_ids),
+        pairs,
+        weights=[_size(g) + _size(p) for g, p in pairs],
+        workers=workers,
+    )
     sequences, empty_frames, total_frames = [], 0, 0
-    for f in gt_files:
-        gt, pred = read_posetrack(f), read_posetrack(pred_dir / f.name)
-        batch = prepare_batch(gt, pred, need_track_ids, notes)
-        frames = batch.frames()
-        total_frames += len(gt)
-        empty_frames += len(gt) - len(frames)
-        if not frames:
+    for f, (batch, file_notes, num_gt_frames) in zip(gt_files, loaded):
+        notes += file_notes
+        total_frames += num_gt_frames
+        empty_frames += num_gt_frames - batch.num_frames
+        if not batch.num_frames:
             notes.append(f"{f.name}: no ground-truth frame with people; sequence not scored")
-        sequences.append(EvalSequence(name=f.stem, frames=frames, batch=batch))
+        sequences.append(EvalSequence(name=f.stem, frames=batch.frames(), batch=batch))
     if empty_frames:
         notes.append(
             f"{empty_frames} of {total_frames} ground-truth frames list no people and are not "
             "scored (predictions on them are ignored)"
         )
     return LoadedData(sequences=sequences, notes=notes)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
