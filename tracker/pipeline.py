@@ -33,7 +33,7 @@ import numpy as np
 
 from posenet.devices import resolve_device
 from posenet.errors import DataError
-from tracker.config import DetectorConfig, TrackerConfig, needs_flow
+from tracker.config import NO_WEIGHTS, DetectorConfig, TrackerConfig, needs_flow
 from tracker.detector_factory import build_detector
 from tracker.detectors import PersonDetector
 from tracker.flow import FlowEstimator, build_flow
@@ -105,6 +105,13 @@ class PoseTracker:
         self._overlap = True  # False: the same stages one after another (tests compare)
         note = cpu_preset_note(config, self.device) if poses is None else None
         self.notes = [note] if note else []  # for the tools to show
+        random = random_weights_note(config, detector is None, pose_estimator is None)
+        if poses is None and random:
+            self.notes.insert(0, random)
+        # People the input gave (detected or --poses) and people the tracks matched, in the
+        # last track() call: when none is shown, the tools say whether the tracker dropped them.
+        self.people_in = 0
+        self.people_matched = 0
 
     def track(
         self,
@@ -125,8 +132,12 @@ class PoseTracker:
             frames = source
         fps = fps or getattr(frames, "fps", None) or FOLDER_FPS
         t = self.config.tracking
-        results = self._track(frames, reader, TrackSet(t, fps), keep_images)
-        results = confirmed_only(results, t.confirm_hits, t.confirm_window)
+        self.people_in = self.people_matched = 0
+        tracks = TrackSet(t, fps)
+        results = self._track(frames, reader, tracks, keep_images)
+        results = confirmed_only(
+            results, t.confirm_hits, t.confirm_window, tracks.someone_may_return
+        )
         results = fill_gaps(results, t.fill_gaps)
         if t.smoothing:
             results = smooth_keypoints(results, fps, t.smoothing_min_cutoff, t.smoothing_beta)
@@ -215,7 +226,9 @@ class PoseTracker:
         if self.poses is not None:
             native, boxes, scores = self.poses.lookup(frame.index, frame.name)
             keypoints = to_coco(native)
+            self.people_in += len(keypoints)
         else:
+            self.people_in += len(batch.detections[k][0])
             keypoints, boxes, scores = unify_people(
                 frame.image,
                 batch.detections[k],
@@ -228,6 +241,7 @@ class PoseTracker:
             if self.layout == "posetrack18":
                 native, keypoints = keypoints, to_coco(keypoints)
         ids = np.asarray(tracks.update(keypoints, boxes, scores), dtype=np.int64)
+        self.people_matched += len(ids)
         timing["track"] += time.perf_counter() - t0  # the whole step, its pose call included
         return FrameResult(
             index=frame.index,
@@ -242,6 +256,35 @@ class PoseTracker:
             merged=dict(tracks.merged),
             time=frame.time,
         )
+
+
+RANDOM_WEIGHTS_NOTE = "random weights: the poses mean nothing"
+
+
+def random_weights_note(config: TrackerConfig, builds_detector: bool, builds_pose: bool) -> str:
+    """Say so when a net this tracker builds has random weights (`none`): its output is noise,
+    fit for testing the machinery only. '' when every net built has trained weights."""
+    which = []
+    if builds_pose and str(config.pose.weights) in NO_WEIGHTS:
+        which.append(f"pose.weights={config.pose.weights or 'none'}")
+    detector = config.detector
+    if builds_detector and not detector.replay and str(detector.weights) in NO_WEIGHTS:
+        which.append(f"detector.weights={detector.weights or 'none'}")
+    if not which:
+        return ""
+    return f"{RANDOM_WEIGHTS_NOTE} ({', '.join(which)}): the outputs only test the machinery"
+
+
+def dropped_by_tracker_note(tracker: PoseTracker, frames: int) -> str:
+    """Why nobody is shown when the input had people: the tracker's settings dropped them."""
+    t = tracker.config.tracking
+    return (
+        f"nobody is shown, though the input gave {tracker.people_in} people in {frames} frames "
+        f"and the tracks matched {tracker.people_matched}: the tracker dropped them, not the "
+        f"input (no track was confirmed: tracking.confirm_hits {t.confirm_hits} of "
+        f"confirm_window {t.confirm_window}; a tracking.min_similarity ({t.min_similarity}) "
+        "that no pair reaches starts a new track every frame); lower these to show them"
+    )
 
 
 def cpu_preset_note(config: TrackerConfig, device: str) -> str | None:

@@ -7,6 +7,10 @@ memory stays flat however long the video:
   its first frames are held back until then (not dropped), people of tracks never confirmed
   are dropped (unless the tracker merged them into a lost track it re-found: then they show
   under its id), and confirmed tracks are numbered 0, 1, 2, ... in the order of confirmation.
+  When the input ends (or fails) inside a track's window, the frames that exist decide: a
+  track seen in every frame since it began is shown (a one-frame video, a person who enters
+  in the last frame), one that missed a frame is not, nor any while a confirmed person is
+  missing (lost or forgotten: the newcomer may be them come back).
 - `fill_gaps`: a track re-found after missing up to `max_gap` frames (after more than 2, once
   it is seen again soon after) gets interpolated poses in the frames it missed (joint scores
   scaled by `score_factor`); holds back `max_gap + FILL_CONFIRM` frames.
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -58,11 +62,17 @@ def _select(result: FrameResult, keep: np.ndarray, ids: np.ndarray | None = None
 
 
 def confirmed_only(
-    results: Iterable[FrameResult], hits: int, window: int | None = None
+    results: Iterable[FrameResult],
+    hits: int,
+    window: int | None = None,
+    someone_may_return: Callable[[], bool] | None = None,
 ) -> Iterator[FrameResult]:
     """Show only tracks seen in `hits` of their first `window` frames (default `hits`, i.e.
     consecutive frames); the tracker deletes a tentative track whose window passed, so its id
-    never comes back. See the module doc."""
+    never comes back. At the end of the input, tracks still waiting are shown if seen in
+    every frame since they began, unless `someone_may_return()` says a confirmed person is
+    missing (lost, or forgotten after): the newcomer may be them come back (the frames that
+    would tell do not exist), and a new id would be an id change. See the module doc."""
     if hits <= 1:
         yield from results
         return
@@ -81,10 +91,12 @@ def confirmed_only(
         return _select(result, keep, ids)
 
     failure = None
+    last = -1  # position of the last frame that came
     for position, result in enumerate(_pull(results)):
         if isinstance(result, BaseException):
             failure = result
             break
+        last = position
         for tentative, lost in result.merged.items():
             if lost in number and tentative in seen:
                 number[tentative] = number[lost]  # its held frames take the lost track's id
@@ -102,7 +114,13 @@ def confirmed_only(
         while held and decided(held[0]):
             yield release(held.popleft())
         dead.difference_update(i for i in list(dead) if not any(i in h.track_ids for h in held))
-    dead.update(seen)  # the video ended before they were confirmed
+    may_return = someone_may_return is not None and someone_may_return()
+    if seen and not may_return:  # the input ended inside their windows
+        for i in sorted(seen, key=lambda i: (seen[i][0], i)):
+            first, count = seen[i]
+            if count == last - first + 1:  # seen in every frame that exists since it began
+                number[i] = len(number)
+    dead.update(i for i in seen if i not in number)
     while held:
         yield release(held.popleft())
     if failure is not None:

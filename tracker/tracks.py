@@ -114,6 +114,13 @@ class TrackSet:
         self.tracks: list[Track] = []
         self.merged: dict[int, int] = {}  # the last update's {tentative id: lost track id}
         self.scene_area = 0.0  # running mean of the full poses' scale, all tracks
+        self.forgotten = 0  # confirmed tracks removed (lost too long)
+
+    def someone_may_return(self) -> bool:
+        """Whether a confirmed person is missing: a track lost now, or one removed after it was
+        lost too long. At the end of the input a newcomer may be them come back, under a new
+        id: the frames that would tell do not exist."""
+        return self.forgotten > 0 or any(t.state is TrackState.LOST for t in self.tracks)
 
     # ------------------------------------------------------------------ predict
 
@@ -326,6 +333,7 @@ class TrackSet:
         if track.state is TrackState.TENTATIVE and window_over:
             track.state = TrackState.REMOVED
         elif self.frame - track.last_seen >= self.max_lost:
+            self.forgotten += track.state is not TrackState.TENTATIVE
             track.state = TrackState.REMOVED
         elif track.state is TrackState.TRACKED and track.last_seen < self.frame:
             track.state = TrackState.LOST

@@ -47,9 +47,41 @@ def test_confirmation_window_allows_a_miss():
         frame(2, {4: 3.0}),
         frame(3, {}),
         frame(4, {6: 9.0}),
+        frame(5, {}),
     ]
     out = list(confirmed_only(iter(stream), hits=2, window=3))
-    assert [r.track_ids.tolist() for r in out] == [[0], [], [0], [], []]
+    assert [r.track_ids.tolist() for r in out] == [[0], [], [0], [], [], []]
+
+
+@pytest.mark.parametrize("hits, window", [(2, 3), (3, 5), (2, None)])
+def test_the_end_of_the_input_decides_tracks_still_waiting(hits, window):
+    """A one-frame input shows its people; a person who enters in the last frame (or in every
+    frame since the second-to-last) is shown; one seen in the second-to-last frame only, or
+    with a miss since they began, is not."""
+    out = list(confirmed_only(iter([frame(0, {2: 1.0, 5: 9.0})]), hits=hits, window=window))
+    assert [r.track_ids.tolist() for r in out] == [[0, 1]]
+    stream = [
+        frame(0, {1: 1.0}),
+        frame(1, {1: 2.0}),
+        frame(2, {1: 3.0}),
+        frame(3, {1: 4.0, 4: 30.0, 6: 60.0}),
+        frame(4, {1: 5.0, 6: 61.0, 8: 90.0}),
+    ]
+    out = list(confirmed_only(iter(stream), hits=hits, window=window))
+    shown = [dict(zip(r.track_ids.tolist(), r.keypoints[:, 0, 0].tolist())) for r in out]
+    assert shown[4] == {0: 5.0, 1: 61.0, 2: 90.0}  # 6 and 8 shown, numbered by first frame
+    assert shown[3] == {0: 4.0, 1: 60.0}  # 4 (second-to-last frame only) is not
+    # While a confirmed person is missing, a newcomer at the end may be them come back: only
+    # tracks confirmed by their hits show (6, when 2 hits confirm), 8 does not.
+    out = list(
+        confirmed_only(iter(stream), hits=hits, window=window, someone_may_return=lambda: True)
+    )
+    shown = [float(x) for x in out[4].keypoints[:, 0, 0]]
+    assert shown == ([5.0, 61.0] if hits == 2 else [5.0])
+    # 3 of 5: track 9, seen in frames 0 and 2 of a 3-frame input, missed one: not shown.
+    gap = [frame(0, {9: 1.0}), frame(1, {}), frame(2, {9: 3.0})]
+    out = list(confirmed_only(iter(gap), hits=3, window=5))
+    assert [r.track_ids.tolist() for r in out] == [[], [], []]
 
 
 def test_a_merged_tentative_track_shows_its_held_frame_under_the_lost_tracks_id():
@@ -82,7 +114,8 @@ def test_confirmation_flushes_held_frames_when_the_source_fails():
     with pytest.raises(RuntimeError, match="frame 2"):
         for r in confirmed_only(broken(), hits=2):
             got.append(r)
-    assert [r.track_ids.tolist() for r in got] == [[0], [0]]  # track 2 was never confirmed
+    # The frames that exist decide: track 2, seen in the last frame before the failure, shows.
+    assert [r.track_ids.tolist() for r in got] == [[0], [0, 1]]
 
 
 def test_fill_gaps_interpolates_missed_frames_with_lower_scores():

@@ -340,3 +340,25 @@ def test_a_lost_track_is_re_identified_by_its_fullest_pose_not_a_last_glimpse():
     for _ in range(10):
         step(tracks, NOBODY[0])
     assert step(tracks, [shape_a + [260, 300, 0]]).tolist() == [0]
+
+
+def test_someone_may_return_while_a_confirmed_person_is_missing():
+    """A tentative newcomer that vanishes does not count; a confirmed person missed is lost
+    (may return), and still counts once the tracker forgot them."""
+    rng = np.random.default_rng(0)
+    a, b = _person(100, 100, rng), _person(400, 100, rng)
+    tracks = paper(confirm_hits=2, confirm_window=3, queue_length=2)
+    step(tracks, a[None])
+    step(tracks, NOBODY[0])
+    step(tracks, NOBODY[0])
+    assert not tracks.someone_may_return()  # a was never confirmed
+    step(tracks, b[None])
+    step(tracks, b[None])
+    assert not tracks.someone_may_return()
+    step(tracks, NOBODY[0])
+    assert tracks.someone_may_return() and tracks.tracks[0].state is LOST
+    for _ in range(3):
+        step(tracks, NOBODY[0])
+    assert tracks.tracks == [] and tracks.someone_may_return()
+    tracks.reset()
+    assert not tracks.someone_may_return()
