@@ -12,8 +12,14 @@ camera (0, /dev/video0). One input: DIR (default ./<name>) gets <name>.json, <na
 summary.json; live sources (streams, cameras) write <name>.jsonl unless --format says
 otherwise. Several inputs (files, folders, quoted globs, .txt lists): DIR/<name>/ per video and
 DIR/summary.json merged; videos are shared among the processes of a torchrun launch, and a
-rerun skips those whose complete outputs exist (--overwrite redoes them). An interrupted run
-(Ctrl-C, a broken video) still leaves valid files holding every frame tracked so far.
+rerun skips those whose complete outputs exist (--overwrite redoes them); two inputs of one
+name get DIR/<name>/ and DIR/<name>-2/, and a video called summary writes summary_video.json.
+An interrupted run (Ctrl-C, a broken video) still leaves valid files holding every frame
+tracked so far; a run that tracks no frame, or fails to write (a full disk), leaves earlier
+outputs as they were. No output may replace an input, and a second run on the same DIR
+refuses while the first goes on. A failed video of several exits 2, but 0 under torchrun
+(whose launcher would print a traceback): summary.json lists it under "failed".
+--pose-weights none / --det-weights none build random nets, said on stderr and in the summary.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import check_output_dir, run_cli
-from posenet.errors import DataError, UserError
+from posenet.cli import check_not_inputs, check_output_dir, run_cli
+from posenet.errors import UserError
 from tracker.config import (
     FORMATS,
     TrackerConfig,
@@ -41,15 +47,22 @@ from tracker.run import (
     Job,
     add_tracking_args,
     expand_inputs,
+    hold_output,
     init_processes,
-    output_path,
+    local_paths,
     print_progress,
     run_jobs,
     track_one,
+    unique_names,
+    video_files,
 )
 from tracker.video import FrameReader, source_kind, source_name
 
 LIVE = ("stream", "camera")
+FAILED_UNDER_TORCHRUN = (
+    "{} of the {} videos failed (listed under 'failed' in summary.json, each error in its "
+    "notes); exit code 0 under torchrun so the launcher reports no crash"
+)
 
 
 def load_config_from_args(args: argparse.Namespace) -> TrackerConfig:
@@ -99,6 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return track_many(args, cfg)
 
 
+def input_paths(args: argparse.Namespace, cfg: TrackerConfig, sources: Sequence[str]) -> list:
+    """Every local file or folder the run reads, which no output may replace: the inputs as
+    given (list files too) and expanded, --poses, --detections and the config file."""
+    config = args.config if args.config and Path(args.config).is_file() else None
+    return local_paths([*args.input, *sources, args.poses, cfg.detector.replay, config])
+
+
 def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     """One input: its outputs straight in --out (default ./<name>), always tracked anew."""
     if int(os.environ.get("RANK", "0")) > 0:
@@ -108,12 +128,17 @@ def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     out_dir = check_output_dir(Path(args.out) if args.out else Path.cwd() / name, "--out")
     if args.format is None and source_kind(source) in LIVE:
         cfg.output.format = "jsonl"  # a live run is followed line by line, and may never end
-    with FrameReader(source, args.start, args.end, stream=args.stream) as reader:
+    render = cfg.output.render and not args.no_render
+    outputs = [*video_files(out_dir, name, cfg.output.format, render), out_dir / SUMMARY]
+    check_not_inputs(outputs, input_paths(args, cfg, [source]), "--out")
+    with (
+        hold_output(out_dir),
+        FrameReader(source, args.start, args.end, stream=args.stream) as reader,
+    ):
         given = GivenPoses(args.poses, (reader.width, reader.height)) if args.poses else None
         tracker = PoseTracker(cfg, poses=given)
         for note in tracker.notes:
             print(f"note: {note}", file=sys.stderr)
-        render = cfg.output.render and not args.no_render
         track_one(reader, tracker, out_dir, name, render=render, report=report)
     return 0
 
@@ -126,38 +151,43 @@ def track_many(args: argparse.Namespace, cfg: TrackerConfig) -> int:
         raise UserError("--poses describes one video: give a single input with it")
     out = check_output_dir(args.out, "--out")
     sources = expand_inputs(args.input)
-    names: dict[str, str] = {}
-    for source in sources:
-        name = source_name(source)
-        if name in names:
-            raise DataError(f"{source} and {names[name]} would both write {out / name}/")
-        names[name] = source
     render = cfg.output.render and not args.no_render
     jobs = []
-    for name, source in names.items():
-        folder = out / name
-        outputs = [output_path(folder, name, cfg.output.format)]
-        jobs.append(
-            Job(name, source, folder / SUMMARY, outputs + [folder / f"{name}.mp4"] * render)
-        )
+    for name, source in zip(unique_names(sources), sources):
+        folder = out / name  # its own folder: no two videos, nor the summary, share a path
+        files = video_files(folder, name, cfg.output.format, render)
+        jobs.append(Job(name, source, folder / SUMMARY, files))
+    outputs = [out / SUMMARY] + [p for job in jobs for p in (*job.outputs, job.summary_path)]
+    check_not_inputs(outputs, input_paths(args, cfg, sources), "--out")
     init_processes(cfg)
+    launched = dist.world_size() > 1
     tracker: PoseTracker | None = None
 
     def track(job: Job) -> TrackingSummary:
         nonlocal tracker
         with FrameReader(job.source, args.start, args.end, stream=args.stream) as reader:
-            tracker = tracker or PoseTracker(cfg)  # built once per process, on its first video
+            if tracker is None:  # built once per process, on its first video
+                tracker = PoseTracker(cfg)
+                for note in tracker.notes if dist.is_main() else ():
+                    print(f"note: {note}", file=sys.stderr)
             summary = track_one(reader, tracker, job.summary_path.parent, job.name, render)
         print_progress(f"[process {dist.rank()}] {job.name}: {summary.frames} frames", summary)
         return summary
 
     try:
-        merged = run_jobs(jobs, track, frame_count(args), out / SUMMARY, args.overwrite)
+        with hold_output(out):
+            merged = run_jobs(jobs, track, frame_count(args), out / SUMMARY, args.overwrite)
     finally:
         dist.cleanup()
     if merged is None:
         return 0
     report(merged)
+    if merged.failed and launched:
+        # A non-zero exit would make torchrun print a ChildFailedError traceback over the
+        # outputs of the videos that went well: the summary lists the failed ones instead.
+        note = FAILED_UNDER_TORCHRUN.format(len(merged.failed), len(jobs))
+        print(f"note: {note}", file=sys.stderr)
+        return 0
     return 0 if merged.complete else 2
 
 

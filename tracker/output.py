@@ -9,16 +9,21 @@ across the sequences of a split.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from posenet.files import finite, write_json
+from posenet.errors import UserError
+from posenet.files import AtomicFile, finite, no_space, write_json
 from posenet.keypoints import coco_to_posetrack18
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
 from tracker.types import FrameResult, empty_people
@@ -46,6 +51,7 @@ class TrackingSummary:
     inputs: dict[str, dict[str, int]] = field(default_factory=dict)
     skipped: int = 0  # videos not tracked again: their complete outputs existed (many videos)
     processes: list[dict[str, Any]] = field(default_factory=list)  # each process's share
+    failed: list[str] = field(default_factory=list)  # videos of a batch that ended in an error
     # The video stream tracked: {"index", "of", "width", "height", "fps"} (videos only).
     stream: dict[str, Any] | None = None
 
@@ -64,6 +70,7 @@ class TrackingSummary:
             outputs=dict(d["outputs"]),
             notes=list(d["notes"]),
             complete=d["complete"],
+            failed=list(d.get("failed", [])),
             stream=d.get("stream"),
         )
 
@@ -87,6 +94,7 @@ class TrackingSummary:
         for stage, seconds in other.stage_seconds.items():
             self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         self.notes += [note for note in other.notes if note not in self.notes]
+        self.failed += other.failed
         for kind, counts in other.inputs.items():
             mine = self.inputs.setdefault(kind, {})
             for key, count in counts.items():
@@ -115,6 +123,7 @@ class TrackingSummary:
             "fps": round(self.frames / self.wall_seconds, 2) if self.wall_seconds > 0 else None,
             "outputs": dict(self.outputs),
             "notes": list(self.notes),
+            **({"failed": list(self.failed)} if self.failed else {}),
             **({"skipped": self.skipped, "processes": self.processes} if self.processes else {}),
             "inputs": {kind: dict(counts) for kind, counts in self.inputs.items()},
             **({"stream": dict(self.stream)} if self.stream else {}),
@@ -134,6 +143,8 @@ class TrackingSummary:
         lines.append(f"fps per stage: {speeds}; {wall} ({d['wall_seconds']:.1f} s)")
         lines += [f"{kind}: {path}" for kind, path in d["outputs"].items()]
         lines += [f"note: {n}" for n in d["notes"]]
+        if self.failed:
+            lines.append(f"failed: {', '.join(self.failed)}")
         if self.processes:
             lines.append(
                 f"skipped {self.skipped} videos with complete outputs (--overwrite redoes them)"
@@ -167,13 +178,15 @@ class JsonlWriter:
     presentation time when the source has one, else frame index / fps),
     "file_name", "people": [{"track_id", "box" (x1, y1, x2, y2), "score", "keypoints"
     (COCO-17 [x, y, score] each)}]}. Non-finite numbers are written as null. Written in place,
-    not renamed at the end: a killed run leaves every line before the last one valid."""
+    not renamed at the end: a killed run leaves every line before the last one valid. The file
+    is opened (and an earlier one replaced) at the first frame, so a run that tracks none
+    leaves an earlier file as it was; a failed write (a full disk) cuts the half line off."""
 
     def __init__(self, path: str | os.PathLike, fps: float) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps if fps and fps > 0 else 25.0
-        self._file = open(self.path, "w", encoding="utf-8")
+        self._file: BinaryIO | None = None  # opened at the first frame
+        self._size = 0  # bytes of the whole lines written
         self.num_frames = 0
 
     def add_frame(
@@ -198,19 +211,38 @@ class JsonlWriter:
             "file_name": file_name,
             "people": people,
         }
-        self._file.write(json.dumps(finite(line), allow_nan=False) + "\n")
-        self._file.flush()
+        self._append((json.dumps(finite(line), allow_nan=False) + "\n").encode("utf-8"))
         self.num_frames += 1
+
+    def _append(self, data: bytes) -> None:
+        """Write one whole line unbuffered (on disk for a follower at once); a failed write
+        is cut off, so the file never ends in half a line."""
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "wb", buffering=0)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[self._file.write(view) or 0 :]
+        except OSError:
+            self._file.truncate(self._size)
+            raise
+        self._size += len(data)
 
     def close(self) -> None:
         """Close the file (every line is already on disk)."""
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
     def abort(self) -> None:
-        """Close and remove the file (a run that tracked no frame: there is nothing to follow;
-        written in place, it no longer holds an earlier run's lines either)."""
+        """Close the file. With no line in it (no frame tracked, or the first write failed),
+        remove it; with lines, keep them: written in place, the earlier run's lines are gone
+        anyway, and these are valid."""
+        if self._file is None:
+            return  # never opened: an earlier file is untouched
         self._file.close()
-        self.path.unlink(missing_ok=True)
+        if not self.num_frames:
+            self.path.unlink(missing_ok=True)
 
 
 class TrackingOutput:
@@ -245,6 +277,8 @@ class TrackingOutput:
         if self.video_path:
             self.summary.outputs["video"] = str(self.video_path)
         self._head_noted = False
+        self.failed = False  # a write failed: nothing of this run may replace earlier files
+        self.summary_written = False  # close() wrote the summary file it was given
         # Said when no frame had anyone; a tool that knows the cause better replaces it.
         self.no_people_note = NO_PEOPLE_NOTE
         self._start = time.perf_counter()
@@ -284,20 +318,23 @@ class TrackingOutput:
     def write(self, result: FrameResult, file_name: str | None = None) -> None:
         """Add one frame to the JSON (as `file_name`, default the frame name) and the video."""
         t0 = time.perf_counter()
-        self.json.add_frame(
-            file_name or result.name,
-            result.index,
-            result.keypoints if self.jsonl else self.posetrack_keypoints(result),
-            result.track_ids,
-            result.boxes,
-            result.scores,
-            **({"time": result.time} if self.jsonl else {}),
-        )
+        keypoints = result.keypoints if self.jsonl else self.posetrack_keypoints(result)
+        with self._writing(self.json_path):
+            self.json.add_frame(
+                file_name or result.name,
+                result.index,
+                keypoints,
+                result.track_ids,
+                result.boxes,
+                result.scores,
+                **({"time": result.time} if self.jsonl else {}),
+            )
         timings = dict(result.timings)
         timings["write"] = time.perf_counter() - t0
         if self.video_path is not None and result.image is not None:
             t0 = time.perf_counter()
-            self._render(result)
+            with self._writing(self.video_path):
+                self._render(result)
             timings["render"] = time.perf_counter() - t0
         self.summary.add(FrameResult(**{**result.__dict__, "timings": timings}))
 
@@ -318,22 +355,70 @@ class TrackingOutput:
         )
         self.video.write(canvas)
 
-    def close(self, complete: bool = True) -> TrackingSummary:
-        """Finish both files (the video first: the JSON close must happen even if it fails)."""
-        self.summary.complete = complete
+    @contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """A write to `path`: if it fails, the run's outputs must not replace earlier ones
+        (`failed`); a full disk is the one-line error naming the device and `path`."""
+        try:
+            yield
+        except OSError as err:
+            self.failed = True
+            if err.errno == errno.ENOSPC:
+                raise no_space(path) from None
+            raise
+
+    def close(
+        self, complete: bool = True, summary_path: str | os.PathLike | None = None
+    ) -> TrackingSummary:
+        """Finish the files, and write the summary to `summary_path` if given: all or none.
+        The video's encoder is flushed and the summary written to temp files before the JSON
+        is renamed into place, then the video and summary are renamed: a failure before that
+        (a full disk) drops them all and the earlier files stay. After a failed write
+        (`failed`) the files are dropped (`abort`) and the summary is written only when a
+        JSONL file, written in place, no longer holds the earlier run."""
+        self.summary.complete = complete and not self.failed
         self.summary.wall_seconds = time.perf_counter() - self._start
         if self.summary.frames and not self.summary.people:
             self.summary.notes.append(self.no_people_note)
+        if summary_path is not None:
+            self.summary.outputs["summary"] = str(summary_path)
+        if self.failed:
+            self.abort()
+            if summary_path is not None and self.replaced_in_place:
+                with contextlib.suppress(UserError, OSError):  # the disk may still be full
+                    write_summary(self.summary, summary_path)
+                    self.summary_written = True
+            return self.summary
+        summary_file = AtomicFile(summary_path) if summary_path is not None else None
         try:
             if self.video is not None:
-                self.video.close()
-        finally:
-            self.json.close()
+                with self._writing(self.video_path):
+                    self.video.finish()
+            if summary_file is not None:
+                with self._writing(summary_file.path):
+                    summary_file.tmp.write_text(_summary_text(self.summary), encoding="utf-8")
+            self.json.close()  # PoseTrack: joined and renamed into place; JSONL: closed
+        except BaseException:
+            if summary_file is not None:
+                summary_file.abort()
+            self.abort()
+            raise
+        if self.video is not None:
+            self.video.commit()
+        if summary_file is not None:
+            summary_file.commit()
+            self.summary_written = True
         return self.summary
 
+    @property
+    def replaced_in_place(self) -> bool:
+        """Whether an earlier file was replaced as the run went (JSONL with lines written)."""
+        return self.jsonl and self.json.num_frames > 0
+
     def abort(self) -> None:
-        """Drop what was written (a run that tracked no frame): files of an earlier run at
-        the same paths are left as they were."""
+        """Drop what was written (a run that tracked no frame, or whose writes failed): files
+        of an earlier run at the same paths are left as they were (a JSONL file written in
+        place keeps its lines once it has any)."""
         try:
             if self.video is not None:
                 self.video.abort()
@@ -345,6 +430,11 @@ class TrackingOutput:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(complete=exc_type is None)
+
+
+def _summary_text(summary: TrackingSummary) -> str:
+    """summary.json's text, as `write_json` writes it."""
+    return json.dumps(finite(summary.to_dict()), indent=2, allow_nan=False) + "\n"
 
 
 def write_summary(summary: TrackingSummary, path: str | os.PathLike) -> None:

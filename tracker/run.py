@@ -11,28 +11,29 @@ starts the processes, a collective is the barrier.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import add_config_args, finishing_outputs
+from posenet.cli import add_config_args, finishing_outputs, output_lock
 from posenet.devices import resolve_device
 from posenet.errors import DataError, UserError
-from posenet.files import write_bytes
 from tracker.config import DEFAULT_CONFIG, TrackerConfig
 from tracker.inputs import read_input_list, report_inputs, report_source, start_inputs
 from tracker.output import UNPADDED_NOTE, TrackingOutput, TrackingSummary, write_summary
-from tracker.pipeline import PoseTracker
+from tracker.pipeline import RANDOM_WEIGHTS_NOTE, PoseTracker, dropped_by_tracker_note
 from tracker.shard import plan_shards
 from tracker.types import FrameResult
-from tracker.video import FrameReader, source_kind
+from tracker.video import FrameReader, source_kind, source_name
 
 SUMMARY = "summary.json"
 # How long a process that has finished its videos waits for the slowest one at the end.
@@ -57,6 +58,67 @@ def output_path(out_dir: Path, name: str, format: str) -> Path:
     return out_dir / f"{name}.jsonl" if format == "jsonl" else out_dir / f"{name}.json"
 
 
+def output_stem(name: str) -> str:
+    """The file stem of a video's outputs in its folder: its name, unless that would make
+    them collide with summary.json (a video called summary): then <name>_video."""
+    return f"{name}_video" if name.casefold() == Path(SUMMARY).stem.casefold() else name
+
+
+def video_files(out_dir: Path, name: str, format: str, render: bool) -> list[Path]:
+    """The files a run of video `name` writes in out_dir besides summary.json: its tracks
+    (<stem>.json or .jsonl) and, when `render`, <stem>.mp4 (stem: `output_stem`)."""
+    stem = output_stem(name)
+    return [output_path(out_dir, stem, format)] + [out_dir / f"{stem}.mp4"] * render
+
+
+def unique_names(sources: Sequence[str]) -> list[str]:
+    """An output name per source (`source_name`), all different also where case does not
+    count (macOS, Windows): a later source whose name is taken gets <name>-2, <name>-3, ...
+    (never another source's own name), in command-line order, so a rerun gives the same."""
+    own = {source_name(s).casefold() for s in sources}
+    used: set[str] = set()
+    names = []
+    for source in sources:
+        name = base = source_name(source)
+        k = 2
+        while name.casefold() in used or (name != base and name.casefold() in own):
+            name, k = f"{base}-{k}", k + 1
+        used.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def local_paths(items: Iterable[str | os.PathLike | None]) -> list[Path]:
+    """The items that name files or folders here (not URLs, streams or cameras): the inputs
+    an output must never replace."""
+    return [Path(i) for i in items if i and source_kind(os.fspath(i)) in ("file", "folder")]
+
+
+@contextmanager
+def hold_output(folder: Path, option: str = "--out") -> Iterator[Path]:
+    """Hold `folder` for this run (posenet.cli.output_lock): a second run given it refuses in
+    one line naming this one. Under torchrun only rank 0 locks (every process of the launch
+    writes there) and tells the others whether it could; they refuse with it."""
+    with contextlib.ExitStack() as stack:
+        refusal = None
+        if dist.is_main():
+            try:
+                stack.enter_context(output_lock(folder, option))
+            except UserError as err:
+                refusal = str(err)
+        refusal = dist.broadcast_object(refusal)
+        if refusal is not None:
+            raise UserError(refusal)
+        yield folder
+
+
+def running_marker(summary_path: Path) -> Path:
+    """The empty file that says a run is writing (or was, if it was killed) the outputs next
+    to `summary_path`: while it exists they do not count as complete. A marker, not a stub
+    summary, so a run that fails (a full disk) leaves the earlier summary as it was."""
+    return summary_path.with_name(f".{summary_path.name}.running")
+
+
 def mark_incomplete(summary_path: Path, source: str) -> None:
     """Write a summary saying 'not complete' before a video starts: if the process dies, a
     rerun sees the video as unfinished, whatever older outputs lie next to it."""
@@ -73,22 +135,28 @@ def track_one(
     report: Callable[[TrackingSummary], None] | None = None,
 ) -> TrackingSummary:
     """Track `reader`'s frames into out_dir: <name>.json (or .jsonl), <name>.mp4 when
-    `render`, and summary.json. Also when stopped (Ctrl-C, a broken frame) every output holds
-    the frames so far and summary.json says complete: false; `report` sees the summary then."""
+    `render`, and summary.json (see `video_files`). Also when stopped (Ctrl-C, a broken frame)
+    every output holds the frames so far and summary.json says complete: false; `report` sees
+    the summary then. A run that tracks no frame, or whose writes fail (a full disk), leaves
+    the earlier outputs as they were (a JSONL file, written in place, keeps the lines so far)
+    and no folder it made."""
     cfg = tracker.config
     start_inputs((tracker.poses, tracker.detector), reader.name)  # fails before any output
+    made = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / SUMMARY
-    previous = summary_path.read_bytes() if summary_path.is_file() else None
-    mark_incomplete(summary_path, str(reader.source))
+    marker = running_marker(summary_path)
+    marker.touch()
+    json_path, *video = video_files(out_dir, name, cfg.output.format, render)
     output = TrackingOutput.from_config(
         cfg.output,
-        output_path(out_dir, name, cfg.output.format),
+        json_path,
         name,
-        video_path=out_dir / f"{name}.mp4" if render else None,
+        video_path=video[0] if video else None,
         fps=reader.fps,
         source=str(reader.source),
     )
+    output.summary.notes += [n for n in tracker.notes if n.startswith(RANDOM_WEIGHTS_NOTE)]
     if getattr(reader, "unpadded_names", False):
         output.summary.notes.append(UNPADDED_NOTE)
     complete = False
@@ -103,29 +171,27 @@ def track_one(
             whole = complete and reader.start == 0 and (reader.end is None or frames < reader.end)
             report_inputs(output, (tracker.poses, tracker.detector), whole_video=whole)
             report_source(output, reader)
-            if frames:
-                summary = output.close(complete)
-                summary.outputs["summary"] = str(summary_path)
-                write_summary(summary, summary_path)
-                if report is not None:
-                    report(summary)
-            else:  # nothing tracked: earlier outputs stay as they were
-                output.abort()
-                _restore(summary_path, previous)
+            if frames and not output.summary.people and tracker.people_in:
+                output.no_people_note = dropped_by_tracker_note(tracker, frames)
+            try:
+                if frames:
+                    summary = output.close(complete, summary_path)
+                else:  # nothing tracked: earlier outputs stay as they were
+                    output.abort()
+            finally:
+                if output.summary_written or not output.replaced_in_place:
+                    marker.unlink(missing_ok=True)
+                if made:
+                    with contextlib.suppress(OSError):
+                        out_dir.rmdir()  # only if empty: nothing was written
+            if frames and report is not None and not output.failed:
+                report(summary)
     if not frames:
         raise DataError(
             f"{reader.source}: no frame to track at or after --start {reader.start} (the "
             "source is shorter or broken at its start); nothing was written"
         )
     return summary
-
-
-def _restore(path: Path, content: bytes | None) -> None:
-    """Put back a file as it was before this run (or remove it if there was none)."""
-    if content is None:
-        path.unlink(missing_ok=True)
-        return
-    write_bytes(path, content)
 
 
 def add_tracking_args(
@@ -138,8 +204,16 @@ def add_tracking_args(
     parser.add_argument(
         "--format", choices=formats, help="output layout (default posetrack18; jsonl for live)"
     )
-    parser.add_argument("--pose-weights", help="pose-net weights: a name or a file")
-    parser.add_argument("--det-weights", help="detector weights: a torchvision name or a file")
+    parser.add_argument(
+        "--pose-weights",
+        help="pose-net weights: a name or a file; none: random weights (the poses mean "
+        "nothing: for testing the machinery, said in the summary)",
+    )
+    parser.add_argument(
+        "--det-weights",
+        help="detector weights: a torchvision name or a file; none: random weights (the "
+        "boxes mean nothing, as with --pose-weights none)",
+    )
     parser.add_argument("--detections", help=detections_help)
 
 
@@ -181,12 +255,16 @@ class Job:
 
 
 def is_complete(job: Job) -> bool:
-    """Whether the job's summary says complete and every output it lists for it exists."""
+    """Whether the job's summary says complete, for the job's source, no run is (or was
+    killed while) writing there, and every output it lists for it exists."""
     try:
         summary = json.loads(job.summary_path.read_text())
     except (OSError, ValueError):
         return False
-    return summary.get("complete") is True and all(p.exists() for p in job.outputs)
+    if running_marker(job.summary_path).exists() or not isinstance(summary, dict):
+        return False
+    same_source = summary.get("source") in (job.source, str(Path(job.source)))
+    return same_source and summary.get("complete") is True and all(p.exists() for p in job.outputs)
 
 
 def init_processes(cfg: TrackerConfig) -> None:
@@ -209,6 +287,7 @@ def _run_job(job: Job, track: Callable[[Job], TrackingSummary]) -> TrackingSumma
             summary = TrackingSummary(source=job.source)
         summary.complete = False
         summary.notes.append(f"{job.name}: {err}")
+        summary.failed = [job.name]
         return summary
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -76,6 +77,12 @@ class VideoWriter:
 
     def close(self) -> None:
         """Flush the encoder and move the finished file to `path`."""
+        self.finish()
+        self.commit()
+
+    def finish(self) -> None:
+        """Flush the encoder into the temp file (what needs disk space); `commit()` then
+        renames it. Split so a run can finish all its outputs before renaming any."""
         if self._container is None:
             return
         container, self._container = self._container, None
@@ -85,15 +92,18 @@ class VideoWriter:
         except BaseException:
             self._file.abort()
             raise
+
+    def commit(self) -> None:
+        """Move the finished temp file onto `path`."""
         self._file.commit()
 
     def abort(self) -> None:
-        """Drop everything written; `path` is left untouched."""
-        if self._container is None:
-            return
+        """Drop everything written (also after `finish()`); `path` is left untouched."""
         container, self._container = self._container, None
         try:
-            container.close()
+            if container is not None:
+                with contextlib.suppress(Exception):  # e.g. a full disk again: dropped anyway
+                    container.close()
         finally:
             self._file.abort()
 
