@@ -78,8 +78,8 @@ def check_not_inputs(
     inputs: Iterable[str | os.PathLike],
     option: str = "output",
 ) -> None:
-    """Refuse, before any work, an output path that is one of the inputs (after symlinks), or
-    an output folder that holds an input of the same name: an output never replaces an input."""
+    """Refuse, before any work, an output path that is one of the inputs (after symlinks): an
+    output never replaces an input. Tools pass every file they will write."""
     sources = {Path(p).resolve(): Path(p) for p in inputs}
     for out in outputs:
         target = Path(out).resolve()
