@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="processes reading the files (default: the cores not busy by the load average)",
+        help="processes reading the files (default: the usable cores)",
     )
     args = parser.parse_args(argv)
     if args.json_out:

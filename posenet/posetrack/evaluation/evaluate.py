@@ -113,7 +113,7 @@ def evaluate_posetrack(
     gt_dir: str | Path, pred_dir: str | Path, mode: str = "both", workers: int | None = None
 ) -> PoseTrackEvaluation:
     """PoseTrack AP and/or MOTA of the prediction folder against the ground-truth folder; the
-    files are read in up to `workers` processes (default: one per free core)."""
+    files are read in up to `workers` processes (default: one per usable core)."""
     if mode not in MODES:
         raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
     data = load_folders(gt_dir, pred_dir, need_track_ids=mode != "pose", workers=workers)

@@ -257,7 +257,7 @@ def load_folders(
     workers: int | None = None,
 ) -> LoadedData:
     """Read per-sequence JSON files from two folders (matched by file name) into EvalSequences,
-    in up to `workers` processes (default: one per free core, see parallel.free_cores)."""
+    in up to `workers` processes (default: one per usable core)."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     for d, what in ((gt_dir, "ground-truth"), (pred_dir, "prediction")):
         if not d.is_dir():
