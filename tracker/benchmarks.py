@@ -20,7 +20,6 @@ Log = Callable[[str], None]
 
 POSE_CONFIG = "configs/coco/res50_256x192.yaml"
 TRACK_CONFIG = "configs/tracking/default.yaml"
-TRACKER_CONFIG_DIR = "configs/tracking"  # short tracker names resolve to <dir>/<name>.yaml
 COCO_MINI = "coco-mini"  # the training step's default data, inside the shared data folder
 # What the GPU run is for (README): pose crops/s end to end (R50 256x192), tracker fps end to
 # end (10 people, 1280x720, default config), input pipeline / GPU-only training step.
@@ -37,13 +36,6 @@ TINY_POSE = [
 def default_train_data() -> str:
     """The COCO root the training step reads by default: coco-mini in the shared data."""
     return str(shared_data_path(COCO_MINI))
-
-
-def tracker_config_path(name: str) -> str:
-    """A shipped tracker config by short name ('default', 'cpu'), or a path as given."""
-    if name.endswith((".yaml", ".yml")) or "/" in name:
-        return name
-    return f"{TRACKER_CONFIG_DIR}/{name}.yaml"
 
 
 def _quiet(line: str) -> None:
@@ -152,7 +144,7 @@ def track_benchmark(
     for name in configs:
         for flow in flows or [None]:
             for interval in intervals or [None]:
-                cfg = load_tracker_config(tracker_config_path(str(name)), list(overrides))
+                cfg = load_tracker_config(str(name), list(overrides))
                 cfg = apply_options(cfg, device, None, pose_weights, det_weights)
                 if flow:
                     cfg.flow.name = flow

@@ -44,7 +44,6 @@ from tracker.pipeline import PoseTracker
 from tracker.poses import GivenPoses
 from tracker.types import Frame
 
-TRACKING_CONFIG_DIR = "configs/tracking"  # tracker names resolve to <dir>/<name>.yaml
 BONN_GT = "bonn-posetrack/posetrack18"  # the default ground truth, in the shared data folder
 PERFECT = "perfect ids"
 FLOOR = "iou floor"
@@ -65,10 +64,7 @@ PERSON_MATCH_THR = 1.0  # person-level matching: mean joint distance <= 1 head s
 def tracker_config(name: str, overrides: Sequence[str] = ()) -> TrackerConfig:
     """A tracker by config name (default, paper, iou, hungarian, ...) or YAML path, as
     track_video.py loads it (overrides on top), without flow, on CPU, writing PoseTrack 2018."""
-    text = str(name)
-    if not text.lower().endswith((".yaml", ".yml")):
-        text = f"{TRACKING_CONFIG_DIR}/{text}.yaml"
-    cfg = load_tracker_config(text, [*NO_FLOW, *overrides])  # ConfigError lists the names
+    cfg = load_tracker_config(str(name), [*NO_FLOW, *overrides])  # ConfigError lists the names
     return apply_options(cfg, device="cpu", format="posetrack18")
 
 

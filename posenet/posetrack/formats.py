@@ -100,7 +100,7 @@ class PoseTrackSequence:
         return iter(self.frames)
 
 
-def empty_people(n: int = 0) -> dict[str, np.ndarray]:
+def _unknown_people(n: int) -> dict[str, np.ndarray]:
     """Arrays for n people with nothing known (all joints unlabelled, boxes nan)."""
     return {
         "keypoints": np.zeros((n, NUM_JOINTS, 3)),
@@ -272,7 +272,7 @@ _MISSING = object()
 def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, np.ndarray]:
     """All annotations of a file as PoseTrackFrame arrays, converted in one go."""
     n, width = len(annotations), len(slots)
-    out = empty_people(n)
+    out = _unknown_people(n)
     for a, ann in enumerate(annotations):
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise _fail(path, f"annotations[{a}].image_id", "missing")
@@ -390,7 +390,7 @@ def _points_2017_checked(points: Any, path: Path, where: str) -> list[tuple[floa
 
 def _people_2017(people: list[tuple[str, dict]], path: Path) -> dict[str, np.ndarray]:
     """All posed annorects of a file as PoseTrackFrame arrays, points converted in one go."""
-    out = empty_people(len(people))
+    out = _unknown_people(len(people))
     rows: list[tuple] = []
     for p, (where, rect) in enumerate(people):
         points = rect["annopoints"][0]["point"] or []
