@@ -10,7 +10,7 @@ import numpy as np
 from posenet.errors import UserError
 
 from .batch import SequenceBatch
-from .frames import EvalSequence, load_folders
+from .frames import EvalSequence, read_folders
 from .mota import MOTCollector, MOTResult
 from .pose_ap import APCollector, APResult
 from .report import JOINT_NAMES, ap_table, grouped, mot_table
@@ -76,6 +76,43 @@ class PoseTrackEvaluation:
         return out
 
 
+def _score_parts(batch: SequenceBatch, mode: str) -> tuple:
+    """One sequence's AP part and MOT counts (None where the mode leaves them out)."""
+    return (
+        APCollector.batch_part(batch) if mode in ("pose", "both") else None,
+        MOTCollector.sequence_counts(batch) if mode in ("track", "both") else None,
+    )
+
+
+def _pool(scored: list[tuple[str, int, tuple]], mode: str) -> PoseTrackEvaluation:
+    """Pool (name, scored frames, `_score_parts`) of the sequences, in order."""
+    ap = APCollector() if mode in ("pose", "both") else None
+    mot = MOTCollector() if mode in ("track", "both") else None
+    notes = []
+    for name, num_frames, (ap_part, mot_counts) in scored:
+        if ap is not None:
+            ap.add_part(ap_part)
+        if mot is not None:
+            mot.add_counts(mot_counts)
+            if num_frames == 1:
+                notes.append(
+                    f"{name}: one scored frame only; it adds nothing to tracking "
+                    "(poseval fails here)"
+                )
+    return PoseTrackEvaluation(
+        ap=ap.result() if ap is not None else None,
+        mot=mot.result() if mot is not None else None,
+        notes=notes,
+        num_sequences=len(scored),
+        num_frames=sum(n for _, n, _ in scored),
+    )
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+
+
 def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> PoseTrackEvaluation:
     """Score prepared sequences: AP over all scored frames, MOT over all but each sequence's last.
 
@@ -84,39 +121,28 @@ def evaluate_sequences(sequences: list[EvalSequence], mode: str = "both") -> Pos
     a frame with no GT or no predicted person adds one miss and one false positive per joint
     to tracking, whatever the number of people.
     """
-    if mode not in MODES:
-        raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    ap = APCollector() if mode in ("pose", "both") else None
-    mot = MOTCollector() if mode in ("track", "both") else None
-    notes = []
+    _check_mode(mode)
+    scored = []
     for seq in sequences:
         batch = seq.batch if seq.batch is not None else SequenceBatch.from_frames(seq.frames)
-        if ap is not None:
-            ap.add_batch(batch)
-        if mot is not None:
-            mot.add_sequence(batch)
-            if len(seq.frames) == 1:
-                notes.append(
-                    f"{seq.name}: one scored frame only; it adds nothing to tracking "
-                    "(poseval fails here)"
-                )
-    return PoseTrackEvaluation(
-        ap=ap.result() if ap is not None else None,
-        mot=mot.result() if mot is not None else None,
-        notes=notes,
-        num_sequences=len(sequences),
-        num_frames=sum(len(s.frames) for s in sequences),
-    )
+        scored.append((seq.name, len(seq.frames), _score_parts(batch, mode)))
+    return _pool(scored, mode)
 
 
 def evaluate_posetrack(
     gt_dir: str | Path, pred_dir: str | Path, mode: str = "both", workers: int | None = None
 ) -> PoseTrackEvaluation:
-    """PoseTrack AP and/or MOTA of the prediction folder against the ground-truth folder; the
-    files are read in up to `workers` processes (default: one per usable core)."""
-    if mode not in MODES:
-        raise UserError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    data = load_folders(gt_dir, pred_dir, need_track_ids=mode != "pose", workers=workers)
-    result = evaluate_sequences(data.sequences, mode)
-    result.notes = data.notes + result.notes
+    """PoseTrack AP and/or MOTA of the prediction folder against the ground-truth folder; each
+    sequence is read and scored in one of up to `workers` processes (default: one per usable
+    core), the parts pooled here: the same numbers as `evaluate_sequences(load_folders(...))`."""
+    _check_mode(mode)
+    scored, notes = read_folders(
+        gt_dir,
+        pred_dir,
+        need_track_ids=mode != "pose",
+        workers=workers,
+        then=lambda batch: (batch.num_frames, _score_parts(batch, mode)),
+    )
+    result = _pool([(name, n, parts) for name, (n, parts) in scored], mode)
+    result.notes = notes + result.notes
     return result

@@ -6,8 +6,10 @@ Scoring works in the 15 PoseTrack-2017 joint ids (0-14) poseval uses, whatever t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +34,7 @@ __all__ = [
     "EvalSequence",
     "LoadedData",
     "load_folders",
+    "read_folders",
     "match_frames",
     "prepare_batch",
     "prepare_frames",
@@ -258,6 +261,21 @@ def load_folders(
 ) -> LoadedData:
     """Read per-sequence JSON files from two folders (matched by file name) into EvalSequences,
     in up to `workers` processes (default: one per usable core)."""
+    loaded, notes = read_folders(gt_dir, pred_dir, need_track_ids, workers)
+    sequences = [EvalSequence(name, batch.frames(), batch) for name, batch in loaded]
+    return LoadedData(sequences=sequences, notes=notes)
+
+
+def read_folders(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    need_track_ids: bool = True,
+    workers: int | None = None,
+    then: Callable[[SequenceBatch], Any] | None = None,
+) -> tuple[list[tuple[str, Any]], list[str]]:
+    """(sequence name, `then(batch)` or the batch) per GT file in name order, and the notes on
+    the folders; files are read (and `then` runs) in up to `workers` processes, see
+    parallel.parallel_map, so `then` may reduce a batch to what the caller needs."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     for d, what in ((gt_dir, "ground-truth"), (pred_dir, "prediction")):
         if not d.is_dir():
@@ -279,27 +297,28 @@ def load_folders(
         notes.append(
             f"ignored {len(extra)} prediction files without ground truth: " + ", ".join(extra[:10])
         )
+
+    def load(pair: tuple[Path, Path]) -> tuple[Any, int, list[str], int]:
+        batch, file_notes, num_gt_frames = _load_pair(*pair, need_track_ids)
+        return (batch if then is None else then(batch)), batch.num_frames, file_notes, num_gt_frames
+
     pairs = [(f, pred_dir / f.name) for f in gt_files]
-    loaded = parallel_map(
-        lambda pair: _load_pair(*pair, need_track_ids),
-        pairs,
-        weights=[_size(g) + _size(p) for g, p in pairs],
-        workers=workers,
-    )
-    sequences, empty_frames, total_frames = [], 0, 0
-    for f, (batch, file_notes, num_gt_frames) in zip(gt_files, loaded):
+    weights = [_size(g) + _size(p) for g, p in pairs]
+    loaded = parallel_map(load, pairs, weights=weights, workers=workers)
+    out, empty_frames, total_frames = [], 0, 0
+    for f, (value, num_scored, file_notes, num_gt_frames) in zip(gt_files, loaded):
         notes += file_notes
         total_frames += num_gt_frames
-        empty_frames += num_gt_frames - batch.num_frames
-        if not batch.num_frames:
+        empty_frames += num_gt_frames - num_scored
+        if not num_scored:
             notes.append(f"{f.name}: no ground-truth frame with people; sequence not scored")
-        sequences.append(EvalSequence(name=f.stem, frames=batch.frames(), batch=batch))
+        out.append((f.stem, value))
     if empty_frames:
         notes.append(
             f"{empty_frames} of {total_frames} ground-truth frames list no people and are not "
             "scored (predictions on them are ignored)"
         )
-    return LoadedData(sequences=sequences, notes=notes)
+    return out, notes
 
 
 def _size(path: Path) -> int:

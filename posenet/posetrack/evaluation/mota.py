@@ -227,7 +227,17 @@ class MOTCollector:
 
     def add_sequence(self, batch: SequenceBatch) -> None:
         """Count one sequence: all its frames but the last (poseval leaves that one out)."""
-        t = self.totals
+        self.add_counts(self.sequence_counts(batch))
+
+    def add_counts(self, counts: dict[str, np.ndarray]) -> None:
+        """Add one sequence's `sequence_counts` (computed here or in a worker process)."""
+        for name in self.FIELDS:
+            self.totals[name] += counts[name]
+
+    @classmethod
+    def sequence_counts(cls, batch: SequenceBatch) -> dict[str, np.ndarray]:
+        """Per-joint event counts of one sequence, all its frames but the last."""
+        t = {name: np.zeros(NUM_JOINTS) for name in cls.FIELDS}
         last = batch.num_frames - 1
         used = np.arange(batch.num_frames) < last
         # poseval's stand-in for a frame without GT or without predicted people: one object,
@@ -244,12 +254,13 @@ class MOTCollector:
         c_pair = rows[c_pair]
         c_d = batch.dist[c_pair, c_j]
         t["sum_d"] += np.bincount(c_j, weights=c_d, minlength=NUM_JOINTS)  # RAW events
-        matched = self._matches(batch, c_pair, c_j, c_d)
+        matched = cls._matches(batch, c_pair, c_j, c_d)
         n_matched = np.bincount(matched[1], minlength=NUM_JOINTS)
         t["misses"] += n_obj - n_matched
         t["false_positives"] += n_hyp - n_matched
         if len(matched[0]):
-            self._count_events(*matched)
+            cls._count_events(t, *matched)
+        return t
 
     @staticmethod
     def _matches(
@@ -318,8 +329,14 @@ class MOTCollector:
             np.concatenate([a, np.asarray(b, dtype=a.dtype)]) for a, b in zip(out, columns)
         )
 
+    @staticmethod
     def _count_events(
-        self, f: np.ndarray, j: np.ndarray, o: np.ndarray, h: np.ndarray, d: np.ndarray
+        t: dict[str, np.ndarray],
+        f: np.ndarray,
+        j: np.ndarray,
+        o: np.ndarray,
+        h: np.ndarray,
+        d: np.ndarray,
     ) -> None:
         """Add the events of all matches (frame, joint, object, hypothesis, distance)."""
         n, span = len(f), int(f.max()) + 1
@@ -344,7 +361,6 @@ class MOTCollector:
         h2_before, h2_prev = previous(h, np.flatnonzero(~kept))
         transfer = h2_before & (o[h2_prev] != o) & ~kept
         migrate = transfer & ~o_before
-        t = self.totals
         t["switches"] += np.bincount(j, weights=switch, minlength=NUM_JOINTS)
         t["matches"] += np.bincount(j, weights=~switch, minlength=NUM_JOINTS)
         extra = 1.0 + (switch & ~h_before) + transfer + migrate  # ASCEND, TRANSFER, MIGRATE

@@ -136,11 +136,21 @@ class APCollector:
 
     def add_batch(self, batch: SequenceBatch) -> None:
         """Add all frames of a batch: the same as `add` on each of its frames in order."""
-        self.num_gt += batch.gt_has.sum(axis=0)
-        if len(batch.pr_has):
-            self._scores.append(batch.pr_score)
-            self._labels.append(batch_labels(batch))
-            self._has.append(batch.pr_has)
+        self.add_part(self.batch_part(batch))
+
+    @staticmethod
+    def batch_part(batch: SequenceBatch) -> tuple[np.ndarray, ...]:
+        """What `add_batch` adds: (GT joint counts, scores, labels, has); for worker processes."""
+        return batch.gt_has.sum(axis=0), batch.pr_score, batch_labels(batch), batch.pr_has
+
+    def add_part(self, part: tuple[np.ndarray, ...]) -> None:
+        """Add a `batch_part`."""
+        num_gt, scores, labels, has = part
+        self.num_gt += num_gt
+        if len(has):
+            self._scores.append(scores)
+            self._labels.append(labels)
+            self._has.append(has)
 
     def result(self) -> APResult:
         """AP per joint and their mean (over non-nan joints), as poseval: a joint never

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from posenet.errors import DataError
-from posenet.posetrack.evaluation import evaluate_posetrack
+from posenet.posetrack.evaluation import evaluate_posetrack, evaluate_sequences, load_folders
 from posenet.posetrack.evaluation.parallel import _chunks, can_fork, parallel_map
 from tests.conftest import shared_file
 
@@ -63,9 +63,14 @@ def test_a_worker_that_dies_is_replaced_by_this_process():
 
 
 @needs_fork
-def test_folder_scored_in_two_processes_equals_one(tmp_path):
+def test_folder_scored_in_two_processes_equals_one():
     gt = shared_file("bonn-posetrack/posetrack18")
     one = evaluate_posetrack(gt, gt, workers=1)
     two = evaluate_posetrack(gt, gt, workers=2)
     assert one.to_dict() == two.to_dict() and one.tables() == two.tables()
     assert one.notes == two.notes and len(one.notes) > 0
+    # Scoring in the workers and pooling here equals loading first and scoring after.
+    data = load_folders(gt, gt, workers=2)
+    after = evaluate_sequences(data.sequences)
+    assert after.to_dict() | {"notes": []} == two.to_dict() | {"notes": []}
+    assert data.notes + after.notes == two.notes
