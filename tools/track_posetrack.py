@@ -13,6 +13,8 @@ JSON (COCO results or PoseTrack) covering the split, matched to frames through t
 and file names of the annotation files. Under torchrun the sequences are shared among the
 processes (longest first to the least loaded); OUT/summaries/<seq>.json marks each finished
 sequence, a rerun skips those (--overwrite redoes them), and rank 0 writes OUT/summary.json.
+No output may replace an input (OUT = annotations/<split> is refused), and a second run on the
+same OUT refuses while the first goes on.
 These predictions are made offline, so frames where a track was lost for up to
 OFFLINE_FILL_GAPS frames get interpolated poses (tracking.fill_gaps; `--set
 tracking.fill_gaps=0` turns it off). The per-sequence job is tracker/posetrack_split.py's.
@@ -23,11 +25,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import check_output_dir, run_cli
+from posenet.cli import check_not_inputs, check_output_dir, run_cli
 from tracker.config import POSETRACK_FORMATS
-from tracker.posetrack_split import split_config, track_split
+from tracker.posetrack_split import (
+    list_sequences,
+    split_config,
+    split_inputs,
+    split_outputs,
+    track_split,
+)
 from tracker.run import add_tracking_args
 
 
@@ -41,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--render", action="store_true", help="also write <seq>.mp4 renders")
     parser.add_argument("--overwrite", action="store_true", help="redo finished sequences")
     args = parser.parse_args(argv)
-    check_output_dir(args.out, "--out")
+    out = check_output_dir(args.out, "--out")
     cfg = split_config(
         args.config,
         args.overrides,
@@ -50,9 +59,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.pose_weights,
         args.det_weights,
     )
+    sequences = list_sequences(args.data, args.split)
+    config = [args.config] if args.config and Path(args.config).is_file() else []
+    inputs = [*split_inputs(args.data, sequences), *config, *filter(None, [args.detections])]
+    check_not_inputs(split_outputs(out, sequences, args.render), inputs, "--out")
     try:
         total = track_split(
-            cfg, args.data, args.split, args.out, args.detections, args.render, args.overwrite
+            cfg,
+            args.data,
+            args.split,
+            out,
+            args.detections,
+            args.render,
+            args.overwrite,
+            sequences=sequences,
         )
     finally:
         dist.cleanup()

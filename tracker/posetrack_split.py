@@ -20,7 +20,15 @@ from tracker.config import POSETRACK_FORMATS, TrackerConfig, apply_options, load
 from tracker.output import TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import PoseTracker
 from tracker.replay import ReplayDetector
-from tracker.run import Job, init_processes, mark_incomplete, print_progress, run_jobs
+from tracker.run import (
+    SUMMARY,
+    Job,
+    hold_output,
+    init_processes,
+    print_progress,
+    run_jobs,
+    running_marker,
+)
 from tracker.types import Detections, Frame, FrameResult
 from tracker.video import list_image_files
 
@@ -174,8 +182,12 @@ def track_sequence(
     tracker: PoseTracker, seq: SplitSequence, out_dir: Path, summary_path: Path, render: bool
 ) -> TrackingSummary:
     """Track one sequence into out_dir/<annotation name> (and <seq>.mp4 when `render`), its
-    summary to `summary_path`, marked incomplete until it is done."""
-    mark_incomplete(summary_path, str(seq.folder))
+    summary to `summary_path`. A hidden marker beside the summary says the sequence is being
+    written: a run that fails or is killed leaves it (a rerun redoes the sequence) and leaves
+    an earlier summary as it was."""
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    marker = running_marker(summary_path)
+    marker.touch()
     with TrackingOutput.from_config(
         tracker.config.output,
         out_dir / seq.annotation.name,
@@ -187,9 +199,39 @@ def track_sequence(
         wanted = [(f.file_name, f.frame_index) for f in seq.gt.frames]
         matched = write_aligned(output, results, wanted)
     summary = output.summary
-    write_summary(summary, summary_path)
+    write_summary(summary, summary_path)  # atomic: the earlier one stays until this is whole
+    marker.unlink(missing_ok=True)
     print_progress(f"{seq.name}: {len(seq.gt)} listed frames ({matched} tracked)", summary)
     return summary
+
+
+def sequence_outputs(out_dir: Path, seq: SplitSequence, render: bool) -> list[Path]:
+    """The files a complete run of `seq` leaves in out_dir: its predictions (the annotation
+    file's name) and, when `render`, <seq>.mp4."""
+    return [out_dir / seq.annotation.name] + [out_dir / f"{seq.name}.mp4"] * render
+
+
+def sequence_summary(out_dir: Path, seq: SplitSequence) -> Path:
+    """Where the summary of `seq` goes: out_dir/summaries/<seq>.json."""
+    return out_dir / "summaries" / f"{seq.name}.json"
+
+
+def split_outputs(
+    out_dir: str | Path, sequences: Sequence[SplitSequence], render: bool = False
+) -> list[Path]:
+    """Every file a run of the split writes in out_dir: per sequence its outputs and summary,
+    and summary.json (for posenet.cli.check_not_inputs)."""
+    out_dir = Path(out_dir)
+    files = [out_dir / SUMMARY]
+    for seq in sequences:
+        files += [*sequence_outputs(out_dir, seq, render), sequence_summary(out_dir, seq)]
+    return files
+
+
+def split_inputs(data: str | Path, sequences: Sequence[SplitSequence]) -> list[Path]:
+    """What a run of the split reads, which no output may replace: the dataset root, every
+    annotation file and every image folder."""
+    return [Path(data), *(s.annotation for s in sequences), *(s.folder for s in sequences)]
 
 
 def track_split(
@@ -200,22 +242,28 @@ def track_split(
     detections: str | None = None,
     render: bool = False,
     overwrite: bool = False,
+    sequences: Sequence[SplitSequence] | None = None,
 ) -> TrackingSummary | None:
     """Track this process's share of the split's sequences into `out_dir` (finished ones are
     skipped unless `overwrite`); rank 0 writes out_dir/summary.json and returns the merged
-    summary, the other processes None. The caller cleans up the process group."""
+    summary, the other processes None. `sequences`: the split's, when the caller has listed
+    them already. The run holds out_dir (tracker.run.hold_output): a second run on it
+    refuses. The caller cleans up the process group."""
     data, out_dir = Path(data), Path(out_dir)
-    sequences = list_sequences(data, split)
+    sequences = list_sequences(data, split) if sequences is None else list(sequences)
     replay = None
     if detections:
         replay = split_detections(detections, sequences, cfg.detector.score_thr)
-    out_dir.mkdir(parents=True, exist_ok=True)
     by_name = {seq.name: seq for seq in sequences}
-    jobs = []
-    for seq in sequences:
-        outputs = [out_dir / seq.annotation.name] + [out_dir / f"{seq.name}.mp4"] * render
-        summary = out_dir / "summaries" / f"{seq.name}.json"
-        jobs.append(Job(seq.name, str(seq.folder), summary, outputs))
+    jobs = [
+        Job(
+            seq.name,
+            str(seq.folder),
+            sequence_summary(out_dir, seq),
+            sequence_outputs(out_dir, seq, render),
+        )
+        for seq in sequences
+    ]
     init_processes(cfg)
     trackers = SplitTracker(cfg, data, replay)
 
@@ -226,4 +274,5 @@ def track_split(
     def length(job: Job) -> int:
         return len(list_image_files(by_name[job.name].folder))
 
-    return run_jobs(jobs, track, length, out_dir / "summary.json", overwrite)
+    with hold_output(out_dir):
+        return run_jobs(jobs, track, length, out_dir / SUMMARY, overwrite)

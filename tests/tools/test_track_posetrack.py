@@ -5,10 +5,12 @@ net; its output must load in eval_posetrack."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
+from posenet.cli import output_lock
 from posenet.errors import ConfigError, DataError
 from posenet.posetrack.formats import read_posetrack
 from tests.conftest import TINY_TRACKER, load_tool, shared_file
@@ -20,11 +22,15 @@ from tracker.posetrack_split import (
     SequenceDetections,
     SplitTracker,
     list_sequences,
+    sequence_outputs,
+    sequence_summary,
     split_config,
     split_detections,
+    track_sequence,
     track_split,
     write_aligned,
 )
+from tracker.run import Job, is_complete, running_marker
 
 ROOT = "mmpose/posetrack18"
 FAST = TINY_TRACKER
@@ -118,3 +124,60 @@ def test_write_aligned_follows_the_wanted_frames(tmp_path):
     assert matched == 2
     seq = read_posetrack(tmp_path / "v.json")
     assert [f.file_name for f in seq.frames] == [name for name, _ in wanted]
+
+
+def copy_of_split(tmp_path):
+    """The sample split's annotations and images copied under tmp_path (tests may write there)."""
+    data = shared_file(ROOT)
+    root = tmp_path / "data"
+    for part in ("annotations/val", "images/val"):
+        shutil.copytree(data / part, root / part)
+    return root
+
+
+def test_out_in_the_ground_truth_folder_is_refused_and_leaves_it_as_it_was(tool, tmp_path, capsys):
+    data = copy_of_split(tmp_path)
+    gt = data / "annotations" / "val"
+    before = {p.name: p.read_bytes() for p in gt.iterdir()}
+    args = ["--data", str(data), "--out", str(gt), *FAST]
+    assert tool.run_cli(tool.main, args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {gt / sorted(before)[0]}: is the input" in err
+    assert {p.name: p.read_bytes() for p in gt.iterdir()} == before
+
+
+def test_a_second_run_on_one_out_is_refused(tool, tmp_path, capsys):
+    data = copy_of_split(tmp_path)
+    out = tmp_path / "pred"
+    out.mkdir()
+    with output_lock(out):
+        code = tool.run_cli(tool.main, ["--data", str(data), "--out", str(out), *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "another run is writing there" in err
+    assert list(out.iterdir()) == []  # the refused run wrote nothing (and the lock is gone)
+
+
+class FailingTracker:
+    """A tracker whose run breaks at once, as a killed or failing sequence would."""
+
+    def __init__(self) -> None:
+        self.config = tiny_config()
+
+    def track(self, *args, **kwargs):
+        raise DataError("broken frame")
+
+
+def test_a_failed_sequence_keeps_the_earlier_summary_and_counts_as_unfinished(tmp_path):
+    seq = list_sequences(copy_of_split(tmp_path), "val")[0]
+    out = tmp_path / "pred"
+    summary = sequence_summary(out, seq)
+    summary.parent.mkdir(parents=True)
+    earlier = json.dumps({"source": str(seq.folder), "complete": True}) + "\n"
+    summary.write_text(earlier)
+    (out / seq.annotation.name).write_text("{}")
+    job = Job(seq.name, str(seq.folder), summary, sequence_outputs(out, seq, False))
+    assert is_complete(job)
+    with pytest.raises(DataError, match="broken frame"):
+        track_sequence(FailingTracker(), seq, out, summary, render=False)
+    assert summary.read_text() == earlier and running_marker(summary).exists()
+    assert not is_complete(job)
