@@ -172,3 +172,16 @@ def test_cuda_on_a_cpu_machine_is_one_line(tool, capsys):
         pytest.skip("this machine has CUDA")
     assert tool.run_cli(tool.main, ["pose", "--device", "cuda", "--quick"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file"])
+def test_json_that_cannot_be_written_is_refused_before_the_run(tool, tmp_path, capsys, where):
+    taken = tmp_path / "taken"
+    taken.write_text("x")
+    path = tmp_path if where == "folder" else taken / "figures.json"
+    args = ["pose", "--device", "cpu", "--batch-sizes", "1", "--min-time", "0.01", "--quick"]
+    args += [a for s in TINY_POSE for a in ("--set", s)] + ["--json", str(path)]
+    assert tool.run_cli(tool.main, args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing measured
+    assert captured.err.count("\n") == 1 and f"--json {path}: " in captured.err
