@@ -23,16 +23,34 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM exits with 128 + 15
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def add_config_args(parser: argparse.ArgumentParser, default_config: str | None = None) -> None:
-    """Add the --config and --set options that every tool takes."""
-    parser.add_argument("--config", default=default_config, help="YAML config file")
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each option's default: "(default: X)" is added where the help text does
+    not already say it and there is one (not None, False or an empty list)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
+def add_config_args(
+    parser: argparse.ArgumentParser,
+    default_config: str | None = None,
+    example: str | None = None,
+) -> None:
+    """Add the --config and --set options that every tool takes; with `example` (and no
+    default) --config is required and its help shows that example."""
+    required = example is not None and default_config is None
+    help_text = f"YAML config file, e.g. {example}" if example else "YAML config file"
+    parser.add_argument("--config", default=default_config, required=required, help=help_text)
     parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config value, e.g. --set test.flip_test=false (repeatable)",
+        help="override a config value, e.g. --set test.flip_test=false (repeatable; default: none)",
     )
 
 

@@ -89,7 +89,10 @@ def train_channels_last(cfg: Config, device: str) -> bool:
 def loader_workers(workers: int) -> int:
     """DataLoader workers: `workers`, or for -1 this machine's CPU cores shared out among the
     training processes, less one for each process itself, between 1 and 16 (a GPU step of R50
-    256x192 eats about 2,000 images/s, far more than 4 decoding workers give)."""
+    256x192 eats about 2,000 images/s, far more than 4 decoding workers give). Below -1 is a
+    ConfigError."""
+    if workers < -1:
+        raise ConfigError(f"loader workers {workers}: expected 0 or more, or -1 (cores - 1)")
     if workers >= 0:
         return workers
     return max(1, min(16, cpu_cores() // dist.world_size() - 1))
@@ -352,11 +355,13 @@ def evaluate_weights(
     weights: str | os.PathLike,
     device: str,
     output_dir: str | os.PathLike,
-    workers: int = 4,
+    workers: int | None = None,
     from_bgr: bool = False,
 ) -> dict[str, float]:
     """Score pose-net weights (a file or a released name) on the config's validation set, its
-    results files in `output_dir`: the table of tools/valid.py."""
+    results files in `output_dir`: the table of tools/valid.py. `workers`: loader processes
+    (`loader_workers`' rule; None: the config's train.workers, as training uses)."""
+    workers = cfg.train.workers if workers is None else workers
     model = build_model(cfg)
     load_weights(model, weights, from_bgr=from_bgr)
     dataset = build_dataset(cfg, train=False)

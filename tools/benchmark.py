@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from functools import partial
 
 from posenet.cli import add_config_args, check_output_file, run_cli
+from posenet.errors import UserError
 from posenet.files import write_json
 from posenet.speed import flush_denormals, training_benchmark, training_line
 from tracker import benchmarks as bench
@@ -240,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--frames must be at least 1 and --people at least 0")
     if args.command == "train" and args.steps < 1:
         parser.error("--steps must be at least 1")
+    if args.command == "train" and args.workers < -1:
+        raise UserError(f"--workers {args.workers}: expected 0 or more, or -1 (the cores less one)")
     if args.json:  # before the run: a benchmark takes minutes, its figures must not be lost
         check_output_file(args.json, "--json")
     report = run(args, parser)

@@ -26,7 +26,7 @@ import yaml
 
 from posenet import distributed as dist
 from posenet.checkpoint import save_checkpoint
-from posenet.cli import add_config_args, check_output_dir, run_cli
+from posenet.cli import HelpFormatter, add_config_args, check_output_dir, run_cli
 from posenet.config import Config, config_to_dict, load_config
 from posenet.devices import resolve_device
 from posenet.engine import (
@@ -39,6 +39,9 @@ from posenet.engine import (
     unwrap,
 )
 from posenet.evaluation.table import format_table
+from posenet.files import finite
+
+EXAMPLE_CONFIG = "configs/coco/res50_256x192.yaml"
 
 
 def tensorboard_writer(out: Path):
@@ -62,9 +65,10 @@ def add_scalars(writer, record: dict[str, Any], epoch: int) -> None:
 
 
 def append_log(path: Path, record: dict[str, Any]) -> None:
-    """One JSON line per epoch in log.jsonl."""
+    """One JSON line per epoch in log.jsonl, strict JSON: a value that is not a finite number
+    (the best metric before any validation is -inf) is null."""
     with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(json.dumps(finite(record), allow_nan=False) + "\n")
 
 
 def epoch_line(epoch: int, stats: dict[str, float], metric: float | None, best: float) -> str:
@@ -76,8 +80,10 @@ def epoch_line(epoch: int, stats: dict[str, float], metric: float | None, best: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the options, load the config and train (under torchrun: one process each)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_config_args(parser)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
+    add_config_args(parser, example=EXAMPLE_CONFIG)
     parser.add_argument("--device", help="cuda or cpu (default: cuda if available)")
     parser.add_argument(
         "--resume",
@@ -85,15 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         const="",
         default=None,
         metavar="CHECKPOINT",
-        help="continue from output_dir/checkpoint.pth (or this file)",
+        help="continue from output_dir/checkpoint.pth (or this file) (default: start afresh)",
     )
     parser.add_argument("--seed", type=int, help="random seed (default: train.seed)")
-    parser.add_argument("--epochs", type=int, help="override train.epochs")
-    parser.add_argument("--output-dir", help="override output_dir")
+    parser.add_argument("--epochs", type=int, help="default: the config's train.epochs")
+    parser.add_argument("--output-dir", help="default: the config's output_dir")
     parser.add_argument("--no-val", action="store_true", help="skip validation after epochs")
     args = parser.parse_args(argv)
-    if not args.config:
-        parser.error("--config is required, e.g. configs/coco/res50_256x192.yaml")
 
     overrides = list(args.overrides)
     if args.epochs is not None:

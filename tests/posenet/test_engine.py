@@ -3,6 +3,9 @@ one training set-up (build_training) and resume."""
 
 from __future__ import annotations
 
+import io
+import sys
+
 import pytest
 import torch
 
@@ -15,6 +18,7 @@ from posenet.engine import (
     lr_factor,
     resume,
     seed_everything,
+    train_one_epoch,
     training_state,
 )
 from posenet.errors import CheckpointError, ConfigError
@@ -139,3 +143,28 @@ def test_resume_errors_say_which_file_and_why(tiny_cfg, tmp_path):
     save_checkpoint(state, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="optimizer state does not fit"):
         resume(run, tmp_path / "other.pth")
+
+
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as an interactive run's is."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("tty, progress", [(True, True), (True, False), (False, True)])
+def test_an_epoch_shows_a_progress_bar_on_a_terminal_only(monkeypatch, tty, progress):
+    stderr = Terminal() if tty else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    cfg = load_config("configs/coco/res50_256x192.yaml")
+    model = torch.nn.Conv2d(3, 2, 1)
+    batch = (torch.ones(2, 3, 4, 4), torch.zeros(2, 2, 4, 4), torch.ones(2, 2, 1), {})
+    optimizer = build_optimizer(model, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train, steps_per_epoch=3)
+    args = (model, [batch] * 3, JointsMSELoss(True), optimizer, scheduler, "cpu", 7, cfg)
+    stats = train_one_epoch(*args, progress=progress)
+    assert stats["loss"] > 0
+    shown = stderr.getvalue()
+    # rank 0 (progress) on a terminal: "epoch 7", batches of 3 and the loss; else nothing
+    assert ("epoch 7" in shown and "/3" in shown and "loss=" in shown) == (tty and progress)
+    assert shown == "" or (tty and progress)

@@ -12,7 +12,9 @@ import torch
 
 from posenet.checkpoint import load_checkpoint
 from posenet.config import load_config
-from posenet.engine import evaluate_weights
+from posenet.devices import cpu_cores
+from posenet.engine import evaluate_weights, loader_workers
+from posenet.errors import ConfigError
 from posenet.models.pose_resnet import build_model
 from tests.conftest import load_tool, shared_file, torchrun
 
@@ -193,3 +195,47 @@ def test_two_processes_through_torchrun(coco_root, tmp_path):
     assert not any(k.startswith("module.") for k in state["state_dict"])
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and "AP" in log[0]["val"]
+
+
+def strict_json(line: str):
+    """json.loads that refuses NaN and Infinity, as strict JSON readers do."""
+
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_log_is_strict_json_without_validation(train_tool, coco_root, tmp_path):
+    out = tmp_path / "run"
+    more = sets(coco_root, "data.max_samples=4", "train.batch_size=4")
+    assert train_tool.run_cli(train_tool.main, train_args(out, 1, "--no-val", *more)) == 0
+    log = [strict_json(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["best"] is None  # no metric yet: null, not -Infinity
+
+
+def test_config_is_required_and_help_shows_an_example(train_tool, valid_tool, capsys):
+    for tool in (train_tool, valid_tool):
+        with pytest.raises(SystemExit):
+            tool.main(["--help"])
+        usage = capsys.readouterr().out
+        assert "--config CONFIG" in usage and "[--config" not in usage
+        assert f"e.g. {CONFIG}" in usage
+        with pytest.raises(SystemExit):
+            tool.main(["--weights", "w.pth"])
+        assert "the following arguments are required: --config" in capsys.readouterr().err
+
+
+def test_valid_workers_follow_the_training_rule(valid_tool, monkeypatch, tmp_path, capsys):
+    args = ["--config", CONFIG, "--weights", "w.pth", "--output-dir", str(tmp_path)]
+    assert valid_tool.run_cli(valid_tool.main, [*args, "--workers", "-4"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--workers -4: expected 0 or more, or -1" in err
+    seen = []
+    monkeypatch.setattr(valid_tool, "evaluate_weights", lambda *a: seen.append(a[4]) or {})
+    monkeypatch.setattr(valid_tool, "report_table", lambda table, path: None)
+    assert valid_tool.run_cli(valid_tool.main, [*args, "--device", "cpu"]) == 0
+    assert seen == [None]  # evaluate_weights then takes train.workers, as training does
+    with pytest.raises(ConfigError, match="workers -4"):
+        loader_workers(-4)
+    assert loader_workers(-1) == max(1, min(16, cpu_cores() - 1))
