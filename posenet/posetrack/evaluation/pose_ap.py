@@ -73,6 +73,8 @@ def batch_labels(batch: SequenceBatch) -> np.ndarray:
     # Each GT person keeps, of the predictions whose best it is, the one with the highest
     # nonzero PCKh (the first on ties); the others match nothing.
     best = best[pck[best] > 0]
+    if not len(best):  # no prediction is near any ground-truth person
+        return labels
     order = np.lexsort((batch.pair_pr[best], -pck[best], batch.pair_gt[best]))
     best, gt = best[order], batch.pair_gt[best[order]]
     winners = best[np.r_[True, gt[1:] != gt[:-1]]]

@@ -95,3 +95,13 @@ def test_batch_labels_equal_frame_labels_frame_by_frame():
     labels = batch_labels(SequenceBatch.from_frames(frames))
     np.testing.assert_array_equal(labels, np.concatenate(expected))
     assert 0 < labels.sum() < labels.size
+
+
+def test_predictions_near_nobody_match_nothing():
+    # One labelled person, one prediction far away (zero PCKh): no label, and no error.
+    gt = np.zeros((1, 15, 2))
+    far = np.full((1, 15, 2), 900.0)
+    frame = _frame(gt, far)
+    labels = batch_labels(SequenceBatch.from_frames([frame]))
+    assert labels.shape == (1, 15) and not labels.any()
+    assert not frame_labels(frame).any()
