@@ -104,4 +104,3 @@ def test_predictions_near_nobody_match_nothing():
     frame = _frame(gt, far)
     labels = batch_labels(SequenceBatch.from_frames([frame]))
     assert labels.shape == (1, 15) and not labels.any()
-    assert not frame_labels(frame).any()
