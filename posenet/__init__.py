@@ -3,7 +3,6 @@
 Public API: `load_config`, `build_model`, `load_weights`, `PoseEstimator`.
 """
 
-from .config import Config, load_config
 from .errors import CheckpointError, ConfigError, DataError, UserError
 
 __all__ = [
@@ -20,7 +19,12 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Imported lazily so that `import posenet` stays light (no torch import for config work).
+    # Imported lazily so that `import posenet` stays light: the evaluators and writers load
+    # neither torch nor YAML.
+    if name in ("Config", "load_config"):
+        from . import config
+
+        return getattr(config, name)
     if name == "build_model":
         from .models.pose_resnet import build_model
 
