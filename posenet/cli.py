@@ -38,11 +38,12 @@ def add_config_args(
     parser: argparse.ArgumentParser,
     default_config: str | None = None,
     example: str | None = None,
+    help: str = "YAML config file",
 ) -> None:
     """Add the --config and --set options that every tool takes; with `example` (and no
     default) --config is required and its help shows that example."""
     required = example is not None and default_config is None
-    help_text = f"YAML config file, e.g. {example}" if example else "YAML config file"
+    help_text = f"{help}, e.g. {example}" if example else help
     parser.add_argument("--config", default=default_config, required=required, help=help_text)
     parser.add_argument(
         "--set",

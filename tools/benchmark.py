@@ -39,12 +39,13 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
-from posenet.cli import add_config_args, check_output_file, run_cli
+from posenet.cli import HelpFormatter, add_config_args, check_output_file, run_cli
 from posenet.errors import UserError
 from posenet.files import write_json
 from posenet.speed import flush_denormals, training_benchmark, training_line
 from tracker import benchmarks as bench
 from tracker import tracking_benchmark as tb
+from tracker.config import DetectorConfig
 from tracker.speed import PEOPLE_PER_FRAME
 
 DEVICE_HELP = "cuda, cuda:N or cpu (default: cuda if available)"
@@ -141,19 +142,20 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and option (the README lists them)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    subcommand = partial(sub.add_parser, formatter_class=HelpFormatter)
     coco_mini = bench.default_train_data()
 
-    every = sub.add_parser("all", help="pose, track, detect and train figures in one JSON")
+    every = subcommand("all", help="pose, track, detect and train figures in one JSON")
     every.add_argument("--device", help=DEVICE_HELP)
     every.add_argument("--quick", action="store_true", help="small sizes (a CPU: minutes)")
     every.add_argument("--tiny", action="store_true", help="smallest sizes (tests: seconds)")
     every.add_argument("--data", default=coco_mini, help="COCO root for the training step")
 
-    pose = sub.add_parser(
-        "pose", help="crops/s of the pose net: batched, bare net, per-person loop"
-    )
+    pose = subcommand("pose", help="crops/s of the pose net: batched, bare net, per-person loop")
     add_config_args(pose, default_config=bench.POSE_CONFIG)
     pose.add_argument("--device", help=DEVICE_HELP)
     pose.add_argument("--weights", help="pose-net weights (default: random init, same speed)")
@@ -169,31 +171,46 @@ def build_parser() -> argparse.ArgumentParser:
     pose.add_argument("--height", type=int, default=720, help="frame height")
     pose.add_argument("--quick", action="store_true", help="small batches, short measurements")
 
-    track = sub.add_parser("track", help="fps per stage and end to end of the video tracker")
+    track = subcommand("track", help="fps per stage and end to end of the video tracker")
     add_config_args(track, default_config=bench.TRACK_CONFIG)
     configs_help = "tracker configs to compare: names (default, cpu) or YAML paths"
     track.add_argument("--configs", type=name_list, help=f"{configs_help} (default: --config)")
-    track.add_argument("--intervals", type=int_list, help="detector.interval values, e.g. 1,2,3,5")
-    track.add_argument("--flows", type=name_list, help="flow.name values, e.g. dis,raft_small")
+    track.add_argument(
+        "--intervals",
+        type=int_list,
+        help="detector.interval values, e.g. 1,2,3,5 (default: the config's)",
+    )
+    track.add_argument(
+        "--flows",
+        type=name_list,
+        help="flow.name values, e.g. dis,raft_small (default: the config's)",
+    )
     track.add_argument("--device", help=DEVICE_HELP)
     track.add_argument("--frames", type=int, default=64, help="frames measured (after warm-up)")
     track.add_argument("--people", type=int, default=PEOPLE_PER_FRAME, help="people per frame")
-    track.add_argument("--width", type=int, default=1280)
-    track.add_argument("--height", type=int, default=720)
-    track.add_argument("--video", help="real frames from this video (looped, resized)")
+    track.add_argument("--width", type=int, default=1280, help="frame width")
+    track.add_argument("--height", type=int, default=720, help="frame height")
+    track.add_argument(
+        "--video", help="real frames from this video (looped, resized) (default: synthetic frames)"
+    )
     track.add_argument("--no-detector", action="store_true", help="leave detection out")
-    track.add_argument("--pose-weights", default="none", help="default: random init")
-    track.add_argument("--det-weights", default="none", help="default: random init")
+    weights_help = "weights: a name or a file (default: none: random init, the same speed)"
+    track.add_argument("--pose-weights", default="none", help=f"pose-net {weights_help}")
+    track.add_argument("--det-weights", default="none", help=f"detector {weights_help}")
 
-    detect = sub.add_parser("detect", help="detector frames/s, single frames vs batches")
-    detect.add_argument("--models", type=name_list, help="torchvision detection models")
+    detect = subcommand("detect", help="detector frames/s, single frames vs batches")
+    detect.add_argument(
+        "--models",
+        type=name_list,
+        help=f"torchvision detection models (default: {DetectorConfig().name})",
+    )
     detect.add_argument("--device", help=DEVICE_HELP)
     detect.add_argument("--batch-sizes", type=int_list, default=[1, 4], help="default 1,4")
     detect.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement")
-    detect.add_argument("--width", type=int, default=1280)
-    detect.add_argument("--height", type=int, default=720)
+    detect.add_argument("--width", type=int, default=1280, help="frame width")
+    detect.add_argument("--height", type=int, default=720, help="frame height")
 
-    train = sub.add_parser("train", help="training images/s: full step vs cached tensors")
+    train = subcommand("train", help="training images/s: full step vs cached tensors")
     add_config_args(train, default_config=bench.POSE_CONFIG)
     train.add_argument("--device", help=DEVICE_HELP)
     train.add_argument("--data", default=coco_mini, help="COCO root (default coco-mini)")
@@ -201,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, help="default: the config's train.batch_size")
     train.add_argument("--workers", type=int, default=-1, help="loader workers (-1: cores - 1)")
 
-    tracking = sub.add_parser("tracking", help="tracking quality on perturbed ground-truth poses")
+    tracking = subcommand("tracking", help="tracking quality on perturbed ground-truth poses")
     gt_help = "folder of PoseTrack 2017 or 2018 ground truth (default: the Bonn set)"
     tracking.add_argument("--gt", default=tb.default_ground_truth(), help=gt_help)
     trackers_help = "tracker config names (default, paper, iou, greedy, ...) or YAML paths"
@@ -212,17 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override the named trackers' config, e.g. tracking.queue_length=10",
+        help="override the named trackers' config, e.g. tracking.queue_length=10 (repeatable; "
+        "default: none)",
     )
     settings_help = "perturbation settings: gap0,gap8,gap20,noise8,drop30,spurious (default: all)"
     tracking.add_argument("--settings", type=name_list, help=settings_help)
     tracking.add_argument("--seeds", type=seed_list, default=[0, 1, 2], help="default 0,1,2")
-    tracking.add_argument("--max-videos", type=int, help="only the first N videos (by name)")
+    tracking.add_argument(
+        "--max-videos", type=int, help="only the first N videos, by name (default: all)"
+    )
     tracking.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     tracking.add_argument("--out", help="keep detections and tracks here (default: a temp folder)")
-    tracking.add_argument("--json", help="also write every number to this JSON file")
+    tracking.add_argument(
+        "--json", help="also write every number to this JSON file (default: print only)"
+    )
     for command in (every, pose, track, detect, train):
-        command.add_argument("--json", help="also write the figures to this JSON file")
+        command.add_argument(
+            "--json", help="also write the figures to this JSON file (default: print only)"
+        )
     return parser
 
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from posenet.cli import add_config_args, check_not_inputs, check_output_file, run_cli
+from posenet.cli import HelpFormatter, add_config_args, check_not_inputs, check_output_file, run_cli
 from posenet.errors import UserError
 from posenet.export import CHECK_TOLERANCE, check_backend, compare_with_torch, export_onnx
 from posenet.files import AtomicFile
@@ -29,8 +29,13 @@ NO_WEIGHTS = ("none", "random")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_config_args(parser)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
+    add_config_args(
+        parser,
+        help="YAML config file (default: the released weights' own; needed for a file or none)",
+    )
     parser.add_argument(
         "--weights", required=True, help="a weights file, a released name, or none (random init)"
     )

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import check_not_inputs, check_output_dir, run_cli
+from posenet.cli import HelpFormatter, check_not_inputs, check_output_dir, run_cli
 from tracker.config import POSETRACK_FORMATS
 from tracker.posetrack_split import (
     list_sequences,
@@ -42,7 +42,9 @@ from tracker.run import add_tracking_args
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Track each sequence of the split; print one line per sequence and a total."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     add_tracking_args(parser, POSETRACK_FORMATS, "detection JSON covering the split")
     parser.add_argument("--data", required=True, help="dataset root (annotations/, images/)")
     parser.add_argument("--split", default="val", help="split folder name (default val)")

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from posenet import distributed as dist
-from posenet.cli import check_not_inputs, check_output_dir, run_cli
+from posenet.cli import HelpFormatter, check_not_inputs, check_output_dir, run_cli
 from posenet.errors import UserError
 from tracker.config import (
     FORMATS,
@@ -80,7 +80,9 @@ def report(summary: TrackingSummary) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Track one or many videos (or frame folders, URLs, streams, cameras)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     add_tracking_args(
         parser, FORMATS, "replay person boxes from this detection JSON (sets detector.replay)"
     )
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--poses",
         help="PoseTrack-2018 JSON of people per frame: only track them (no detection "
-        "or pose estimation)",
+        "or pose estimation) (default: none: detect people and estimate their poses)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="several inputs: redo videos already complete"

@@ -201,20 +201,23 @@ def add_tracking_args(
     weights and replayed detections."""
     add_config_args(parser, default_config=DEFAULT_CONFIG)
     parser.add_argument("--device", help="cuda, cuda:N or cpu (default: cuda if available)")
+    live = "; jsonl for live sources" if "jsonl" in formats else ""
     parser.add_argument(
-        "--format", choices=formats, help="output layout (default posetrack18; jsonl for live)"
+        "--format", choices=formats, help=f"output layout (default: posetrack18{live})"
     )
     parser.add_argument(
         "--pose-weights",
         help="pose-net weights: a name or a file; none: random weights (the poses mean "
-        "nothing: for testing the machinery, said in the summary)",
+        "nothing: for testing the machinery, said in the summary) (default: the config's "
+        "pose.weights)",
     )
     parser.add_argument(
         "--det-weights",
         help="detector weights: a torchvision name or a file; none: random weights (the "
-        "boxes mean nothing, as with --pose-weights none)",
+        "boxes mean nothing, as with --pose-weights none) (default: the config's "
+        "detector.weights)",
     )
-    parser.add_argument("--detections", help=detections_help)
+    parser.add_argument("--detections", help=f"{detections_help} (default: run the detector)")
 
 
 def expand_inputs(items: Sequence[str], lists: tuple[Path, ...] = ()) -> list[str]:

@@ -82,9 +82,12 @@ def test_track_report():
     assert lines == [bench.track_line(run) for run in report["runs"]]
 
 
-def test_all_in_its_smallest_form(tool, tmp_path):
+def test_all_in_its_smallest_form(tool, tmp_path, capsys):
     out = tmp_path / "figures.json"
     assert tool.run_cli(tool.main, ["all", "--device", "cpu", "--tiny", "--json", str(out)]) == 0
+    shown = capsys.readouterr().out
+    # GPU targets are named as such and not judged on a CPU
+    assert "not met" not in shown and "(GPU target 10000: not checked on cpu)" in shown
     report = json.loads(out.read_text())
     assert report["device"] == "cpu" and report["targets"] == bench.TARGETS
     assert [r["batch"] for r in report["pose"]["end_to_end"]] == [1, 2]
@@ -102,10 +105,12 @@ def test_all_in_its_smallest_form(tool, tmp_path):
     )
     assert train["batch"] == 2 and train["steps"] == 1 and train["loader_workers"] == 0
     assert report["checks"] == bench.check_targets(report)
+    assert all(check["met"] is None for check in report["checks"].values())
 
 
 def test_targets_are_met_at_or_above():
     report = {
+        "device": "cuda",
         "pose": {"best_end_to_end": {"crops_per_s": 10000}},
         "track": {"runs": [{"fps": 30.0}, {"fps": 59.9}]},
         "train": {"input_pipeline_ratio": 0.95},
@@ -117,6 +122,8 @@ def test_targets_are_met_at_or_above():
         "train_input_ratio": True,
     }
     assert checks["track_fps"]["value"] == 59.9 and checks["track_fps"]["default_k1_dis"] == 30.0
+    line = bench.target_line("track_fps", checks["track_fps"], "cuda")
+    assert line == "  track_fps: 59.9 (GPU target 60: not met)"
 
 
 def test_tiny_plan_is_small_and_quick_cpu_plan_short():
