@@ -55,6 +55,28 @@ def add_config_args(
     )
 
 
+def int_list(text: str, minimum: int = 1) -> list[int]:
+    """Comma-separated integers >= `minimum` (an argparse type)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        message = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected integers >= {minimum}, got {text!r}")
+    return values
+
+
+def seed_list(text: str) -> list[int]:
+    """Comma-separated seeds (integers >= 0)."""
+    return int_list(text, minimum=0)
+
+
+def name_list(text: str) -> list[str]:
+    """Comma-separated names, blanks dropped."""
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 def _writable_folder(path: Path, wanted: Path, option: str) -> None:
     """The nearest existing folder at or above `path` must be a folder we can create files in."""
     existing = path

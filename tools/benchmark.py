@@ -1,35 +1,15 @@
-"""Speed of the pose net, the detector, the whole tracker and the training step on this machine.
+"""Speed of the pose net, the detector, the whole tracker and the training step on this machine,
+and the tracking-quality benchmark. The runs live in tracker/benchmarks.py (and posenet/speed.py,
+tracker/tracking_benchmark.py); the README's Speed and Tracking quality sections explain every
+figure. Weights do not change speed: every speed benchmark uses random initialisation.
 
     python tools/benchmark.py all [--device cuda] [--quick] [--json figures.json]
-    python tools/benchmark.py pose [--config configs/coco/res50_256x192.yaml] [--device cuda]
-        [--batch-sizes 1,8,64,256] [--precisions fp32,bf16] [--flip-test] [--quick] [--json F]
-    python tools/benchmark.py track [--configs default,cpu] [--intervals 1,2,3,5]
-        [--flows dis,raft_small] [--frames 64] [--people 10] [--width 1280 --height 720]
-        [--video FILE] [--json F]
-    python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...] [--batch-sizes 1,4]
-    python tools/benchmark.py train [--config ...] [--data ../shared/data/coco-mini] [--steps 20]
-    python tools/benchmark.py tracking [--gt DIR] [--trackers default,greedy,FILE.yaml]
-        [--set key=value] [--settings gap0,gap8,...] [--seeds 0,1,2] [--max-videos N]
-        [--workers N] [--out DIR] [--json F]
-
-`all` runs pose, track, detect and train with the settings of the README's figures and writes
-every number to one JSON (`--quick`: small sizes, a few minutes on a CPU).
-`pose` reports crops/s end to end (boxes in, keypoints out: crops, net, decoding), for the bare
-network, and for a per-person loop (one crop at a time, cv2 warp, fp32), all in one run.
-`track` runs the tracker (tracker/speed.py) for every tracker config x flow x keyframe interval
-given, on frames of the given size with `--people` person boxes per frame, and reports fps per
-stage (seconds measured inside the stage threads), end to end, the overlap efficiency
-(end-to-end fps / slowest stage's fps) and the speed-up over the first run.
-`detect` gives detector frames/s for single frames and batches; `train` the images/s of the full
-training step (JPEG loading and augmentation in DataLoader workers) and of the same step on
-one batch of tensors already on the device, and their ratio.
-Weights do not change speed, so every benchmark uses random initialisation and needs no
-download (denormal floats, which random nets produce and trained ones do not, are flushed).
-`tracking` scores track ids, not speed: ground-truth PoseTrack poses perturbed into untracked
-detections are tracked as `track_video.py --poses` does (tracker/tracking_benchmark.py) and it
-prints MOTA, IDSW, mAP and person-level id changes per setting and tracker.
-The runs are tracker/benchmarks.py's; default data (coco-mini, the Bonn set) lies in the shared
-data folder: $POSENET_SHARED_DATA, else ../shared/data beside the repository.
+    python tools/benchmark.py pose [--batch-sizes 1,8,64,256] [--precisions fp32,bf16]
+    python tools/benchmark.py pose --device cpu --backends torch:fp32,torch:bf16,openvino
+    python tools/benchmark.py track [--configs default,cpu] [--intervals 1,2,3,5] [--video F]
+    python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...]
+    python tools/benchmark.py train [--data ../shared/data/coco-mini] [--steps 20]
+    python tools/benchmark.py tracking [--trackers default,paper] [--seeds 0,1,2] [--json F]
 """
 
 from __future__ import annotations
@@ -39,7 +19,15 @@ import sys
 from collections.abc import Sequence
 from functools import partial
 
-from posenet.cli import HelpFormatter, add_config_args, check_output_file, run_cli
+from posenet.cli import (
+    HelpFormatter,
+    add_config_args,
+    check_output_file,
+    int_list,
+    name_list,
+    run_cli,
+    seed_list,
+)
 from posenet.errors import UserError
 from posenet.files import write_json
 from posenet.speed import flush_denormals, training_benchmark, training_line
@@ -50,28 +38,6 @@ from tracker.speed import PEOPLE_PER_FRAME
 
 DEVICE_HELP = "cuda, cuda:N or cpu (default: cuda if available)"
 say = partial(print, flush=True)  # report lines at once: a benchmark runs for minutes
-
-
-def int_list(text: str, minimum: int = 1) -> list[int]:
-    """Comma-separated integers >= `minimum` (an argparse type)."""
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        message = f"expected comma-separated integers, got {text!r}"
-        raise argparse.ArgumentTypeError(message) from None
-    if not values or min(values) < minimum:
-        raise argparse.ArgumentTypeError(f"expected integers >= {minimum}, got {text!r}")
-    return values
-
-
-def seed_list(text: str) -> list[int]:
-    """Comma-separated seeds (integers >= 0)."""
-    return int_list(text, minimum=0)
-
-
-def name_list(text: str) -> list[str]:
-    """Comma-separated names, blanks dropped."""
-    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
@@ -88,6 +54,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
             min_time=args.min_time,
             size=(args.width, args.height),
             quick=args.quick,
+            backends=args.backends,
             log=say,
         )
     if args.command == "track":
@@ -164,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--precisions",
         type=lambda s: s.split(","),
         help="fp32,bf16,fp16 (default: fp32,bf16 on CUDA, fp32 on CPU)",
+    )
+    pose.add_argument(
+        "--backends",
+        type=lambda s: s.split(","),
+        help="compare CPU runtimes at one batch (the first of --batch-sizes, default 10), e.g. "
+        "torch:fp32,torch:bf16,onnxruntime,openvino:fp32,openvino (default: off)",
     )
     pose.add_argument("--flip-test", action="store_true", help="two passes per crop")
     pose.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement")

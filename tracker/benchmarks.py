@@ -56,10 +56,13 @@ def pose_benchmark(
     min_time: float = 2.0,
     size: tuple[int, int] = (1280, 720),
     quick: bool = False,
+    backends: Sequence[str] | None = None,
     log: Log = _quiet,
 ) -> dict[str, Any]:
     """crops/s of the pose stage end to end, for the bare net and for the per-person loop;
-    defaults: fp32+bf16 on CUDA (fp32 on CPU), batches 1,8,64,256 (`quick`: 1,8, short)."""
+    defaults: fp32+bf16 on CUDA (fp32 on CPU), batches 1,8,64,256 (`quick`: 1,8, short).
+    With `backends` (e.g. torch:fp32, openvino): the CPU runtimes side by side instead, at one
+    batch (the first of `batch_sizes`, default 10)."""
     import torch
 
     from posenet.config import load_config
@@ -86,6 +89,14 @@ def pose_benchmark(
         "frame_size": list(size),
         "people_per_frame": PEOPLE_PER_FRAME,
     }
+    if backends:
+        from posenet.runtime_speed import measure_backends, speed_line
+
+        batch = batch_sizes[0] if batch_sizes else 10
+        rows = measure_backends(cfg, backends, batch, min_time, weights=weights)
+        for row in rows:
+            log(speed_line(row))
+        return report | {"device": "cpu", "backends": rows}
     cuda = device.startswith("cuda")
     report |= measure_pose(
         model,

@@ -51,6 +51,24 @@ def test_pose_report():
     assert len(lines) == 6 and lines[-1].startswith("best end to end:")
 
 
+def test_pose_backends_side_by_side():
+    lines: list[str] = []
+    report = bench.pose_benchmark(
+        bench.POSE_CONFIG,
+        TINY_POSE,
+        "cpu",
+        batch_sizes=[2],
+        min_time=0.05,
+        backends=["torch:fp32", "onnxruntime"],
+        log=lines.append,
+    )
+    rows = report["backends"]
+    assert [r["runtime"] for r in rows] == ["torch fp32", "onnxruntime fp32"]
+    assert all(r["batch"] == 2 and r["crops_per_s"] > 0 for r in rows)
+    assert len(lines) == 2 and lines[1].startswith("onnxruntime fp32")
+    assert "end_to_end" not in report  # the runtimes instead of the torch batch sweep
+
+
 def test_track_report():
     lines: list[str] = []
     report = bench.track_benchmark(
