@@ -170,7 +170,13 @@ def _slot_map_2018(data: dict, path: Path) -> np.ndarray:
     categories = data.get("categories")
     if not categories:
         return np.arange(NUM_JOINTS)
-    names = categories[0].get("keypoints") if isinstance(categories[0], dict) else None
+    if not isinstance(categories, list):
+        problem = f"expected a list of category objects, got {_kind(categories)}"
+        raise _fail(path, "categories", problem)
+    if not isinstance(categories[0], dict):
+        problem = f"expected an object with 'keypoints', got {categories[0]!r}"[:200]
+        raise _fail(path, "categories[0]", problem)
+    names = categories[0].get("keypoints")
     if not isinstance(names, list) or len(names) not in (15, 17):
         raise _fail(path, "categories[0].keypoints", "expected a list of 15 or 17 joint names")
     unknown = [n for n in names if n not in POSETRACK18_NAMES]
@@ -184,41 +190,87 @@ def _slot_map_2018(data: dict, path: Path) -> np.ndarray:
     return np.array([POSETRACK18_NAMES.index(n) for n in names])
 
 
+def _kind(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    return names.get(type(value), "null" if value is None else "a number")
+
+
+def _check_ids(ids: list, path: Path, where: str) -> None:
+    """Image ids (images[*].id, annotations[*].image_id) must be integers or strings: a list
+    or an object cannot name a frame. `where` is the field with {} for the entry's index."""
+    if set(map(type, ids)) <= {int, str}:
+        return
+    k = next(k for k, v in enumerate(ids) if type(v) not in (int, str))
+    problem = f"expected an integer image id, got {_kind(ids[k])}: {ids[k]!r}"[:200]
+    raise _fail(path, where.format(k), problem)
+
+
+def _image_ids(images: list, path: Path) -> list:
+    """Each image's id, checked: an object with an id, an integer or string, none repeated
+    (two frames with one id could not tell whose people are whose)."""
+    for i, image in enumerate(images):
+        if not isinstance(image, dict):
+            raise _fail(path, f"images[{i}]", f"expected an object, got {_kind(image)}")
+        if "id" not in image:
+            raise _fail(path, f"images[{i}].id", "missing")
+    ids = [image["id"] for image in images]
+    _check_ids(ids, path, "images[{}].id")
+    if len(set(ids)) != len(ids):
+        first: dict = {}
+        for i, image_id in enumerate(ids):
+            if image_id in first:
+                raise _fail(
+                    path,
+                    f"images[{i}].id",
+                    f"image id {image_id!r} is also the id of images[{first[image_id]}]; "
+                    "each frame needs its own id",
+                )
+            first[image_id] = i
+    return ids
+
+
 def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
     images, annotations = data.get("images"), data.get("annotations", [])
-    if not isinstance(images, list) or not isinstance(annotations, list):
-        raise _fail(path, "images/annotations", "expected two lists")
+    for name, value in (("images", images), ("annotations", annotations)):
+        if not isinstance(value, list):
+            raise _fail(path, name, f"expected a list, got {_kind(value)}")
+    image_ids = _image_ids(images, path)
     people = _people_2018(annotations, _slot_map_2018(data, path), path)
     by_image: dict[Any, list[int]] = {}
     for a, ann in enumerate(annotations):
         by_image.setdefault(ann["image_id"], []).append(a)
-    position = {image["id"]: i for i, image in enumerate(images) if _has_id(image)}
-    if len(position) == len(images):
-        # Each image id once (as in every PoseTrack file): sort the people by image, so that
-        # each frame's arrays are slices (views) instead of one fancy-indexed copy per frame.
-        where_image = [position.get(image_id, len(images)) for image_id in by_image]
-        order = np.array(
-            [a for _, ids in sorted(zip(where_image, by_image.values())) for a in ids],
-            dtype=np.int64,
+    position = {image_id: i for i, image_id in enumerate(image_ids)}
+    unplaced = [ids for image_id, ids in by_image.items() if image_id not in position]
+    if unplaced:
+        a = min(ids[0] for ids in unplaced)
+        raise _fail(
+            path,
+            f"annotations[{a}].image_id",
+            f"{annotations[a]['image_id']!r} is the id of no entry in images "
+            f"({sum(map(len, unplaced))} of {len(annotations)} annotations name no image, "
+            "so they cannot be placed on a frame)",
         )
-        people = {key: value[order] for key, value in people.items()}
-        counts = np.zeros(len(images) + 1, dtype=np.int64)
-        for k, ids in zip(where_image, by_image.values()):
-            counts[k] += len(ids)
-        bounds = np.r_[0, np.cumsum(counts)].tolist()
-        spans = [slice(bounds[i], bounds[i + 1]) for i in range(len(images))]
-    else:
-        spans = [by_image.get(image["id"], []) if _has_id(image) else [] for image in images]
+    # Sort the people by image, so that each frame's arrays are slices (views) instead of one
+    # fancy-indexed copy per frame.
+    where_image = [position[image_id] for image_id in by_image]
+    order = np.array(
+        [a for _, ids in sorted(zip(where_image, by_image.values())) for a in ids],
+        dtype=np.int64,
+    )
+    people = {key: value[order] for key, value in people.items()}
+    counts = np.zeros(len(images), dtype=np.int64)
+    for k, ids in zip(where_image, by_image.values()):
+        counts[k] = len(ids)
+    bounds = np.r_[0, np.cumsum(counts)].tolist()
     frames = []
     for i, image in enumerate(images):
         where = f"images[{i}]"
-        if not _has_id(image):
-            raise _fail(path, f"{where}.id", "missing")
         file_name = image.get("file_name")
         if not isinstance(file_name, str):
             raise _fail(path, f"{where}.file_name", f"expected a string, got {file_name!r}")
-        span = spans[i]
-        image_id = image["id"] if isinstance(image["id"], int) else None
+        span = slice(bounds[i], bounds[i + 1])
+        image_id = image_ids[i] if isinstance(image_ids[i], int) else None
         frames.append(
             PoseTrackFrame(
                 file_name=file_name,
@@ -227,15 +279,11 @@ def _read_2018(data: dict, path: Path) -> list[PoseTrackFrame]:
                 frame_id=image_id,
                 is_labeled=bool(image.get("is_labeled", True)),
                 ignore_regions=_polygons_2018(image, path, where),
-                num_annotations=len(by_image.get(image["id"], ())),
+                num_annotations=int(counts[i]),
                 **{key: value[span] for key, value in people.items()},
             )
         )
     return frames
-
-
-def _has_id(image: Any) -> bool:
-    return isinstance(image, dict) and "id" in image
 
 
 def _rows(
@@ -261,7 +309,8 @@ def _rows(
         except (TypeError, ValueError):
             ok = False
         if not ok:
-            problem = f"expected {width} numbers, got {row!r}"[:200]
+            got = f"a list of {len(row)}: " if isinstance(row, list) else ""
+            problem = f"expected {width} numbers, got {got}{row!r}"[:200]
             raise _fail(path, f"annotations[{a}].{field_name}", problem)
     raise _fail(path, f"annotations[*].{field_name}", "malformed")  # unreachable in practice
 
@@ -274,8 +323,11 @@ def _people_2018(annotations: list, slots: np.ndarray, path: Path) -> dict[str, 
     n, width = len(annotations), len(slots)
     out = _unknown_people(n)
     for a, ann in enumerate(annotations):
-        if not isinstance(ann, dict) or "image_id" not in ann:
+        if not isinstance(ann, dict):
+            raise _fail(path, f"annotations[{a}]", f"expected an object, got {_kind(ann)}")
+        if "image_id" not in ann:
             raise _fail(path, f"annotations[{a}].image_id", "missing")
+    _check_ids([ann["image_id"] for ann in annotations], path, "annotations[{}].image_id")
     if not n:
         return out
     kps = [ann.get("keypoints") for ann in annotations]
@@ -482,6 +534,10 @@ def read_posetrack(path: str | Path) -> PoseTrackSequence:
             )
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a folder, expected a JSON file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON: {exc}") from None
     if non_finite:

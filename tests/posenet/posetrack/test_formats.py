@@ -232,3 +232,83 @@ def test_malformed_files_name_the_file_and_field(tmp_path, content, field):
     with pytest.raises(DataError) as err:
         read_posetrack(path)
     assert str(path) in str(err.value) and field in str(err.value)
+
+
+def _file_2018(**changes) -> dict:
+    """A tiny PoseTrack 2018 file: two frames (ids 1 and 2), one person on each."""
+    people = [{"image_id": k, "track_id": 0, "keypoints": [10.0, 20.0, 1.0] * 17} for k in (1, 2)]
+    images = [{"id": k, "file_name": f"v/{k:06d}.jpg"} for k in (1, 2)]
+    return {"images": images, "annotations": people} | changes
+
+
+@pytest.mark.parametrize(
+    "change, field, problem",
+    [
+        (lambda d: d["annotations"][1].update(image_id=[2]), "annotations[1].image_id", "a list"),
+        (lambda d: d["images"][1].update(id={"id": 2}), "images[1].id", "an object"),
+        (lambda d: d.update(categories={"0": {}}), "categories", "got an object"),
+        (lambda d: d.update(categories=["person"]), "categories[0]", "expected an object"),
+        (lambda d: d.update(annotations={"0": {}}), "annotations", "expected a list"),
+        (lambda d: d.update(images=None), "images", "expected a list, got null"),
+        (lambda d: d["annotations"].append(7), "annotations[2]", "expected an object"),
+        (lambda d: d["images"].insert(0, "x.jpg"), "images[0]", "expected an object"),
+        (
+            lambda d: d["annotations"][0].update(keypoints=[1.0] * 50),
+            "annotations[0].keypoints",
+            "expected 51 numbers, got a list of 50",
+        ),
+    ],
+    ids=[
+        "image_id_list",
+        "id_object",
+        "categories_dict",
+        "category_string",
+        "annotations_dict",
+        "images_null",
+        "annotation_number",
+        "image_string",
+        "keypoints_short",
+    ],
+)
+def test_wrong_structure_is_one_line_naming_file_and_field(tmp_path, change, field, problem):
+    data = _file_2018()
+    change(data)
+    path = tmp_path / "seq.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError) as err:
+        read_posetrack(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {field}: ") and problem in message
+    assert "\n" not in message
+
+
+def test_two_frames_sharing_an_image_id_is_an_error(tmp_path):
+    data = _file_2018()
+    data["images"][1]["id"] = 1  # both frames claim the people of image 1
+    path = tmp_path / "seq.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError) as err:
+        read_posetrack(path)
+    assert str(err.value) == (
+        f"{path}: images[1].id: image id 1 is also the id of images[0]; each frame needs its own id"
+    )
+
+
+def test_people_on_no_image_are_an_error_naming_the_first_id_and_count(tmp_path):
+    data = _file_2018()
+    data["annotations"] += [dict(data["annotations"][0], image_id=k) for k in (9, 8, 9)]
+    path = tmp_path / "seq.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(DataError) as err:
+        read_posetrack(path)
+    assert str(err.value) == (
+        f"{path}: annotations[2].image_id: 9 is the id of no entry in images (3 of 5 annotations "
+        "name no image, so they cannot be placed on a frame)"
+    )
+
+
+def test_a_folder_named_like_a_file_is_an_error(tmp_path):
+    path = tmp_path / "seq.json"
+    path.mkdir()
+    with pytest.raises(DataError, match=r"seq\.json: is a folder, expected a JSON file$"):
+        read_posetrack(path)
