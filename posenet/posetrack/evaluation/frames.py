@@ -275,7 +275,8 @@ def read_folders(
 ) -> tuple[list[tuple[str, Any]], list[str]]:
     """(sequence name, `then(batch)` or the batch) per GT file in name order, and the notes on
     the folders; files are read (and `then` runs) in up to `workers` processes, see
-    parallel.parallel_map, so `then` may reduce a batch to what the caller needs."""
+    parallel.parallel_map, so `then` may reduce a batch to what the caller needs. Ground truth
+    without one labelled joint in any file is an error: there is nothing to score."""
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
     for d, what in ((gt_dir, "ground-truth"), (pred_dir, "prediction")):
         if not d.is_dir():
@@ -298,15 +299,18 @@ def read_folders(
             f"ignored {len(extra)} prediction files without ground truth: " + ", ".join(extra[:10])
         )
 
-    def load(pair: tuple[Path, Path]) -> tuple[Any, int, list[str], int]:
+    def load(pair: tuple[Path, Path]) -> tuple[Any, int, list[str], int, int]:
         batch, file_notes, num_gt_frames = _load_pair(*pair, need_track_ids)
-        return (batch if then is None else then(batch)), batch.num_frames, file_notes, num_gt_frames
+        value = batch if then is None else then(batch)
+        return value, batch.num_frames, file_notes, num_gt_frames, int(batch.gt_has.sum())
 
     pairs = [(f, pred_dir / f.name) for f in gt_files]
     weights = [_size(g) + _size(p) for g, p in pairs]
     loaded = parallel_map(load, pairs, weights=weights, workers=workers)
+    if not sum(item[4] for item in loaded):
+        raise DataError(f"no labelled person in the ground truth of {gt_dir}: nothing to score")
     out, empty_frames, total_frames = [], 0, 0
-    for f, (value, num_scored, file_notes, num_gt_frames) in zip(gt_files, loaded):
+    for f, (value, num_scored, file_notes, num_gt_frames, _) in zip(gt_files, loaded):
         notes += file_notes
         total_frames += num_gt_frames
         empty_frames += num_gt_frames - num_scored
