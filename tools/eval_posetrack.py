@@ -10,8 +10,9 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from posenet.cli import check_output_file, run_cli
+from posenet.cli import check_not_inputs, check_output_file, run_cli
 from posenet.files import write_json
 from posenet.posetrack.evaluation import MODES, evaluate_posetrack
 
@@ -38,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.json_out:
         check_output_file(args.json_out, "--json")
+        folders = [Path(args.gt), Path(args.pred)]
+        inputs = [*folders, *(f for d in folders for f in d.glob("*.json"))]
+        check_not_inputs([args.json_out], inputs, "--json")
     start = time.perf_counter()
     if args.workers is not None and args.workers < 1:
         parser.error("--workers: expected a positive number")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.conftest import REPO_ROOT
+from posenet.cli import run_cli
+from tests.conftest import REPO_ROOT, load_tool
 
 
 def _people(rng: np.random.Generator, frame: int, offset: float) -> list[dict]:
@@ -83,3 +84,22 @@ def test_scoring_imports_neither_torch_nor_scipy(tmp_path):
     assert "Average Precision (AP) metric:" in done.stdout
     assert "Multiple Object Tracking (MOT) metrics:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "heavy modules: []"
+
+
+def test_json_output_never_replaces_an_input(tmp_path, capsys):
+    tool = load_tool("eval_posetrack")
+    gt_dir, pred_dir = _write_pair(tmp_path)
+    (tmp_path / "link.json").symlink_to(pred_dir / "000001.json")
+    originals = {p: p.read_bytes() for p in (gt_dir / "000001.json", pred_dir / "000001.json")}
+    for target in (gt_dir / "000001.json", pred_dir / "000001.json", tmp_path / "link.json"):
+        argv = ["--gt", str(gt_dir), "--pred", str(pred_dir), "--json", str(target)]
+        assert run_cli(tool.main, argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1
+        assert f"error: --json {target}: is the input " in captured.err
+    assert {p: p.read_bytes() for p in originals} == originals
+    out = tmp_path / "scores.json"  # any other path is written
+    assert (
+        run_cli(tool.main, ["--gt", str(gt_dir), "--pred", str(pred_dir), "--json", str(out)]) == 0
+    )
+    assert "pose" in json.loads(out.read_text())
