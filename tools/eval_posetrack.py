@@ -12,14 +12,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from posenet.cli import check_not_inputs, check_output_file, run_cli
+from posenet.cli import HelpFormatter, check_not_inputs, check_output_file, run_cli
+from posenet.errors import UserError
 from posenet.files import write_json
 from posenet.posetrack.evaluation import MODES, evaluate_posetrack
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Evaluate, print the official tables (and notes on stderr), optionally write JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
+    )
     parser.add_argument(
         "--gt", required=True, help="folder of ground-truth JSON files, one per sequence"
     )
@@ -29,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--mode", choices=MODES, default="both", help="pose: AP; track: MOTA; both (default)"
     )
-    parser.add_argument("--json", dest="json_out", help="also write the numbers to this JSON file")
+    parser.add_argument(
+        "--json", dest="json_out", help="also write the numbers to this JSON file (default: none)"
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -42,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         folders = [Path(args.gt), Path(args.pred)]
         inputs = [*folders, *(f for d in folders for f in d.glob("*.json"))]
         check_not_inputs([args.json_out], inputs, "--json")
+        if Path(args.json_out).resolve().parent in {d.resolve() for d in folders}:
+            raise UserError(  # the next evaluation would read the scores as a sequence
+                f"--json {args.json_out}: inside an input folder; write the scores elsewhere"
+            )
     start = time.perf_counter()
     if args.workers is not None and args.workers < 1:
         parser.error("--workers: expected a positive number")

@@ -98,6 +98,12 @@ def test_json_output_never_replaces_an_input(tmp_path, capsys):
         assert captured.out == "" and captured.err.count("\n") == 1
         assert f"error: --json {target}: is the input " in captured.err
     assert {p: p.read_bytes() for p in originals} == originals
+    inside = pred_dir / "scores.json"  # a new name in an input folder: read as a sequence later
+    assert (
+        run_cli(tool.main, ["--gt", str(gt_dir), "--pred", str(pred_dir), "--json", str(inside)])
+        == 2
+    )
+    assert "inside an input folder" in capsys.readouterr().err and not inside.exists()
     out = tmp_path / "scores.json"  # any other path is written
     assert (
         run_cli(tool.main, ["--gt", str(gt_dir), "--pred", str(pred_dir), "--json", str(out)]) == 0

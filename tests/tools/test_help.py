@@ -9,7 +9,15 @@ import pytest
 
 from tests.conftest import load_tool
 
-TOOLS = ["track_video", "track_posetrack", "train", "valid", "eval_mpii", "export_onnx"]
+TOOLS = [
+    "track_video",
+    "track_posetrack",
+    "train",
+    "valid",
+    "eval_mpii",
+    "eval_posetrack",
+    "export_onnx",
+]
 
 
 class Parsed(Exception):
