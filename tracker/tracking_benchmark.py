@@ -1,7 +1,8 @@
 """Tracking quality without images: ground-truth PoseTrack poses are perturbed into untracked
 "detections" (seeded; see tracker/perturbation.py), tracked through the `tools/track_video.py
 --poses` code path, and scored with PoseTrack MOTA, ID switches and mAP, a person-level id-change
-count and the joints' jitter."""
+count, the joints' jitter, and IDF1 and HOTA (people matched by PCKh share, see
+tracker/identity_metrics.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from posenet.posetrack.evaluation import (
     EvalSequence,
     evaluate_sequences,
     joint_distances,
-    prepare_frames,
+    prepare_batch,
 )
 from posenet.posetrack.formats import (
     PoseTrackSequence,
@@ -29,6 +30,7 @@ from posenet.shared_data import shared_data_path
 
 # The tracker's pieces this benchmark drives: the tools/track_video.py --poses path.
 from tracker.config import TrackerConfig, apply_options, load_tracker_config
+from tracker.identity_metrics import identity_scores
 from tracker.output import TrackingOutput
 from tracker.perturbation import (  # noqa: F401  (Setting and SETTINGS are part of this API)
     ALL_SETTINGS,
@@ -168,18 +170,20 @@ def score_predictions(
     gt: Sequence[PoseTrackSequence], pred_paths: Sequence[str | os.PathLike]
 ) -> dict:
     """MOTA (total), IDSW (switches summed over joints), mAP (total AP) from our PoseTrack
-    evaluator, and person-level id changes, of prediction files against the ground truth."""
-    sequences = [
-        EvalSequence(g.name, prepare_frames(g, read_posetrack(p), True))
-        for g, p in zip(gt, pred_paths)
-    ]
+    evaluator, person-level id changes, jitter, and IDF1 and HOTA (percent, TrackEval's, people
+    matched by PCKh share) of prediction files against the ground truth."""
+    batches = [prepare_batch(g, read_posetrack(p), True) for g, p in zip(gt, pred_paths)]
+    sequences = [EvalSequence(g.name, b.frames(), b) for g, b in zip(gt, batches)]
     ev = evaluate_sequences(sequences, "both")
+    identity = identity_scores(batches)
     return {
         "mota": float(ev.mot.mota[15]),
         "idsw": int(ev.mot.num_switches.sum()),
         "map": float(ev.ap.ap[15]),
         "id_changes": sum(person_id_changes(s.frames) for s in sequences),
         "jitter": _pooled([jitter(s.frames) for s in sequences]),
+        "idf1": identity.idf1,
+        "hota": identity.hota,
     }
 
 
@@ -200,7 +204,8 @@ class Job:
 
 
 def run_job(job: Job) -> list[dict]:
-    """Rows {setting, seed, tracker, mota, idsw, map, id_changes, jitter, seconds} of a job."""
+    """Rows {setting, seed, tracker, mota, idsw, map, id_changes, jitter, idf1, hota, seconds}
+    of a job."""
     folder = job.workdir / job.setting / f"seed{job.seed}"
     pools = {seq.name: pose_pool(seq) for seq in job.gt}
     image = np.zeros((job.size[1], job.size[0], 3), np.uint8)
@@ -289,7 +294,7 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
     for (setting, tracker), group in groups.items():
         mean = {
             k: float(np.mean([r[k] for r in group]))
-            for k in ("mota", "idsw", "map", "id_changes", "jitter")
+            for k in ("mota", "idsw", "map", "id_changes", "jitter", "idf1", "hota")
         }
         out.append({"setting": setting, "tracker": tracker, "seeds": len(group), **mean})
     return out
@@ -298,7 +303,8 @@ def summarize(rows: Sequence[dict]) -> list[dict]:
 def format_table(
     means: Sequence[dict], settings: dict[str, Setting], num_videos: int, num_frames: int
 ) -> str:
-    """One table: setting x tracker -> MOTA, IDSW, mAP, person-level id changes, jitter."""
+    """One table: setting x tracker -> MOTA, IDSW, mAP, person-level id changes, jitter, IDF1,
+    HOTA."""
     seeds = sorted({m["seeds"] for m in means})
     head = (
         f"Tracking quality on {num_videos} videos ({num_frames} frames), means over "
@@ -308,7 +314,7 @@ def format_table(
     lines = [
         head,
         f"{'setting':9s} {'noise drop gap spurious':24s} {'tracker':{width}s}"
-        "   MOTA    IDSW    mAP  id changes  jitter",
+        "   MOTA    IDSW    mAP  id changes  jitter   IDF1   HOTA",
     ]
     previous = None
     for m in means:
@@ -317,7 +323,8 @@ def format_table(
         previous = s
         lines.append(
             f"{label[0]:9s} {label[1]:24s} {m['tracker']:{width}s} {m['mota']:6.1f} "
-            f"{m['idsw']:7.1f} {m['map']:6.1f} {m['id_changes']:11.1f} {m['jitter']:7.2f}"
+            f"{m['idsw']:7.1f} {m['map']:6.1f} {m['id_changes']:11.1f} {m['jitter']:7.2f} "
+            f"{m['idf1']:6.1f} {m['hota']:6.1f}"
         )
     return "\n".join(lines)
 

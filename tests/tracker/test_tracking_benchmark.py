@@ -194,14 +194,16 @@ def test_iou_floor_and_default_run_the_poses_path(tmp_path):
     det = tb.write_detections(frames, tmp_path / "det" / "gapped.json", "gapped")
     assert "track_id" not in json.loads(det.read_text())["annotations"][0]
     image = np.zeros((544, 960, 3), np.uint8)
-    changes = {}
+    changes, idf1 = {}, {}
     for name, cfg in (("floor", tb.floor_config()), ("default", tb.tracker_config("default"))):
         out = tb.track_detections(cfg, det, tmp_path / name / "gapped.json", seq, image)
         ann = json.loads(out.read_text())["annotations"][0]
         assert {"track_id", "bbox", "score"} <= set(ann)
         scores = tb.score_predictions([seq], [out])
         changes[name] = scores["id_changes"]
+        idf1[name] = scores["idf1"]
     assert changes == {"default": 0, "floor": 2}
+    assert idf1["floor"] < idf1["default"]  # new ids after the gap cost the floor IDF1
     assert tb.floor_config().tracking.queue_length == 1
 
 
@@ -216,6 +218,8 @@ def test_perfect_ids_score_like_ground_truth_against_itself(shared_data, tmp_pat
     (row,) = tb.run_benchmark(gt, clean, [0], {tb.PERFECT: None}, tmp_path)
     assert row["mota"] == pytest.approx(100.0) and row["map"] == pytest.approx(93.333, abs=1e-3)
     assert row["idsw"] == 0 and row["id_changes"] == 0
+    # Every person found exactly under its own id: IDF1 and HOTA are perfect too.
+    assert row["idf1"] == pytest.approx(100.0) and row["hota"] == pytest.approx(100.0)
 
 
 def test_both_layouts_give_the_same_detections(shared_data):
@@ -260,6 +264,11 @@ def test_run_prints_the_table_and_reports_every_run(shared_data, tmp_path):
     ]
     assert means[tb.PERFECT]["id_changes"] == 0
     assert means[tb.FLOOR]["id_changes"] > means["default"]["id_changes"]
+    # IDF1 and HOTA rank the floor's broken tracks below the default tracker, which on these
+    # two videos keeps every id (as perfect ids do); the table shows them after the others.
+    for key in ("idf1", "hota"):
+        assert means[tb.PERFECT][key] >= means["default"][key] > means[tb.FLOOR][key] > 0
+    assert "IDF1   HOTA" in lines[0]
     assert len(report["runs"]) == 3 and report["seeds"] == [0]
     assert (tmp_path / "gap8" / "seed0" / "default" / "000001.json").is_file()  # --out keeps
 
