@@ -52,6 +52,7 @@ _GROUP_OF = np.array(  # (pairs, groups + 1): which group (the torso last) each 
     [[pair in group for group in (*LIMB_GROUPS, TORSO)] for pair in _PAIRS], dtype=float
 )
 MIN_SHAPE_LIMBS = 3  # limb groups two tracklets must share for the shape to count
+BATCH_PEOPLE = 512  # people summarised together (memory: a few frames' poses)
 
 
 @dataclass
@@ -151,31 +152,62 @@ class TrackletSummaries:
 
     def __init__(self, cfg: LinkConfig | None = None) -> None:
         self.cfg = cfg or LinkConfig()
-        self.tracklets: dict[int, Tracklet] = {}
+        self._tracklets: dict[int, Tracklet] = {}
+        # Frames not yet summarised: (frame, ids, poses), done BATCH_PEOPLE people at a time
+        # so the array work costs one call per batch, not per frame.
+        self._pending: list[tuple[int, list[int], np.ndarray]] = []
+        self._pending_people = 0
+
+    @property
+    def tracklets(self) -> dict[int, Tracklet]:
+        """Track id -> its summary, with every frame added so far."""
+        self._summarise()
+        return self._tracklets
 
     def add(self, frame: int, track_ids: Iterable[int], keypoints: np.ndarray) -> None:
         """Record one frame's people: ids (n,) and COCO-17 keypoints (n, 17, 3)."""
-        thr = self.cfg.score_thr
         poses = np.asarray(keypoints, dtype=np.float64).reshape(-1, 17, 3)
         if not len(poses):
             return
-        sizes = np.sqrt(keypoint_areas(poses, thr))
-        full = (poses[..., 2] > thr).sum(axis=1) >= self.cfg.full_joints
+        self._pending.append((frame, [int(i) for i in track_ids], poses))
+        self._pending_people += len(poses)
+        if self._pending_people >= BATCH_PEOPLE:
+            self._summarise()
+
+    def _summarise(self) -> None:
+        """Fold the pending frames into the tracklets: the array work for all their people at
+        once, then per person only a few list and in-place updates (linking must stay a small
+        share of tracking, issue 22)."""
+        if not self._pending:
+            return
+        thr = self.cfg.score_thr
+        poses = np.concatenate([p for _, _, p in self._pending])
+        sizes = np.sqrt(keypoint_areas(poses, thr)).tolist()
         props = limb_proportions(poses, thr)
-        for k, track_id in enumerate(track_ids):
-            track_id = int(track_id)
-            if track_id < 0:
-                continue
-            t = self.tracklets.setdefault(track_id, Tracklet(track_id, frame))
-            t.last = frame
-            if len(t.head) < END_POSES:
-                t.head.append((frame, poses[k]))
-            t.tail.append((frame, poses[k]))
-            t.size = max(t.size, float(sizes[k]))
-            if full[k]:
-                seen = ~np.isnan(props[k])
-                t.shape_sum[seen] += props[k][seen]
-                t.shape_count[seen] += 1
+        full = (poses[..., 2] > thr).sum(axis=1) >= self.cfg.full_joints
+        seen = full[:, None] & ~np.isnan(props)  # limbs that count towards the shape
+        shape, counted = np.where(seen, props, 0.0), seen.astype(np.float64)
+        adds = seen.any(axis=1).tolist()
+        k = -1
+        for frame, track_ids, _ in self._pending:
+            for track_id in track_ids:
+                k += 1
+                if track_id < 0:
+                    continue
+                t = self._tracklets.get(track_id)
+                if t is None:
+                    t = self._tracklets[track_id] = Tracklet(track_id, frame)
+                t.last = frame
+                pose = poses[k].copy()  # not a view: it would keep the whole batch alive
+                if len(t.head) < END_POSES:
+                    t.head.append((frame, pose))
+                t.tail.append((frame, pose))
+                if sizes[k] > t.size:
+                    t.size = sizes[k]
+                if adds[k]:
+                    t.shape_sum += shape[k]
+                    t.shape_count += counted[k]
+        self._pending, self._pending_people = [], 0
 
     def features(self, a: Tracklet, b: Tracklet) -> tuple[float, float, float] | None:
         """(path distance, turn, shape difference) of `a` followed by `b`, the first two in

@@ -160,7 +160,7 @@ def fill_gaps(
                     pending[track_id] = (before, (position, result, row))
             last[track_id] = (position, result, row)
         if added:
-            held = deque((p, _with_people(r, added.get(p, []))) for p, r in held)
+            held = deque((p, with_people(r, added.get(p, []))) for p, r in held)
         held.append((position, result))
         while len(held) > max_gap + FILL_CONFIRM:
             yield held.popleft()[1]
@@ -171,7 +171,7 @@ def fill_gaps(
         added = {}
         for track_id, gap in pending.items():
             _fill(added, track_id, *gap, score_factor)
-        held = deque((p, _with_people(r, added.get(p, []))) for p, r in held)
+        held = deque((p, with_people(r, added.get(p, []))) for p, r in held)
     for _, result in held:
         yield result
     if failure is not None:
@@ -206,7 +206,24 @@ def _interpolate(a: FrameResult, ra: int, b: FrameResult, rb: int, w: float, fac
     return mix(a.keypoints[ra], b.keypoints[rb]), box, score, native
 
 
-def _with_people(result: FrameResult, people: list) -> FrameResult:
+def gap_people(
+    before: FrameResult,
+    after: FrameResult,
+    track_id: int,
+    start: int,
+    end: int,
+    score_factor: float = GAP_SCORE_FACTOR,
+) -> dict[int, list]:
+    """Interpolated people of `track_id` for the positions between `start` and `end`, from the
+    one-person results `before` (at start) and `after` (at end): how a gap closed after the
+    pass (an offline link, tracker.linked) is filled as `fill_gaps` fills one online.
+    position -> people, each as `with_people` takes them."""
+    added: dict[int, list] = {}
+    _fill(added, track_id, (start, before, 0), (end, after, 0), score_factor)
+    return added
+
+
+def with_people(result: FrameResult, people: list) -> FrameResult:
     """`result` with interpolated people appended (id, keypoints, box, score, native)."""
     if not people:
         return result

@@ -2,7 +2,9 @@
 
 Identity breaks show at a glance: a person lost and found again is two rows (or one row with
 a gap), and a link made after the online pass joins the end of one row to the start of the
-next with a black mark. Drawn with OpenCV, written next to `summary.json`.
+next with a black mark, or, drawn under the linked (final) ids, crosses the gap inside one
+row as a black line with a tick at each end (`joins`). Drawn with OpenCV, written next to
+`summary.json`.
 """
 
 from __future__ import annotations
@@ -41,9 +43,12 @@ def draw_timeline(
     num_frames: int,
     links: Iterable[tuple[int, int]] = (),
     max_width: int = MAX_WIDTH,
+    joins: Iterable[tuple[int, int, int]] = (),
 ) -> np.ndarray:
     """An RGB image (H, W, 3): row r shows the frames in which the r-th track (ordered by first
-    frame, then id) was seen, in its render colour; `links` (earlier id, later id) are marked."""
+    frame, then id) was seen, in its render colour; `links` (earlier id, later id) are marked
+    between two rows, `joins` (track, last frame before a linked gap, first frame after it)
+    across the gap in the track's own row."""
     frames = {int(t): np.unique(np.asarray(list(f), dtype=np.int64)) for t, f in spans.items()}
     frames = {t: f[(f >= 0) & (f < num_frames)] for t, f in frames.items()}
     order = sorted((t for t in frames if len(frames[t])), key=lambda t: (frames[t][0], t))
@@ -71,6 +76,13 @@ def draw_timeline(
             start = (x_of(int(frames[later][0])), row_of[later] * (ROW_HEIGHT + ROW_GAP))
             mid = ROW_HEIGHT // 2
             cv2.line(image, (end[0], end[1] + mid), (start[0], start[1] + mid), LINK_COLOR, 1)
+    for track, before, after in joins:
+        if int(track) in row_of:
+            top = row_of[int(track)] * (ROW_HEIGHT + ROW_GAP)
+            x0, x1 = x_of(int(before) + 1), max(x_of(int(after)) - 1, x_of(int(before) + 1))
+            image[top + ROW_HEIGHT // 2 - 1 : top + ROW_HEIGHT // 2 + 1, x0 : x1 + 1] = LINK_COLOR
+            image[top + 2 : top + ROW_HEIGHT - 2, x0] = LINK_COLOR  # ticks: where it was lost
+            image[top + 2 : top + ROW_HEIGHT - 2, x1] = LINK_COLOR  # and where it came back
     axis = height - AXIS_HEIGHT
     image[axis, LABEL_WIDTH:] = (0, 0, 0)
     step = max(1, int(np.ceil(100 / per_frame / 10) * 10)) if num_frames > 10 else 1
@@ -84,9 +96,10 @@ def write_timeline(
     spans: Mapping[int, Iterable[int]],
     num_frames: int,
     links: Iterable[tuple[int, int]] = (),
+    joins: Iterable[tuple[int, int, int]] = (),
 ) -> Path:
     """Draw the timeline and write it as a PNG, atomically."""
-    image = draw_timeline(spans, num_frames, links)
+    image = draw_timeline(spans, num_frames, links, joins=joins)
     with AtomicFile(path, suffix=".png") as target:
         if not cv2.imwrite(str(target.tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
             raise OSError(f"cannot write {path}")

@@ -45,3 +45,17 @@ def test_a_link_is_drawn_between_the_rows_and_long_videos_fit_the_width(tmp_path
 def test_no_tracks_gives_an_axis_only_image():
     image = draw_timeline({}, 5)
     assert image.shape[0] == AXIS_HEIGHT and np.any(image == 0)
+
+
+def test_a_linked_gap_inside_one_row_is_crossed_by_a_black_line():
+    spans = {4: [*range(0, 3), *range(7, 10)]}  # one track after linking, away in frames 3-6
+    plain = draw_timeline(spans, 10, max_width=100)
+    joined = draw_timeline(spans, 10, max_width=100, joins=[(4, 2, 7)])
+    middle = ROW_HEIGHT // 2
+    gap = slice(LABEL_WIDTH + 30, LABEL_WIDTH + 70)  # frames 3-6, 10 px each
+    assert (plain[middle, gap] == 255).all()
+    assert (joined[middle, gap] == 0).all()
+    assert (joined[1, gap] == 255).all()  # a line, not a filled box
+    seen = LABEL_WIDTH + 85  # frame 8: the track's colour either way
+    assert (joined[middle, seen] == plain[middle, seen]).all()
+    assert (draw_timeline(spans, 10, max_width=100, joins=[(9, 2, 7)]) == plain).all()
