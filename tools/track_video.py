@@ -55,6 +55,7 @@ from tracker.run import (
     track_one,
     unique_names,
     video_files,
+    writes_timeline,
 )
 from tracker.video import FrameReader, source_kind, source_name
 
@@ -68,6 +69,8 @@ FAILED_UNDER_TORCHRUN = (
 def load_config_from_args(args: argparse.Namespace) -> TrackerConfig:
     """TrackerConfig from --config/--set, then the dedicated options on top."""
     cfg = load_tracker_config(args.config, args.overrides)
+    if getattr(args, "no_timeline", False):
+        cfg.output.timeline = False
     return apply_options(
         cfg, args.device, args.format, args.pose_weights, args.det_weights, args.detections
     )
@@ -93,6 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--start", type=int, default=0, help="first frame (default 0)")
     parser.add_argument("--end", type=int, help="stop before this frame (default: the end)")
     parser.add_argument("--no-render", action="store_true", help="skip the rendered MP4")
+    parser.add_argument(
+        "--no-timeline",
+        action="store_true",
+        help="files and folders: skip <name>_tracks.png, the picture of the tracks",
+    )
     parser.add_argument(
         "--stream",
         type=int,
@@ -131,7 +139,8 @@ def track_single(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     if args.format is None and source_kind(source) in LIVE:
         cfg.output.format = "jsonl"  # a live run is followed line by line, and may never end
     render = cfg.output.render and not args.no_render
-    outputs = [*video_files(out_dir, name, cfg.output.format, render), out_dir / SUMMARY]
+    timeline = writes_timeline(cfg, source)
+    outputs = [*video_files(out_dir, name, cfg.output.format, render, timeline), out_dir / SUMMARY]
     check_not_inputs(outputs, input_paths(args, cfg, [source]), "--out")
     with (
         hold_output(out_dir),
@@ -157,7 +166,7 @@ def track_many(args: argparse.Namespace, cfg: TrackerConfig) -> int:
     jobs = []
     for name, source in zip(unique_names(sources), sources):
         folder = out / name  # its own folder: no two videos, nor the summary, share a path
-        files = video_files(folder, name, cfg.output.format, render)
+        files = video_files(folder, name, cfg.output.format, render, writes_timeline(cfg, source))
         jobs.append(Job(name, source, folder / SUMMARY, files))
     outputs = [out / SUMMARY] + [p for job in jobs for p in (*job.outputs, job.summary_path)]
     check_not_inputs(outputs, input_paths(args, cfg, sources), "--out")

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from posenet.config import load_dataclass, resolve_config
 from posenet.errors import ConfigError
 from posenet.runtimes import BACKEND_CHOICES as POSE_BACKENDS
+from tracker.linking import LinkConfig
 from tracker.matching import MATCHERS as MATCHER_FUNCTIONS
 
 SIMILARITIES = ("flow_oks", "oks", "iou")
@@ -26,6 +28,10 @@ LAYOUTS = ("auto", "coco", "posetrack18")
 POSETRACK_FORMATS = ("posetrack18", "posetrack17")
 FORMATS = (*POSETRACK_FORMATS, "jsonl")  # jsonl: one line per frame, as it is tracked
 NO_WEIGHTS = ("", "none", "None", "random")  # weights values meaning "random initialisation"
+# tracking.link: auto links tracklets after the pass over a file or folder (whose end is known)
+# and not over streams, cameras, URLs or JSON lines (written live, ids final as they go).
+LINKS = ("auto", "on", "off")
+LINKED_KINDS = ("file", "folder")  # tracker.video.source_kind values that auto links
 
 
 @dataclass
@@ -116,6 +122,15 @@ class TrackingConfig:
     smoothing: bool = False  # One-Euro filter on output joints (causal, per track and joint)
     smoothing_min_cutoff: float = 1.0  # Hz; lower: smoother when still
     smoothing_beta: float = 0.05  # higher: less lag when moving fast
+    # Offline linking (tracker/linking.py): after the pass over a file or folder, join the
+    # tracklets that are one person (auto: files and folders, not streams or JSON lines).
+    # auto | on | off; YAML reads on/off as true/false: both spellings are taken (see check_link)
+    link: Literal["auto", "on", "off"] = "auto"
+    link_max_gap: int = LinkConfig.max_gap  # frames; longer gaps are not bridged
+    link_min_score: float = LinkConfig.min_score  # links scoring below this are not made
+    link_reach: float = LinkConfig.reach  # person sizes the two paths may miss each other by
+    link_turn_reach: float = LinkConfig.turn_reach  # velocity change, person sizes
+    link_shape_reach: float = LinkConfig.shape_reach  # RMS of log limb proportions
 
 
 @dataclass
@@ -126,6 +141,7 @@ class OutputConfig:
     render: bool = True  # write an MP4 with skeletons and ids
     render_thr: float = 0.3  # joints drawn at or above this score
     derive_head: bool = True  # COCO nets: derive PoseTrack head_bottom/head_top (see keypoints.py)
+    timeline: bool = True  # files and folders: <name>_tracks.png, one row per track
 
 
 @dataclass
@@ -142,6 +158,8 @@ class TrackerConfig:
 
 def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
     """Check choices that types alone cannot; the error names the key and the bad value."""
+    if isinstance(cfg.tracking.link, bool):  # YAML 1.1: `link: off` reads as false
+        cfg.tracking.link = "on" if cfg.tracking.link else "off"
     choices = (
         ("tracking.similarity", cfg.tracking.similarity, SIMILARITIES),
         ("tracking.matcher", cfg.tracking.matcher, MATCHERS),
@@ -151,6 +169,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         ("pose.layout", cfg.pose.layout, LAYOUTS),
         ("pose.backend", cfg.pose.backend, POSE_BACKENDS),
         ("output.format", cfg.output.format, FORMATS),
+        ("tracking.link", cfg.tracking.link, LINKS),
     )
     for key, value, allowed in choices:
         if value not in allowed:
@@ -175,6 +194,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         value = getattr(cfg.tracking, key)
         if value < 0:
             raise ConfigError(f"{source}: tracking.{key} must be >= 0, got {value}")
+    check_link(cfg, source)
     if cfg.tracking.reid_weight > 0 and cfg.tracking.reid_reach <= 0:
         raise ConfigError(
             f"{source}: tracking.reid_reach must be > 0, got {cfg.tracking.reid_reach}"
@@ -199,6 +219,43 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         value = getattr(cfg.tracking, key)
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"{source}: tracking.{key} must be in [0, 1], got {value}")
+
+
+def check_link(cfg: TrackerConfig, source: str = "config") -> None:
+    """The linking keys: JSON lines are written live (a line's ids are final when it is
+    written), so `link: on` cannot apply to them; the knobs must make a link possible."""
+    t = cfg.tracking
+    if t.link == "on" and cfg.output.format == "jsonl":
+        raise ConfigError(
+            f"{source}: tracking.link=on needs a PoseTrack output (output.format posetrack18 "
+            "or posetrack17): JSON lines are written live, before the input ends"
+        )
+    if t.link_max_gap < 1:
+        raise ConfigError(f"{source}: tracking.link_max_gap must be >= 1, got {t.link_max_gap}")
+    if not 0.0 <= t.link_min_score <= 1.0:
+        raise ConfigError(
+            f"{source}: tracking.link_min_score must be in [0, 1], got {t.link_min_score}"
+        )
+    for key in ("link_reach", "link_turn_reach", "link_shape_reach"):
+        if getattr(t, key) <= 0:
+            raise ConfigError(f"{source}: tracking.{key} must be > 0, got {getattr(t, key)}")
+
+
+def link_config(t: TrackingConfig, format: str, kind: str) -> LinkConfig | None:
+    """The linking rules for a run writing `format` from a source of `kind`
+    (tracker.video.source_kind), or None when this run is not linked: `off`, JSON lines, or
+    `auto` on a source without a known end (stream, camera, URL)."""
+    if t.link == "off" or format == "jsonl":
+        return None
+    if t.link == "auto" and kind not in LINKED_KINDS:
+        return None
+    return LinkConfig(
+        max_gap=t.link_max_gap,
+        min_score=t.link_min_score,
+        reach=t.link_reach,
+        turn_reach=t.link_turn_reach,
+        shape_reach=t.link_shape_reach,
+    )
 
 
 def load_tracker_config(

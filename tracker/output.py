@@ -4,7 +4,10 @@
 or 2017 layout) or a JSONL file (one line per frame, readable while the run goes on) and,
 optionally, an MP4 with skeletons and ids in one colour per track;
 `TrackingSummary` counts frames, people, tracks and seconds per stage, and merges itself
-across the sequences of a split.
+across the sequences of a split. Over a finite input (`link`), the people are spooled instead
+and written at close with the tracklets linked after the pass (tracker.linked: the JSON, the
+summary's links and, when links were made, the MP4 drawn again from a second decode so it
+shows the same ids); `timeline_path` gets a picture of the tracks (tracker.timeline).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import errno
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -26,11 +29,16 @@ from posenet.errors import UserError
 from posenet.files import AtomicFile, finite, no_space, write_json
 from posenet.keypoints import coco_to_posetrack18
 from posenet.posetrack.formats import PoseTrack17Writer, PoseTrack18Writer
-from tracker.types import FrameResult, empty_people
+from tracker.linked import Linker, Links, Spans
+from tracker.linking import LinkConfig
+from tracker.types import Frame, FrameResult, empty_people
 from tracker.video_writer import VideoWriter
 
 if TYPE_CHECKING:
-    from tracker.config import OutputConfig
+    from tracker.config import OutputConfig, TrackingConfig
+
+# Opens the source again for a second decode (the MP4 drawn with the linked ids).
+Reread = Callable[[], AbstractContextManager[Iterable[Frame]]]
 
 
 @dataclass
@@ -54,6 +62,10 @@ class TrackingSummary:
     failed: list[str] = field(default_factory=list)  # videos of a batch that ended in an error
     # The video stream tracked: {"index", "of", "width", "height", "fps"} (videos only).
     stream: dict[str, Any] | None = None
+    # Offline linking (tracker.linked): links made (None: not linked), and their (earlier id,
+    # later id) pairs in the online pass's ids (one video's; not kept when merged).
+    links: int | None = None
+    linked: list[tuple[int, int]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrackingSummary:
@@ -72,6 +84,7 @@ class TrackingSummary:
             complete=d["complete"],
             failed=list(d.get("failed", [])),
             stream=d.get("stream"),
+            links=d.get("links"),
         )
 
     def add(self, result: FrameResult) -> None:
@@ -100,6 +113,8 @@ class TrackingSummary:
             for key, count in counts.items():
                 mine[key] = mine.get(key, 0) + count
         self.complete = self.complete and other.complete
+        if other.links is not None:
+            self.links = (self.links or 0) + other.links
 
     def fps(self) -> dict[str, float | None]:
         """Frames per second of each stage alone (None for a stage that took no time)."""
@@ -127,7 +142,14 @@ class TrackingSummary:
             **({"skipped": self.skipped, "processes": self.processes} if self.processes else {}),
             "inputs": {kind: dict(counts) for kind, counts in self.inputs.items()},
             **({"stream": dict(self.stream)} if self.stream else {}),
+            **({"links": self.links} if self.links is not None else {}),
+            # The pairs of one video (a merged summary counts links, its videos list them).
+            **({"linked": [list(p) for p in self.linked]} if self._pairs_known() else {}),
         }
+
+    def _pairs_known(self) -> bool:
+        """Whether `linked` lists every link (one video's summary, not a merged one)."""
+        return self.links is not None and self.links == len(self.linked)
 
     def format(self) -> str:
         """A few lines for the terminal."""
@@ -141,6 +163,8 @@ class TrackingSummary:
         speeds = ", ".join(f"{k} {v:.1f}" if v else f"{k} -" for k, v in d["fps_per_stage"].items())
         wall = f"{d['fps']:.1f} fps overall" if d["fps"] else "-"
         lines.append(f"fps per stage: {speeds}; {wall} ({d['wall_seconds']:.1f} s)")
+        if self.links is not None:
+            lines.append(f"links: {self.links} tracklets joined after the pass")
         lines += [f"{kind}: {path}" for kind, path in d["outputs"].items()]
         lines += [f"note: {n}" for n in d["notes"]]
         if self.failed:
@@ -165,6 +189,11 @@ UNPADDED_NOTE = (
     "the frame numbers in the file names are not zero-padded (e.g. 2.jpg, 10.jpg): frames were "
     "read in natural order, numbers compared as numbers, not in plain name order"
 )
+ONLINE_IDS_NOTE = (
+    "the video shows the ids of the online pass: the source cannot be read a second time to "
+    "draw the linked ones (see the JSON)"
+)
+UNLINKED_NOTE = "the run did not reach the end of its input: tracklets were not linked"
 HEAD_NOTE = (
     "the pose net predicts COCO joints: PoseTrack head_bottom is the shoulder midpoint and "
     "head_top is extrapolated from it through the face joints (posenet.keypoints."
@@ -261,6 +290,10 @@ class TrackingOutput:
         render_thr: float = 0.3,
         derive_head: bool = True,
         source: str = "",
+        link: LinkConfig | None = None,
+        fill_gaps: int = 0,
+        timeline_path: str | os.PathLike | None = None,
+        reread: Reread | None = None,
     ) -> None:
         self.json_path = Path(json_path)
         self.jsonl = format == "jsonl"
@@ -281,6 +314,16 @@ class TrackingOutput:
         self.summary_written = False  # close() wrote the summary file it was given
         # Said when no frame had anyone; a tool that knows the cause better replaces it.
         self.no_people_note = NO_PEOPLE_NOTE
+        # Offline linking (PoseTrack layouts only: JSON lines are written live).
+        self.linker = None
+        if link is not None and not self.jsonl:
+            spool = self.json_path.with_name(f".{self.json_path.name}.spool.part")
+            self.linker = Linker(link, spool, fill_gaps)
+        self.reread = reread
+        self.timeline_path = Path(timeline_path) if timeline_path else None
+        self.spans = Spans() if self.timeline_path else None
+        if self.timeline_path:
+            self.summary.outputs["timeline"] = str(self.timeline_path)
         self._start = time.perf_counter()
 
     @classmethod
@@ -292,9 +335,22 @@ class TrackingOutput:
         video_path: str | os.PathLike | None = None,
         fps: float = 25.0,
         source: str = "",
+        tracking: TrackingConfig | None = None,
+        kind: str | None = None,
+        timeline_path: str | os.PathLike | None = None,
+        reread: Reread | None = None,
     ) -> TrackingOutput:
         """The outputs of one run as the tracking config's `output` section says (format,
-        render_thr, derive_head); `video_path` None: no rendered video."""
+        render_thr, derive_head); `video_path` None: no rendered video. With `tracking`, its
+        link keys and fill_gaps apply to a source of `kind` (default: `source`'s kind, see
+        tracker.config.link_config); `timeline_path`: where the timeline goes (None: none);
+        `reread`: opens the source again, to draw the linked ids into the video."""
+        from tracker.config import link_config
+        from tracker.video import source_kind
+
+        link = None
+        if tracking is not None:
+            link = link_config(tracking, cfg.format, kind or source_kind(source or video_name))
         return cls(
             json_path,
             video_name,
@@ -304,6 +360,10 @@ class TrackingOutput:
             render_thr=cfg.render_thr,
             derive_head=cfg.derive_head,
             source=source,
+            link=link,
+            fill_gaps=tracking.fill_gaps if tracking is not None else 0,
+            timeline_path=timeline_path if cfg.timeline else None,
+            reread=reread,
         )
 
     def posetrack_keypoints(self, result: FrameResult) -> np.ndarray:
@@ -318,17 +378,24 @@ class TrackingOutput:
     def write(self, result: FrameResult, file_name: str | None = None) -> None:
         """Add one frame to the JSON (as `file_name`, default the frame name) and the video."""
         t0 = time.perf_counter()
+        name = file_name or result.name
         keypoints = result.keypoints if self.jsonl else self.posetrack_keypoints(result)
-        with self._writing(self.json_path):
-            self.json.add_frame(
-                file_name or result.name,
-                result.index,
-                keypoints,
-                result.track_ids,
-                result.boxes,
-                result.scores,
-                **({"time": result.time} if self.jsonl else {}),
-            )
+        if self.spans is not None:
+            self.spans.add(result.track_ids)
+        if self.linker is not None:  # written at close, with the linked ids
+            with self._writing(self.linker.spool_path):
+                self.linker.add(replace(result, posetrack_keypoints=keypoints), name)
+        else:
+            with self._writing(self.json_path):
+                self.json.add_frame(
+                    name,
+                    result.index,
+                    keypoints,
+                    result.track_ids,
+                    result.boxes,
+                    result.scores,
+                    **({"time": result.time} if self.jsonl else {}),
+                )
         timings = dict(result.timings)
         timings["write"] = time.perf_counter() - t0
         if self.video_path is not None and result.image is not None:
@@ -390,25 +457,95 @@ class TrackingOutput:
                     self.summary_written = True
             return self.summary
         summary_file = AtomicFile(summary_path) if summary_path is not None else None
+        timeline_file = None
         try:
+            links = self._link(complete)
+            if self.timeline_path is not None:
+                timeline_file = self._timeline(links)
             if self.video is not None:
                 with self._writing(self.video_path):
                     self.video.finish()
             if summary_file is not None:
+                self.summary.wall_seconds = time.perf_counter() - self._start
                 with self._writing(summary_file.path):
                     summary_file.tmp.write_text(_summary_text(self.summary), encoding="utf-8")
             self.json.close()  # PoseTrack: joined and renamed into place; JSONL: closed
         except BaseException:
             if summary_file is not None:
                 summary_file.abort()
+            if timeline_file is not None:
+                timeline_file.abort()
             self.abort()
             raise
         if self.video is not None:
             self.video.commit()
+        if timeline_file is not None:
+            timeline_file.commit()
         if summary_file is not None:
             summary_file.commit()
             self.summary_written = True
         return self.summary
+
+    def _link(self, complete: bool) -> Links | None:
+        """Link the tracklets (over a whole input only) and write the spooled frames to the
+        JSON with the linked ids and filled gaps; when links were made, draw the video again
+        from a second decode with those ids. None when this run is not linked."""
+        if self.linker is None:
+            return None
+        links = self.linker.link() if complete else None
+        if links is None:
+            self.summary.notes.append(UNLINKED_NOTE)
+        else:
+            self.summary.links, self.summary.linked = len(links.pairs), links.pairs
+            self.summary.track_ids = {links.mapping.get(i, i) for i in self.summary.track_ids}
+            self.summary.people += links.filled
+            self.summary.stage_seconds["link"] = links.seconds
+        redraw = bool(links and links.pairs) and self.video is not None
+        if redraw and self.reread is None:
+            self.summary.notes.append(ONLINE_IDS_NOTE)
+            redraw = False
+        if redraw:
+            self.video.abort()  # drawn again below, under the same name
+            self.video = None
+        t0 = time.perf_counter()
+        with contextlib.ExitStack() as stack:
+            images = None
+            if redraw:
+                images = _images(stack.enter_context(self.reread()))
+                next(images)  # primed: it takes frame indices from here on
+            render = 0.0
+            for frame in self.linker.replay(links):
+                r = frame.result
+                with self._writing(self.json_path):
+                    args = (r.posetrack_keypoints, r.track_ids, r.boxes, r.scores)
+                    self.json.add_frame(frame.file_name, r.index, *args)
+                image = images.send(r.index) if images is not None else None
+                if image is not None:
+                    t1 = time.perf_counter()
+                    with self._writing(self.video_path):
+                        self._render(replace(r, image=image))
+                    render += time.perf_counter() - t1
+        self.linker.close()
+        seconds = self.summary.stage_seconds
+        seconds["write"] = seconds.get("write", 0.0) + time.perf_counter() - t0 - render
+        if redraw:
+            seconds["render"] = seconds.get("render", 0.0) + render
+        return links
+
+    def _timeline(self, links: Links | None) -> AtomicFile:
+        """The timeline image in a temp file (renamed with the other outputs)."""
+        import cv2
+
+        from tracker.timeline import draw_timeline
+
+        mapping, gaps = (links.mapping, links.gaps) if links else ({}, [])
+        image = draw_timeline(self.spans.frames(mapping), self.spans.num_frames, joins=gaps)
+        target = AtomicFile(self.timeline_path, suffix=".png")
+        with self._writing(self.timeline_path):
+            if not cv2.imwrite(str(target.tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+                target.abort()
+                raise OSError(f"cannot write {self.timeline_path}")
+        return target
 
     @property
     def replaced_in_place(self) -> bool:
@@ -423,6 +560,8 @@ class TrackingOutput:
             if self.video is not None:
                 self.video.abort()
         finally:
+            if self.linker is not None:
+                self.linker.close()
             self.json.abort()
 
     def __enter__(self) -> TrackingOutput:
@@ -430,6 +569,19 @@ class TrackingOutput:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close(complete=exc_type is None)
+
+
+def _images(frames: Iterable[Frame]) -> Iterator[np.ndarray | None]:
+    """A coroutine over a second decode: send a frame index, get that frame's image (None
+    when the source no longer has it: that frame is left out of the video)."""
+    source = iter(frames)
+    frame = next(source, None)
+    index = yield  # primed: the first index
+    while True:
+        while frame is not None and frame.index < index:
+            frame = next(source, None)
+        found = frame.image if frame is not None and frame.index == index else None
+        index = yield found
 
 
 def _summary_text(summary: TrackingSummary) -> str:

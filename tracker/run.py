@@ -27,7 +27,7 @@ from posenet import distributed as dist
 from posenet.cli import add_config_args, finishing_outputs, output_lock
 from posenet.devices import resolve_device
 from posenet.errors import DataError, UserError
-from tracker.config import DEFAULT_CONFIG, TrackerConfig
+from tracker.config import DEFAULT_CONFIG, LINKED_KINDS, TrackerConfig
 from tracker.inputs import read_input_list, report_inputs, report_source, start_inputs
 from tracker.output import UNPADDED_NOTE, TrackingOutput, TrackingSummary, write_summary
 from tracker.pipeline import RANDOM_WEIGHTS_NOTE, PoseTracker, dropped_by_tracker_note
@@ -64,11 +64,26 @@ def output_stem(name: str) -> str:
     return f"{name}_video" if name.casefold() == Path(SUMMARY).stem.casefold() else name
 
 
-def video_files(out_dir: Path, name: str, format: str, render: bool) -> list[Path]:
+def video_files(
+    out_dir: Path, name: str, format: str, render: bool, timeline: bool = False
+) -> list[Path]:
     """The files a run of video `name` writes in out_dir besides summary.json: its tracks
-    (<stem>.json or .jsonl) and, when `render`, <stem>.mp4 (stem: `output_stem`)."""
+    (<stem>.json or .jsonl), when `render` <stem>.mp4, and when `timeline` the picture of its
+    tracks <stem>_tracks.png (stem: `output_stem`; a .png never meets the others' suffixes)."""
     stem = output_stem(name)
-    return [output_path(out_dir, stem, format)] + [out_dir / f"{stem}.mp4"] * render
+    files = [output_path(out_dir, stem, format)] + [out_dir / f"{stem}.mp4"] * render
+    return files + [timeline_path(out_dir, name)] * timeline
+
+
+def timeline_path(out_dir: Path, name: str) -> Path:
+    """Where the timeline of video `name` goes: <stem>_tracks.png."""
+    return out_dir / f"{output_stem(name)}_tracks.png"
+
+
+def writes_timeline(cfg: TrackerConfig, source: str | os.PathLike) -> bool:
+    """Whether a run over `source` draws its timeline: output.timeline, for files and folders
+    (a stream's picture would have no end to be drawn at)."""
+    return cfg.output.timeline and source_kind(os.fspath(source)) in LINKED_KINDS
 
 
 def unique_names(sources: Sequence[str]) -> list[str]:
@@ -135,11 +150,12 @@ def track_one(
     report: Callable[[TrackingSummary], None] | None = None,
 ) -> TrackingSummary:
     """Track `reader`'s frames into out_dir: <name>.json (or .jsonl), <name>.mp4 when
-    `render`, and summary.json (see `video_files`). Also when stopped (Ctrl-C, a broken frame)
-    every output holds the frames so far and summary.json says complete: false; `report` sees
-    the summary then. A run that tracks no frame, or whose writes fail (a full disk), leaves
-    the earlier outputs as they were (a JSONL file, written in place, keeps the lines so far)
-    and no folder it made."""
+    `render`, <name>_tracks.png for files and folders (`writes_timeline`) and summary.json
+    (see `video_files`); tracklets are linked at the end as tracking.link says. Also when
+    stopped (Ctrl-C, a broken frame) every output holds the frames so far and summary.json
+    says complete: false; `report` sees the summary then. A run that tracks no frame, or
+    whose writes fail (a full disk), leaves the earlier outputs as they were (a JSONL file,
+    written in place, keeps the lines so far) and no folder it made."""
     cfg = tracker.config
     start_inputs((tracker.poses, tracker.detector), reader.name)  # fails before any output
     made = not out_dir.exists()
@@ -147,14 +163,24 @@ def track_one(
     summary_path = out_dir / SUMMARY
     marker = running_marker(summary_path)
     marker.touch()
-    json_path, *video = video_files(out_dir, name, cfg.output.format, render)
+    json_path = output_path(out_dir, output_stem(name), cfg.output.format)
+    timeline = writes_timeline(cfg, reader.source)
+
+    def reread() -> FrameReader:
+        """The same frames again, for the video drawn with the linked ids."""
+        return FrameReader(reader.source, reader.start, reader.end, stream=reader.stream_choice)
+
     output = TrackingOutput.from_config(
         cfg.output,
         json_path,
         name,
-        video_path=video[0] if video else None,
+        video_path=out_dir / f"{output_stem(name)}.mp4" if render else None,
         fps=reader.fps,
         source=str(reader.source),
+        tracking=cfg.tracking,
+        kind=reader.kind,
+        timeline_path=timeline_path(out_dir, name) if timeline else None,
+        reread=reread if reader.kind in LINKED_KINDS else None,
     )
     output.summary.notes += [n for n in tracker.notes if n.startswith(RANDOM_WEIGHTS_NOTE)]
     if getattr(reader, "unpadded_names", False):

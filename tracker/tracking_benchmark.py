@@ -53,6 +53,7 @@ FLOOR_OVERRIDES = (
     "tracking.similarity=iou",
     "tracking.queue_length=1",
     "tracking.propagate_boxes=false",
+    "tracking.link=off",  # no offline linking: the floor is the online pass alone
 )
 FLOOR_BASE = "paper"  # the floor is the paper's tracker reduced to previous-frame box IoU
 FLOW_NOTE = "no flow (flow.name=none): the videos have no images"
@@ -87,8 +88,8 @@ def track_detections(
     tracker = PoseTracker(cfg, poses=GivenPoses(poses_path))
     names = {os.path.basename(f.file_name): f.file_name for f in seq.frames}
     frames = (Frame(f.frame_index, image, os.path.basename(f.file_name)) for f in seq.frames)
-    with TrackingOutput.from_config(
-        cfg.output, out_path, seq.name, source=str(poses_path)
+    with TrackingOutput.from_config(  # a file: tracking.link auto links its tracklets
+        cfg.output, out_path, seq.name, source=str(poses_path), tracking=cfg.tracking
     ) as output:
         for result in tracker.track(frames, keep_images=False):
             output.write(result, file_name=names[result.name])

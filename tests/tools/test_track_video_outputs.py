@@ -87,6 +87,7 @@ def test_a_video_called_summary_keeps_its_tracks(tool, tmp_path, capsys):
         "summary.json",
         "summary_video.json",
         "summary_video.mp4",
+        "summary_video_tracks.png",  # the timeline (tracker.timeline)
     ]
     assert len(read_posetrack(out / "summary_video.json").frames) == 3
     assert summary_of(out)["outputs"]["posetrack18"] == str(out / "summary_video.json")
@@ -130,7 +131,7 @@ def test_a_second_run_on_the_same_out_refuses_naming_the_first(tool, tmp_path, v
     (out / LOCK_NAME).write_text("pid 4000000 on elsewhere: killed")
     code, err = run(tool, [video, "--out", out, "--no-render", *given(tmp_path)], capsys)
     assert code == 0, err
-    assert sorted(os.listdir(out)) == ["summary.json", "v.json"]
+    assert sorted(os.listdir(out)) == ["summary.json", "v.json", "v_tracks.png"]
 
 
 # ------------------------------------------------------- 4. a range past the end changes nothing
@@ -148,7 +149,7 @@ def test_a_run_that_tracks_no_frame_leaves_every_output_as_it_was(
     assert run(tool, args, capsys)[0] == 0
     before = outputs_of(out)
     suffix = "jsonl" if format == "jsonl" else "json"
-    assert set(before) == {f"v.{suffix}", "v.mp4", "summary.json"}
+    assert set(before) == {f"v.{suffix}", "v.mp4", "v_tracks.png", "summary.json"}
     err = one_line_error(*run(tool, [*args, "--start", "100"], capsys))
     assert "no frame" in err and "100" in err
     assert outputs_of(out) == before  # byte for byte, and no stray temp or marker file
@@ -260,7 +261,7 @@ def test_leftovers_of_a_killed_run_go_and_an_early_stop_leaves_no_folder(
         path.write_bytes(b"cut short")
     code, err = run(tool, [video, "--out", out, *given(tmp_path)], capsys)
     assert code == 0, err
-    assert sorted(os.listdir(out)) == ["summary.json", "v.json", "v.mp4"]
+    assert sorted(os.listdir(out)) == ["summary.json", "v.json", "v.mp4", "v_tracks.png"]
     # Stopped (SIGTERM / Ctrl-C) before the first output: no folder is left behind.
     fresh = tmp_path / "fresh"
 

@@ -1,0 +1,167 @@
+"""What a finite input's outputs get once it has ended: offline links, linked gaps, a timeline.
+
+`TrackingOutput` (tracker.output) hands every frame it writes to these while the run goes:
+
+- `Spans` keeps the frames each track was seen in as run-length ranges (one pair per stretch,
+  not one number per frame) for the timeline image (`tracker.timeline`);
+- `Linker` (when linking is on) keeps `tracker.linking.TrackletSummaries` and the first and
+  last person of each track, and spools the frames' people to a hidden file beside the JSON
+  instead of writing them: at the end `link()` picks the links, and `replay()` reads the spool
+  back once, with the linked ids and the linked gaps filled, into the PoseTrack writer.
+
+Memory stays flat: per track a few poses, per frame nothing (the spool is on disk).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tracker.linking import LinkConfig, TrackletSummaries, chain_ids
+from tracker.postprocess import gap_people, with_people
+from tracker.types import FrameResult
+
+
+class Spans:
+    """Frames (positions in the output, from 0) each track was seen in, as [start, stop) ranges."""
+
+    def __init__(self) -> None:
+        self.ranges: dict[int, list[list[int]]] = {}
+        self.num_frames = 0
+
+    def add(self, track_ids: Iterable[int]) -> None:
+        """Count one frame and the tracks seen in it."""
+        position = self.num_frames
+        for track_id in track_ids:
+            runs = self.ranges.setdefault(int(track_id), [])
+            if runs and runs[-1][1] == position:
+                runs[-1][1] = position + 1
+            else:
+                runs.append([position, position + 1])
+        self.num_frames += 1
+
+    def frames(self, mapping: dict[int, int] | None = None) -> dict[int, Iterable[int]]:
+        """Frames per track, tracks under their linked id (`mapping`: id -> chain id) merged."""
+        mapping = mapping or {}
+        merged: dict[int, list[list[int]]] = {}
+        for track_id, runs in self.ranges.items():
+            merged.setdefault(mapping.get(track_id, track_id), []).extend(runs)
+        return {
+            t: itertools.chain.from_iterable(range(a, b) for a, b in sorted(runs))
+            for t, runs in merged.items()
+        }
+
+
+@dataclass
+class SpooledFrame:
+    """One frame's people as written: PoseTrack-2018 keypoints besides the COCO ones."""
+
+    file_name: str
+    result: FrameResult  # no image; posetrack_keypoints filled in
+
+
+@dataclass
+class Links:
+    """What linking found: the (earlier, later) id pairs, id -> chain id, the linked gaps
+    (chain id, last position before, first position after) and the people filling them."""
+
+    pairs: list[tuple[int, int]] = field(default_factory=list)
+    mapping: dict[int, int] = field(default_factory=dict)
+    gaps: list[tuple[int, int, int]] = field(default_factory=list)
+    fills: dict[int, list] = field(default_factory=dict)  # position -> people to add
+    seconds: float = 0.0
+
+    @property
+    def filled(self) -> int:
+        """People added in linked gaps."""
+        return sum(len(people) for people in self.fills.values())
+
+
+class Linker:
+    """Tracklet summaries and the spooled frames of one run; `link()` then `replay()`."""
+
+    def __init__(self, cfg: LinkConfig, spool_path: str | os.PathLike, fill_gaps: int = 0):
+        self.summaries = TrackletSummaries(cfg)
+        self.fill_gaps = fill_gaps
+        self.spool_path = Path(spool_path)
+        self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        self._spool = open(self.spool_path, "wb")
+        self.num_frames = 0
+        # Per track, the frame (position, the result without its image) of its first and last
+        # person and the row there: a few frames' people per track, never an image.
+        self.first: dict[int, tuple[int, FrameResult, int]] = {}
+        self.last: dict[int, tuple[int, FrameResult, int]] = {}
+        self.seconds = 0.0  # time spent on the summaries
+
+    def add(self, result: FrameResult, file_name: str) -> None:
+        """Summarise one output frame and spool its people (`result` carries its
+        PoseTrack-2018 keypoints; the image is not kept)."""
+        t0 = time.perf_counter()
+        self.summaries.add(result.index, result.track_ids, result.keypoints)
+        position = self.num_frames
+        people = replace(result, image=None, timings={}, merged={})
+        for row, track_id in enumerate(result.track_ids.tolist()):
+            if track_id not in self.first:
+                self.first[track_id] = (position, people, row)
+            self.last[track_id] = (position, people, row)
+        self.seconds += time.perf_counter() - t0
+        pickle.dump((file_name, people), self._spool, protocol=pickle.HIGHEST_PROTOCOL)
+        self._spool.flush()  # on disk as it goes, as the JSON writers' parts are
+        self.num_frames += 1
+
+    def link(self) -> Links:
+        """The links among the tracklets seen, their chains, and the linked gaps of at most
+        `fill_gaps` frames filled with interpolated people (as `fill_gaps` does online)."""
+        t0 = time.perf_counter()
+        pairs = self.summaries.links()
+        found = Links(pairs=pairs, mapping=chain_ids(pairs))
+        for earlier, later in pairs:
+            end, before, row_before = self.last[earlier]
+            start, after, row_after = self.first[later]
+            chain = found.mapping.get(earlier, earlier)
+            found.gaps.append((chain, end, start))
+            if 0 < start - end - 1 <= self.fill_gaps:
+                ends = _one(before, row_before), _one(after, row_after)
+                for position, people in gap_people(*ends, chain, end, start).items():
+                    found.fills.setdefault(position, []).extend(people)
+        found.seconds = self.seconds + time.perf_counter() - t0
+        return found
+
+    def replay(self, links: Links | None = None) -> Iterator[SpooledFrame]:
+        """The spooled frames in order, with the linked ids and filled gaps of `links`."""
+        self._spool.close()
+        mapping = links.mapping if links else {}
+        fills = links.fills if links else {}
+        with open(self.spool_path, "rb") as spool:
+            for position in range(self.num_frames):
+                file_name, result = pickle.load(spool)
+                if mapping:
+                    ids = [mapping.get(i, i) for i in result.track_ids.tolist()]
+                    result = replace(result, track_ids=np.asarray(ids, np.int64))
+                yield SpooledFrame(file_name, with_people(result, fills.get(position, [])))
+
+    def close(self) -> None:
+        """Remove the spool."""
+        self._spool.close()
+        self.spool_path.unlink(missing_ok=True)
+
+
+def _one(result: FrameResult, row: int) -> FrameResult:
+    """A result holding only the person in `row` (a tracklet's end, for filling its gap)."""
+    native = result.posetrack_keypoints
+    return FrameResult(
+        index=result.index,
+        name=result.name,
+        keypoints=result.keypoints[row : row + 1].copy(),
+        track_ids=result.track_ids[row : row + 1].copy(),
+        boxes=result.boxes[row : row + 1].copy(),
+        scores=result.scores[row : row + 1].copy(),
+        posetrack_keypoints=None if native is None else native[row : row + 1].copy(),
+    )
