@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from posenet.errors import UserError
 from posenet.posetrack.evaluation.batch import PCKH_THRESHOLD, SequenceBatch
 
 IDF1_THRESHOLD = 0.5  # share of the GT person's joints within PCKh@0.5 for an IDF1 match
@@ -82,7 +83,13 @@ def sequence_data(batch: SequenceBatch) -> dict:
 def identity_scores(batches: Sequence[SequenceBatch]) -> IdentityScores:
     """IDF1 and HOTA of sequences, each scored alone and pooled as TrackEval pools sequences
     (summed counts; HOTA's association averaged over its true positives)."""
-    from trackeval.metrics import HOTA, Identity  # loads scipy: only when scoring
+    try:
+        from trackeval.metrics import HOTA, Identity  # loads scipy: only when scoring
+    except ImportError:
+        raise UserError(
+            "IDF1 and HOTA need TrackEval, which is not installed: pip install "
+            "'posetracker[benchmark]'"
+        ) from None
 
     hota, identity = HOTA(), Identity({"THRESHOLD": IDF1_THRESHOLD, "PRINT_CONFIG": False})
     hota_parts, id_parts = {}, {}

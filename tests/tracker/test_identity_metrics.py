@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from posenet.errors import UserError
 from posenet.posetrack.evaluation import EvalFrame, SequenceBatch
 from tracker.identity_metrics import identity_scores, pair_shares, sequence_data
 
@@ -112,3 +113,12 @@ def test_empty_sequences_score_nan_and_no_predictions_score_zero():
     assert np.isnan(identity_scores([]).hota)
     s = scores([frame({1: 0.0}, {}) for _ in range(3)])
     assert s.idf1 == 0.0 and s.hota == 0.0 and s.idfn == 3
+
+
+def test_without_trackeval_the_error_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "trackeval", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "trackeval.metrics", None)
+    with pytest.raises(UserError, match=r"pip install 'posetracker\[benchmark\]'"):
+        identity_scores([])
