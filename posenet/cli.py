@@ -29,8 +29,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
-            return text
+        nothing = action.default is None or action.default is False or action.default == []
+        if "default" in text or nothing or action.default == argparse.SUPPRESS:
+            return text  # (`in (None, False, ...)` would also drop a default of 0: 0 == False)
         return super()._get_help_string(action)
 
 

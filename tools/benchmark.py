@@ -10,6 +10,7 @@ figure. Weights do not change speed: every speed benchmark uses random initialis
     python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...]
     python tools/benchmark.py train [--data ../shared/data/coco-mini] [--steps 20]
     python tools/benchmark.py tracking [--trackers default,paper] [--seeds 0,1,2] [--json F]
+    python tools/benchmark.py linking [--frames 1000] [--people 10]
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from posenet.speed import flush_denormals, training_benchmark, training_line
 from tracker import benchmarks as bench
 from tracker import tracking_benchmark as tb
 from tracker.config import DetectorConfig
+from tracker.linking_speed import linking_benchmark
 from tracker.speed import PEOPLE_PER_FRAME
 
 DEVICE_HELP = "cuda, cuda:N or cpu (default: cuda if available)"
@@ -90,6 +92,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
         )
         say(training_line(report))
         return report
+    if args.command == "linking":
+        return linking_benchmark(args.frames, args.people, args.seed, args.repeat, log=say)
     if args.command == "tracking":
         return tb.run_tracking_benchmark(
             args.gt,
@@ -216,7 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     tracking.add_argument(
         "--json", help="also write every number to this JSON file (default: print only)"
     )
-    for command in (every, pose, track, detect, train):
+    linking = subcommand("linking", help="offline linking's cost next to tracking (synthetic)")
+    linking.add_argument("--frames", type=int, default=1000, help="frames of the video")
+    linking.add_argument("--people", type=int, default=10, help="people in it")
+    linking.add_argument("--seed", type=int, default=0, help="random seed of the people")
+    linking.add_argument("--repeat", type=int, default=3, help="runs of each, the best counts")
+    for command in (every, pose, track, detect, train, linking):
         command.add_argument(
             "--json", help="also write the figures to this JSON file (default: print only)"
         )

@@ -1,30 +1,23 @@
 """What offline linking costs next to tracking: a synthetic video of given poses, tracked with
-tracking.link off and on.
-
-    python tools/measure_linking.py [--frames 1000] [--people 10] [--seed 0] [--repeat 3]
+tracking.link off and on (`tools/benchmark.py linking`).
 
 People walk across a 1920x1080 frame and each is hidden now and then (10 to 40 frames), so the
 online tracker forgets some and linking has tracklets to join. The poses are given (as with
 track_video.py --poses): no detector or pose net runs, so tracking here is the tracker's own
-work alone, the least that linking is compared with. Prints the tracking wall time with
-linking off and on (the best of `--repeat` runs each), linking's share (summaries while
-tracking + the assignment at the end), the JSON writing of each (linked: spooled, then written
-at close) and the links made.
+work alone, the least that linking is compared with.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from posenet.cli import HelpFormatter, run_cli
 from tracker.config import load_tracker_config
 from tracker.output import TrackingOutput
 from tracker.pipeline import PoseTracker
@@ -81,33 +74,38 @@ def run(poses: Path, frames: int, link: str, out: Path) -> tuple[float, dict]:
     return time.perf_counter() - t0, output.summary.to_dict()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Measure linking against tracking on one synthetic video."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=HelpFormatter
-    )
-    parser.add_argument("--frames", type=int, default=1000, help="frames of the video")
-    parser.add_argument("--people", type=int, default=10, help="people in it")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the people")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each, the best counts")
-    args = parser.parse_args(argv)
+def linking_benchmark(
+    frames: int = 1000,
+    people: int = 10,
+    seed: int = 0,
+    repeat: int = 3,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Tracking wall time with linking off and on (the best of `repeat` runs each, alternated),
+    linking's share (summaries while tracking + the assignment at the end), JSON writing of
+    each (linked: spooled, then written at close) and the links made."""
     with tempfile.TemporaryDirectory() as tmp:
         poses = Path(tmp) / "poses.json"
-        synthetic_poses(poses, args.frames, args.people, args.seed)
+        synthetic_poses(poses, frames, people, seed)
         runs: dict[str, list[tuple[float, dict]]] = {"off": [], "on": []}
-        for _ in range(args.repeat):  # alternated; the best of each (the first one imports)
+        for _ in range(repeat):  # the first run of each also pays the imports
             for link in runs:
-                runs[link].append(run(poses, args.frames, link, Path(tmp) / f"{link}.json"))
+                runs[link].append(run(poses, frames, link, Path(tmp) / f"{link}.json"))
     off, plain = min(runs["off"], key=lambda r: r[0])
     on, summary = min(runs["on"], key=lambda r: r[0])
     link = summary["seconds_per_stage"]["link"]
     write_off, write_on = plain["seconds_per_stage"]["write"], summary["seconds_per_stage"]["write"]
-    print(f"{args.frames} frames, {args.people} people: {summary['links']} links")
-    print(f"tracking, link off: {off * 1000:.0f} ms; link on: {on * 1000:.0f} ms")
-    print(f"linking (summaries + assignment): {link * 1000:.1f} ms = {100 * link / on:.1f} %")
-    print(f"JSON writing, link off: {write_off * 1000:.0f} ms; on: {write_on * 1000:.0f} ms")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    log(f"{frames} frames, {people} people: {summary['links']} links")
+    log(f"tracking, link off: {off * 1000:.0f} ms; link on: {on * 1000:.0f} ms")
+    log(f"linking (summaries + assignment): {link * 1000:.1f} ms = {100 * link / on:.1f} %")
+    log(f"JSON writing, link off: {write_off * 1000:.0f} ms; on: {write_on * 1000:.0f} ms")
+    return {
+        "benchmark": "linking",
+        "frames": frames,
+        "people": people,
+        "links": summary["links"],
+        "tracking_s": {"link_off": off, "link_on": on},
+        "linking_s": link,
+        "linking_share": link / on,
+        "write_s": {"link_off": write_off, "link_on": write_on},
+    }
