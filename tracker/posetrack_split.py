@@ -194,6 +194,8 @@ def track_sequence(
         seq.name,
         video_path=out_dir / f"{seq.name}.mp4" if render else None,
         source=str(seq.folder),
+        tracking=tracker.config.tracking,  # a sequence is a finite folder: linked by `auto`
+        kind="folder",
     ) as output:
         results = tracker.track(seq.folder, keep_images=render)
         wanted = [(f.file_name, f.frame_index) for f in seq.gt.frames]
