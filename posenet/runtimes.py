@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import threading
 from typing import Any, Protocol
 
 import numpy as np
@@ -153,12 +154,17 @@ class OpenVinoNet:
         chosen = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         names = {v: k for k, v in OPENVINO_TYPES.items()}
         self.precision = names.get(chosen, chosen)
-        self.request = self.compiled.create_infer_request()
+        # One infer request per thread: the tracker's stage threads call the pose net at once
+        # (keyframe people and people carried between keyframes), and a request is one call.
+        self._local = threading.local()
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
-        self.request.infer({0: crops}, share_inputs=True)
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        request.infer({0: crops}, share_inputs=True)
         # The output tensor is the request's buffer, overwritten by the next call.
-        return self.request.get_output_tensor(0).data.copy()
+        return request.get_output_tensor(0).data.copy()
 
 
 def load_runtime(

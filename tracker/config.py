@@ -20,6 +20,8 @@ from tracker.linking import LinkConfig
 from tracker.matching import MATCHERS as MATCHER_FUNCTIONS
 
 SIMILARITIES = ("flow_oks", "oks", "iou")
+# posenet.precision's names (that module loads torch; tests/tracker/test_config.py checks them)
+POSE_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 MOTIONS = ("velocity", "none")
 SCALES = ("history", "last")
 MATCHERS = tuple(MATCHER_FUNCTIONS)  # derived from the implementations
@@ -73,6 +75,9 @@ class PoseConfig:
     # torch, or on a CPU the net exported to ONNX (cached beside the weights) in onnxruntime or
     # openvino (pip extras); auto: the fastest installed on a CPU, torch on a GPU.
     backend: str = "torch"
+    # auto: bf16 on a GPU and on a CPU with native bf16 (AMX, AVX512-BF16), else fp32; or
+    # fp32 / bf16 / fp16 (onnxruntime: fp32 only)
+    precision: str = "auto"
 
 
 @dataclass
@@ -168,6 +173,7 @@ def validate_tracker_config(cfg: TrackerConfig, source: str = "config") -> None:
         ("flow.name", cfg.flow.name.lower(), FLOWS),
         ("pose.layout", cfg.pose.layout, LAYOUTS),
         ("pose.backend", cfg.pose.backend, POSE_BACKENDS),
+        ("pose.precision", cfg.pose.precision, POSE_PRECISIONS),
         ("output.format", cfg.output.format, FORMATS),
         ("tracking.link", cfg.tracking.link, LINKS),
     )

@@ -49,7 +49,12 @@ def build_pose_estimator(cfg: PoseConfig, device: str) -> PoseEstimatorLike:
     if weights is None:  # random init: no ImageNet download for the backbone either
         overrides = ["model.pretrained=", *overrides]
     return PoseEstimator.from_config(
-        config_path, weights=weights, overrides=overrides, device=device, backend=cfg.backend
+        config_path,
+        weights=weights,
+        overrides=overrides,
+        device=device,
+        backend=cfg.backend,
+        precision=cfg.precision,
     )
 
 

@@ -28,3 +28,13 @@ def test_out_of_range_tracking_values_fail_at_load(override, message):
 def test_shipped_tracker_configs_load_by_short_name():
     for name in ("default", "paper", "cpu", "greedy", "iou", "posetrack_r50"):
         assert load_tracker_config(name).tracking.min_similarity >= 0
+
+
+def test_pose_precision_names_are_posenets():
+    from posenet.precision import AUTO, PRECISIONS
+    from tracker.config import POSE_PRECISIONS
+
+    assert set(POSE_PRECISIONS) == {AUTO, *PRECISIONS}
+    assert load_tracker_config("cpu", ["pose.precision=fp32"]).pose.precision == "fp32"
+    with pytest.raises(ConfigError, match="pose.precision must be one of"):
+        load_tracker_config("cpu", ["pose.precision=int4"])
