@@ -185,7 +185,8 @@ def track_line(run: dict[str, Any]) -> str:
     stages = ", ".join(f"{k} {v:.3g}" if v else f"{k} -" for k, v in run["fps_per_stage"].items())
     eff = run["overlap_efficiency"]
     return (
-        f"{run['config']} flow {run['flow']} k={run['interval']}: {run['fps']:.3g} fps end to "
+        f"{run['config']} flow {run['flow']} k={run['interval']}, pose {run['pose_runtime']}: "
+        f"{run['fps']:.3g} fps end to "
         f"end ({run['frames']} frames); per stage: {stages}; overlap efficiency "
         f"{'-' if eff is None else f'{eff:.2f}'} (bounded by {run['bounding_stage']}; stages one "
         f"after another: {run['serial_fps']:.3g} fps); "

@@ -66,6 +66,8 @@ class TrackingSummary:
     # later id) pairs in the online pass's ids (one video's; not kept when merged).
     links: int | None = None
     linked: list[tuple[int, int]] = field(default_factory=list)
+    # What ran the pose net, e.g. "openvino bf16" or "torch fp32" (None: no pose net ran).
+    pose_runtime: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrackingSummary:
@@ -85,6 +87,7 @@ class TrackingSummary:
             failed=list(d.get("failed", [])),
             stream=d.get("stream"),
             links=d.get("links"),
+            pose_runtime=d.get("pose_runtime"),
         )
 
     def add(self, result: FrameResult) -> None:
@@ -142,6 +145,7 @@ class TrackingSummary:
             **({"skipped": self.skipped, "processes": self.processes} if self.processes else {}),
             "inputs": {kind: dict(counts) for kind, counts in self.inputs.items()},
             **({"stream": dict(self.stream)} if self.stream else {}),
+            **({"pose_runtime": self.pose_runtime} if self.pose_runtime else {}),
             **({"links": self.links} if self.links is not None else {}),
             # The pairs of one video (a merged summary counts links, its videos list them).
             **({"linked": [list(p) for p in self.linked]} if self._pairs_known() else {}),

@@ -183,6 +183,7 @@ def track_one(
         reread=reread if reader.kind in LINKED_KINDS else None,
     )
     output.summary.notes += [n for n in tracker.notes if n.startswith(RANDOM_WEIGHTS_NOTE)]
+    output.summary.pose_runtime = getattr(tracker.pose_estimator, "runtime", None)
     if getattr(reader, "unpadded_names", False):
         output.summary.notes.append(UNPADDED_NOTE)
     complete = False

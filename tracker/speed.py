@@ -190,6 +190,7 @@ def measure_tracking(
     for _ in tracker.track(frames(warmup, 0), keep_images=False):
         pass
     summary = TrackingSummary(source=f"{width}x{height}")
+    summary.pose_runtime = tracker.pose_estimator.estimator.runtime
     sync = synchronizer(device)
     sync()
     start = time.perf_counter()

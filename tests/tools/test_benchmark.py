@@ -98,6 +98,11 @@ def test_track_report():
         )
         assert run["speedup"] == pytest.approx(run["fps"] / report["runs"][0]["fps"], rel=0.01)
     assert lines == [bench.track_line(run) for run in report["runs"]]
+    # what ran the pose net is named (the default backend and precision on this CPU)
+    from posenet.precision import cpu_inference_precision
+
+    assert report["pose_runtime"] == f"torch {cpu_inference_precision()}"
+    assert f", pose torch {cpu_inference_precision()}: " in lines[0]
 
 
 def test_all_in_its_smallest_form(tool, tmp_path, capsys):

@@ -76,6 +76,7 @@ def test_video_to_json_mp4_and_summary(tool, tmp_path, detections, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames"] == 5 and summary["tracks"] == 2 and summary["complete"] is True
     assert summary["people"] == 9
+    assert summary["pose_runtime"].startswith("torch ")  # what ran the pose net is named
     assert set(summary["fps_per_stage"]) >= {"decode", "detect", "flow", "pose", "track"}
     printed = capsys.readouterr().out
     assert "5 frames" in printed and "tracks: 2" in printed
