@@ -33,6 +33,15 @@ def shared_data():
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+POSE_CONFIG = "configs/coco/res50_256x192.yaml"
+# A pose net small enough for tests: R18, no ImageNet download, 64x96 input (both sides
+# multiples of 32 and different, so a swapped width/height shows).
+TINY_NET = [
+    "model.depth=18",
+    "model.pretrained=",
+    "model.image_size=[64, 96]",
+    "model.heatmap_size=[16, 24]",
+]
 
 
 def load_tool(name: str):

@@ -23,7 +23,7 @@ from posenet.engine import (
 )
 from posenet.errors import CheckpointError, ConfigError
 from posenet.losses import JointsMSELoss
-from tests.conftest import shared_file
+from tests.conftest import POSE_CONFIG, TINY_NET, shared_file
 
 
 def test_loss_is_half_mse_and_ignores_zero_weight_joints():
@@ -72,12 +72,9 @@ def test_optimizers():
 
 # ------------------------------------------------------------------ build_training, resume
 
-CONFIG = "configs/coco/res50_256x192.yaml"
+CONFIG = POSE_CONFIG
 TINY = [
-    "model.depth=18",
-    "model.pretrained=",
-    "model.image_size=[64, 96]",
-    "model.heatmap_size=[16, 24]",
+    *TINY_NET,
     "model.num_deconv_filters=[64, 64, 64]",
     "data.max_samples=6",
     "data.val_set=train2017",

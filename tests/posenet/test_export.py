@@ -21,17 +21,10 @@ from posenet.export import (
 )
 from posenet.models.pose_resnet import build_model
 from posenet.runtimes import load_runtime
-from tests.conftest import load_tool
+from tests.conftest import POSE_CONFIG, TINY_NET, load_tool
 from tests.posenet.test_runtimes import require_runtime
 
-CONFIG = "configs/coco/res50_256x192.yaml"
-# Width and height multiples of 32 and different, so a swapped width/height shows.
-TINY = [
-    "model.depth=18",
-    "model.pretrained=",
-    "model.image_size=[64, 96]",
-    "model.heatmap_size=[16, 24]",
-]
+CONFIG, TINY = POSE_CONFIG, TINY_NET
 
 
 def tiny_net(seed: int = 0) -> tuple[torch.nn.Module, object]:

@@ -16,14 +16,11 @@ from posenet.devices import cpu_cores
 from posenet.engine import evaluate_weights, loader_workers
 from posenet.errors import ConfigError
 from posenet.models.pose_resnet import build_model
-from tests.conftest import load_tool, shared_file, torchrun
+from tests.conftest import POSE_CONFIG, TINY_NET, load_tool, shared_file, torchrun
 
-CONFIG = "configs/coco/res50_256x192.yaml"
+CONFIG = POSE_CONFIG
 TINY = [
-    "model.depth=18",
-    "model.pretrained=",
-    "model.image_size=[64, 96]",
-    "model.heatmap_size=[16, 24]",
+    *TINY_NET,
     "model.num_deconv_filters=[64, 64, 64]",
     "data.flip=false",
     "data.scale_factor=0",
