@@ -26,7 +26,13 @@ import yaml
 
 from posenet import distributed as dist
 from posenet.checkpoint import save_checkpoint
-from posenet.cli import HelpFormatter, add_config_args, check_output_dir, run_cli
+from posenet.cli import (
+    HelpFormatter,
+    add_config_args,
+    check_not_inputs,
+    check_output_dir,
+    run_cli,
+)
 from posenet.config import Config, config_to_dict, load_config
 from posenet.devices import resolve_device
 from posenet.engine import (
@@ -107,7 +113,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seed is not None:
         overrides.append(f"train.seed={args.seed}")
     cfg = load_config(args.config, overrides)
-    check_output_dir(cfg.output_dir, "--output-dir" if args.output_dir else "output_dir")
+    option = "--output-dir" if args.output_dir else "output_dir"
+    out = check_output_dir(cfg.output_dir, option)
+    # The weights a run writes never replace the weights it starts from (config.yaml and
+    # checkpoint.pth are rewritten on purpose: --resume reads and continues them).
+    written = [out / name for name in ("model_best.pth", "final.pth")]
+    check_not_inputs(
+        written, [p for p in (cfg.model.init_weights, cfg.model.pretrained) if p], option
+    )
     device = dist.init_from_env(resolve_device(args.device))
     try:
         return train(cfg, device, args.resume, validate=not args.no_val)

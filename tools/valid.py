@@ -17,11 +17,13 @@ from collections.abc import Sequence
 from posenet.cli import (
     HelpFormatter,
     add_config_args,
+    check_not_inputs,
     check_output_dir,
     check_output_file,
     run_cli,
 )
 from posenet.config import load_config
+from posenet.datasets.coco import det_file_path
 from posenet.devices import resolve_device
 from posenet.engine import evaluate_weights
 from posenet.errors import UserError
@@ -62,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.json:
         check_output_file(args.json, "--json")
+        inputs = [args.weights, args.config, det_file_path(cfg.data.root, cfg.data.det_file)]
+        check_not_inputs([args.json], inputs, "--json")
     device = resolve_device(args.device)
     table = evaluate_weights(cfg, args.weights, device, out, args.workers, args.from_bgr)
     report_table(table, args.json)

@@ -236,3 +236,20 @@ def test_valid_workers_follow_the_training_rule(valid_tool, monkeypatch, tmp_pat
     with pytest.raises(ConfigError, match="workers -4"):
         loader_workers(-4)
     assert loader_workers(-1) == max(1, min(16, cpu_cores() - 1))
+
+
+def test_outputs_never_replace_the_weights_a_run_starts_from(
+    train_tool, valid_tool, tmp_path, capsys
+):
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights")
+    args = ["--config", CONFIG, "--device", "cpu", "--epochs", "1", "--output-dir", str(tmp_path)]
+    start_from = f"model.init_weights={tmp_path / 'final.pth'}"  # what training writes at the end
+    (tmp_path / "final.pth").write_bytes(b"earlier run")
+    assert train_tool.run_cli(train_tool.main, [*args, "--set", start_from]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "final.pth: is the input" in err
+    assert (tmp_path / "final.pth").read_bytes() == b"earlier run"
+    valid = ["--config", CONFIG, "--weights", str(weights), "--output-dir", str(tmp_path / "v")]
+    assert valid_tool.run_cli(valid_tool.main, [*valid, "--json", str(weights)]) == 2
+    assert "--json" in capsys.readouterr().err and weights.read_bytes() == b"weights"
