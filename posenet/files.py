@@ -8,6 +8,7 @@ half-written file, and a failed or interrupted write leaves the earlier file unt
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import math
 import os
@@ -69,7 +70,7 @@ class AtomicFile:
 
     def _remove_leftovers(self) -> None:
         prefix = f".{self.path.name}.{HOST}."
-        for old in self.path.parent.glob(f"{glob_escape(prefix)}*.tmp*"):
+        for old in self.path.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
             pid = old.name[len(prefix) :].partition(".")[0]
             if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
                 old.unlink(missing_ok=True)
@@ -108,11 +109,6 @@ class AtomicFile:
         self.abort()
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise no_space(self.path) from None
-
-
-def glob_escape(name: str) -> str:
-    """`name` with glob's special characters taken literally."""
-    return re.sub(r"([*?[])", r"[\1]", name)
 
 
 @contextmanager

@@ -3,30 +3,9 @@
 import numpy as np
 
 from tracker.linking import LinkConfig, TrackletSummaries, chain_ids, limb_proportions, relabel
+from tracker.linking_speed import BODY
 
-# A standing person, 17 COCO joints, about 40 x 100 px, centred on (0, 0).
-BODY = np.array(
-    [
-        [0, -45],
-        [-4, -48],
-        [4, -48],
-        [-8, -46],
-        [8, -46],
-        [-16, -30],
-        [16, -30],
-        [-20, -10],
-        [20, -10],
-        [-22, 8],
-        [22, 8],
-        [-10, 10],
-        [10, 10],
-        [-11, 30],
-        [11, 30],
-        [-12, 50],
-        [12, 50],
-    ],
-    dtype=float,
-)
+# BODY: a standing person, 17 COCO joints, about 40 x 100 px (the linking benchmark's too).
 
 
 def pose(x: float, y: float = 200.0, stretch: float = 1.0) -> np.ndarray:
