@@ -136,6 +136,11 @@ class TrackingConfig:
     link_reach: float = LinkConfig.reach  # person sizes the two paths may miss each other by
     link_turn_reach: float = LinkConfig.turn_reach  # velocity change, person sizes
     link_shape_reach: float = LinkConfig.shape_reach  # RMS of log limb proportions
+    link_size_reach: float = LinkConfig.size_reach  # |log| torso length ratio across the gap
+    # The online pass's own re-finds after >= this many missing frames are re-judged by the
+    # assignment (0: kept as they are); its join then scores at least link_keep_score.
+    link_split_gap: int = LinkConfig.split_gap
+    link_keep_score: float = LinkConfig.keep_score
 
 
 @dataclass
@@ -242,9 +247,17 @@ def check_link(cfg: TrackerConfig, source: str = "config") -> None:
         raise ConfigError(
             f"{source}: tracking.link_min_score must be in [0, 1], got {t.link_min_score}"
         )
-    for key in ("link_reach", "link_turn_reach", "link_shape_reach"):
+    for key in ("link_reach", "link_turn_reach", "link_shape_reach", "link_size_reach"):
         if getattr(t, key) <= 0:
             raise ConfigError(f"{source}: tracking.{key} must be > 0, got {getattr(t, key)}")
+    if t.link_split_gap < 0:
+        raise ConfigError(
+            f"{source}: tracking.link_split_gap must be >= 0 (0: never), got {t.link_split_gap}"
+        )
+    if not 0.0 <= t.link_keep_score <= 1.0:
+        raise ConfigError(
+            f"{source}: tracking.link_keep_score must be in [0, 1], got {t.link_keep_score}"
+        )
 
 
 def link_config(t: TrackingConfig, format: str, kind: str) -> LinkConfig | None:
@@ -261,6 +274,9 @@ def link_config(t: TrackingConfig, format: str, kind: str) -> LinkConfig | None:
         reach=t.link_reach,
         turn_reach=t.link_turn_reach,
         shape_reach=t.link_shape_reach,
+        size_reach=t.link_size_reach,
+        split_gap=t.link_split_gap,
+        keep_score=t.link_keep_score,
     )
 
 

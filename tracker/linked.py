@@ -69,13 +69,15 @@ class SpooledFrame:
 
 @dataclass
 class Links:
-    """What linking found: the (earlier, later) id pairs, id -> chain id, the linked gaps
-    (chain id, last position before, first position after) and the people filling them."""
+    """What linking found: the (earlier, later) pairs it joined (online ids), piece -> written
+    id, the linked gaps (written id, last position before, first position after) and the
+    people filling them."""
 
     pairs: list[tuple[int, int]] = field(default_factory=list)
     mapping: dict[int, int] = field(default_factory=dict)
     gaps: list[tuple[int, int, int]] = field(default_factory=list)
     fills: dict[int, list] = field(default_factory=dict)  # position -> people to add
+    unjoined: int = 0  # joins of the online pass that linking undid
     seconds: float = 0.0
 
     @property
@@ -99,15 +101,43 @@ class Linker:
         self.first: dict[int, tuple[int, FrameResult, int]] = {}
         self.last: dict[int, tuple[int, FrameResult, int]] = {}
         self.seconds = 0.0  # time spent on the summaries
+        # Pieces: an online track re-found after cfg.split_gap missing frames or more starts a
+        # new piece, so linking may re-judge the online join. Everything here (summaries,
+        # spool, first/last) is keyed by piece; `online` gives each piece's online id.
+        self.online: dict[int, int] = {}  # piece -> online track id
+        self.joins: list[tuple[int, int]] = []  # (piece, next piece) the online pass joined
+        self._piece: dict[int, tuple[int, int]] = {}  # online id -> (its current piece, last frame)
 
-    def add(self, result: FrameResult, file_name: str) -> None:
+    def _pieces(self, frame: int, track_ids: Iterable[int]) -> list[int]:
+        """The pieces of one frame's people (-1 stays -1)."""
+        out = []
+        for track_id in track_ids:
+            if track_id < 0:
+                out.append(track_id)
+                continue
+            piece, last = self._piece.get(track_id, (None, frame))
+            split = self.summaries.cfg.split_gap
+            if piece is None or (split > 0 and frame - last > split):
+                new = len(self.online)
+                self.online[new] = track_id
+                if piece is not None:
+                    self.joins.append((piece, new))
+                piece = new
+            self._piece[track_id] = (piece, frame)
+            out.append(piece)
+        return out
+
+    def add(self, result: FrameResult, file_name: str) -> list[int]:
         """Summarise one output frame and spool its people (`result` carries its
-        PoseTrack-2018 keypoints; the image is not kept)."""
+        PoseTrack-2018 keypoints; the image is not kept); returns the people's pieces."""
         t0 = time.perf_counter()
-        self.summaries.add(result.index, result.track_ids, result.keypoints)
+        pieces = self._pieces(result.index, result.track_ids.tolist())
+        self.summaries.add(result.index, pieces, result.keypoints)
         position = self.num_frames
-        people = replace(result, image=None, timings={}, merged={})
-        for row, track_id in enumerate(result.track_ids.tolist()):
+        people = replace(
+            result, image=None, timings={}, merged={}, track_ids=np.asarray(pieces, np.int64)
+        )
+        for row, track_id in enumerate(pieces):
             if track_id not in self.first:
                 self.first[track_id] = (position, people, row)
             self.last[track_id] = (position, people, row)
@@ -115,29 +145,51 @@ class Linker:
         pickle.dump((file_name, people), self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self._spool.flush()  # on disk as it goes, as the JSON writers' parts are
         self.num_frames += 1
+        return pieces
 
     def link(self) -> Links:
         """The links among the tracklets seen, their chains, and the linked gaps of at most
         `fill_gaps` frames filled with interpolated people (as `fill_gaps` does online)."""
         t0 = time.perf_counter()
-        pairs = self.summaries.links()
-        found = Links(pairs=pairs, mapping=chain_ids(pairs))
-        for earlier, later in pairs:
+        joined = self.summaries.links(kept=self.joins)
+        chain = chain_ids(joined)  # piece -> the first piece of its chain
+        found = Links(mapping=self._output_ids(chain))
+        kept = set(self.joins)
+        found.pairs = [(self.online[a], self.online[b]) for a, b in joined if (a, b) not in kept]
+        found.unjoined = len(kept - set(joined))
+        for earlier, later in joined:
+            if (earlier, later) in kept:  # the online pass's own join: as it wrote it
+                continue
             end, before, row_before = self.last[earlier]
             start, after, row_after = self.first[later]
-            chain = found.mapping.get(earlier, earlier)
-            found.gaps.append((chain, end, start))
+            track = found.mapping[earlier]
+            found.gaps.append((track, end, start))
             if 0 < start - end - 1 <= self.fill_gaps:
                 ends = _one(before, row_before), _one(after, row_after)
-                for position, people in gap_people(*ends, chain, end, start).items():
+                for position, people in gap_people(*ends, track, end, start).items():
                     found.fills.setdefault(position, []).extend(people)
         found.seconds = self.seconds + time.perf_counter() - t0
         return found
 
+    def _output_ids(self, chain: dict[int, int]) -> dict[int, int]:
+        """Piece -> the id it is written under: a chain takes the online id of its first
+        piece, or, when an earlier chain has that id already, a new one."""
+        starts = sorted({chain.get(p, p) for p in self.online}, key=lambda p: (self.first[p][0], p))
+        taken: set[int] = set()
+        fresh = max(self.online.values(), default=-1) + 1
+        out_of_start = {}
+        for start in starts:
+            track_id = self.online[start]
+            if track_id in taken:
+                track_id, fresh = fresh, fresh + 1
+            taken.add(track_id)
+            out_of_start[start] = track_id
+        return {p: out_of_start[chain.get(p, p)] for p in self.online}
+
     def replay(self, links: Links | None = None) -> Iterator[SpooledFrame]:
         """The spooled frames in order, with the linked ids and filled gaps of `links`."""
         self._spool.close()
-        mapping = links.mapping if links else {}
+        mapping = links.mapping if links else self.online  # unlinked: the online ids
         fills = links.fills if links else {}
         with open(self.spool_path, "rb") as spool:
             for position in range(self.num_frames):

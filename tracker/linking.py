@@ -18,7 +18,14 @@ predecessor, so chains form) picks the links:
 - shape: limb proportions (shoulder and hip width, upper and lower arms and legs, each over
   the torso length, in logs) averaged over every full pose of each tracklet, so one odd
   glimpse or a bent arm does not decide;
+- size: the torso length at the end of one and the start of the other must agree (a child
+  returning where an adult left);
 - gap: a longer gap needs more evidence.
+
+A shape or size that cannot be compared counts as a poor match (`UNKNOWN`), not as no
+evidence. The online pass's own re-identifications after a gap of `split_gap` frames or more
+are cut and re-judged in the same assignment: its join stands at `keep_score` unless a better
+pair wins, so a person who came back under another hidden person's id can be given back.
 
 Two tracklets that share a frame are never linked, and neither are chains that would.
 """
@@ -52,6 +59,9 @@ _GROUP_OF = np.array(  # (pairs, groups + 1): which group (the torso last) each 
     [[pair in group for group in (*LIMB_GROUPS, TORSO)] for pair in _PAIRS], dtype=float
 )
 MIN_SHAPE_LIMBS = 3  # limb groups two tracklets must share for the shape to count
+# A shape or size that cannot be compared counts as this many reaches off: an unseen body is
+# weaker evidence than a matching one, or a glimpse would outscore the person's own return.
+UNKNOWN = 1.0
 BATCH_PEOPLE = 512  # people summarised together (memory: a few frames' poses)
 
 
@@ -66,8 +76,14 @@ class LinkConfig:
     turn_frames: int = 10  # the velocity change counts over at most this many frames
     shape_reach: float = 0.5  # shape term, RMS difference of log limb proportions
     gap_frames: float = 100.0  # gap term exp(-gap / this)
+    size_reach: float = 0.3  # size term: log ratio of torso lengths at the two ends
     score_thr: float = 0.3  # joints above this score count
     full_joints: int = 8  # joints that make a pose "full" (used for the shape)
+    # Re-judging the online pass: a track re-found after at least `split_gap` missing frames
+    # is cut there (0: never) and the pieces go into the assignment with the rest; the online
+    # tracker's own join scores at least `keep_score`, so it stands unless a better one wins.
+    split_gap: int = 4
+    keep_score: float = 0.5
 
 
 @dataclass
@@ -122,6 +138,16 @@ def _velocity(poses: Iterable[tuple[int, np.ndarray]], thr: float) -> np.ndarray
     if not common.any():
         return np.zeros(2)
     return (p1[common, :2] - p0[common, :2]).mean(axis=0) / (f1 - f0)
+
+
+def _torso(poses: Iterable[tuple[int, np.ndarray]], thr: float) -> float:
+    """Median torso length (shoulder to hip, either side) over `poses`; 0 when unseen."""
+    lengths = []
+    for _, pose in poses:
+        for s, h in TORSO:
+            if pose[s, 2] > thr and pose[h, 2] > thr:
+                lengths.append(float(np.linalg.norm(pose[s, :2] - pose[h, :2])))
+    return float(np.median(lengths)) if lengths else 0.0
 
 
 def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> float:
@@ -209,9 +235,11 @@ class TrackletSummaries:
                     t.shape_count += counted[k]
         self._pending, self._pending_people = [], 0
 
-    def features(self, a: Tracklet, b: Tracklet) -> tuple[float, float, float] | None:
-        """(path distance, turn, shape difference) of `a` followed by `b`, the first two in
-        person sizes, the shape nan when they share too few limbs; None when no link can be."""
+    def features(self, a: Tracklet, b: Tracklet) -> tuple[float, float, float, float] | None:
+        """(path distance, turn, shape difference, size change) of `a` followed by `b`: the
+        first two in person sizes, the shape nan when they share too few limbs, the size change
+        |log| of the torso length ratio across the gap (nan when a torso is unseen); None when
+        no link can be."""
         cfg = self.cfg
         gap = b.first - a.last
         if gap < 1 or gap > cfg.max_gap:  # overlapping (or touching) spans never link
@@ -235,10 +263,15 @@ class TrackletSummaries:
             if both.sum() >= MIN_SHAPE_LIMBS
             else np.nan
         )
-        return path, turn, shape
+        ta, tb = _torso(a.tail, cfg.score_thr), _torso(b.head, cfg.score_thr)
+        size_change = abs(float(np.log(ta / tb))) if ta > 0 and tb > 0 else np.nan
+        return path, turn, shape, size_change
 
-    def pair_scores(self) -> tuple[list[Tracklet], np.ndarray]:
-        """The tracklets and a score matrix (earlier row, later column); 0 where no link can be."""
+    def pair_scores(
+        self, kept: Iterable[tuple[int, int]] = ()
+    ) -> tuple[list[Tracklet], np.ndarray]:
+        """The tracklets and a score matrix (earlier row, later column); 0 where no link can be.
+        `kept` (earlier id, later id): joins the online pass made, scored at least keep_score."""
         cfg = self.cfg
         items = sorted(self.tracklets.values(), key=lambda t: (t.first, t.track_id))
         scores = np.zeros((len(items), len(items)))
@@ -249,19 +282,26 @@ class TrackletSummaries:
                 f = self.features(a, b)
                 if f is None:
                     continue
-                path, turn, shape = f
+                path, turn, shape, size_change = f
+                shape = UNKNOWN * cfg.shape_reach if np.isnan(shape) else shape
+                size_change = UNKNOWN * cfg.size_reach if np.isnan(size_change) else size_change
                 score = np.exp(-(path**2) / (2 * cfg.reach**2))
                 score *= np.exp(-(turn**2) / (2 * cfg.turn_reach**2))
-                if not np.isnan(shape):  # unknown shape: motion and gap decide alone
-                    score *= np.exp(-(shape**2) / (2 * cfg.shape_reach**2))
+                score *= np.exp(-(shape**2) / (2 * cfg.shape_reach**2))
+                score *= np.exp(-(size_change**2) / (2 * cfg.size_reach**2))
                 scores[i, j] = score * np.exp(-(b.first - a.last) / cfg.gap_frames)
+        row = {t.track_id: i for i, t in enumerate(items)}
+        for a, b in kept:
+            if a in row and b in row and items[row[b]].first > items[row[a]].last:
+                scores[row[a], row[b]] = max(scores[row[a], row[b]], cfg.keep_score)
         return items, scores
 
-    def links(self) -> list[tuple[int, int]]:
-        """(earlier id, later id) pairs chosen by one global assignment over all pairs."""
+    def links(self, kept: Iterable[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+        """(earlier id, later id) pairs chosen by one global assignment over all pairs
+        (`kept`: see pair_scores)."""
         from scipy.optimize import linear_sum_assignment
 
-        items, scores = self.pair_scores()
+        items, scores = self.pair_scores(kept)
         if not len(items):
             return []
         cost = np.where(scores >= self.cfg.min_score, 1.0 - scores, 1e6)

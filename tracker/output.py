@@ -384,12 +384,14 @@ class TrackingOutput:
         t0 = time.perf_counter()
         name = file_name or result.name
         keypoints = result.keypoints if self.jsonl else self.posetrack_keypoints(result)
-        if self.spans is not None:
-            self.spans.add(result.track_ids)
         if self.linker is not None:  # written at close, with the linked ids
             with self._writing(self.linker.spool_path):
-                self.linker.add(replace(result, posetrack_keypoints=keypoints), name)
+                pieces = self.linker.add(replace(result, posetrack_keypoints=keypoints), name)
+            if self.spans is not None:  # by piece: drawn under the ids written at close
+                self.spans.add(pieces)
         else:
+            if self.spans is not None:
+                self.spans.add(result.track_ids)
             with self._writing(self.json_path):
                 self.json.add_frame(
                     name,
@@ -501,10 +503,10 @@ class TrackingOutput:
             self.summary.notes.append(UNLINKED_NOTE)
         else:
             self.summary.links, self.summary.linked = len(links.pairs), links.pairs
-            self.summary.track_ids = {links.mapping.get(i, i) for i in self.summary.track_ids}
+            self.summary.track_ids = set(links.mapping.values())
             self.summary.people += links.filled
             self.summary.stage_seconds["link"] = links.seconds
-        redraw = bool(links and links.pairs) and self.video is not None
+        redraw = bool(links and (links.pairs or links.unjoined)) and self.video is not None
         if redraw and self.reread is None:
             self.summary.notes.append(ONLINE_IDS_NOTE)
             redraw = False
@@ -543,6 +545,8 @@ class TrackingOutput:
         from tracker.timeline import draw_timeline
 
         mapping, gaps = (links.mapping, links.gaps) if links else ({}, [])
+        if links is None and self.linker is not None:  # not linked: pieces under online ids
+            mapping = self.linker.online
         image = draw_timeline(self.spans.frames(mapping), self.spans.num_frames, joins=gaps)
         target = AtomicFile(self.timeline_path, suffix=".png")
         with self._writing(self.timeline_path):

@@ -204,3 +204,64 @@ def test_merged_summaries_count_the_links_of_their_videos(tmp_path):
     merged.merge(TrackingSummary(source="not linked"))
     assert one.to_dict()["linked"] == [[1, 2]]
     assert merged.to_dict()["links"] == 2 and "linked" not in merged.to_dict()
+
+
+def swapped() -> list[FrameResult]:
+    """A (id 0) walks right, B (id 1) walks left; both are hidden over HIDDEN, where they
+    cross, and the online pass takes them back swapped: A as id 1, B as id 0."""
+    out = []
+    for t in range(FRAMES):
+        if t in HIDDEN:
+            people = []
+        else:
+            back = t >= HIDDEN.stop
+            people = [
+                (1 if back else 0, pose(40 + 8 * t, 120)),
+                (0 if back else 1, pose(340 - 8 * t, 120)),
+            ]
+        ids = np.array([i for i, _ in people], np.int64)
+        kp = np.stack([p for _, p in people]) if people else np.zeros((0, 17, 3))
+        boxes = np.array([[*p[:, :2].min(0), *p[:, :2].max(0)] for _, p in people]).reshape(-1, 4)
+        out.append(FrameResult(t, f"{t:06d}.png", kp, ids, boxes, np.full(len(ids), 0.9)))
+    return out
+
+
+def a_ids(path) -> set[int]:
+    """The ids written for A (left of x = 190, where they cross, before HIDDEN; right after)."""
+    seq = read_posetrack(path)
+    out = set()
+    for t, frame in enumerate(seq.frames):
+        for track_id, kp in zip(frame.track_ids.tolist(), frame.keypoints):
+            if (kp[5:, 0].mean() < 190) == (t < HIDDEN.start):
+                out.add(track_id)
+    return out
+
+
+def test_an_online_swap_after_a_gap_is_undone_by_linking(tmp_path):
+    _, summary = write(tmp_path, given=swapped())
+    assert a_ids(tmp_path / "v.json") == {0}
+    assert sorted(summary.linked) == [(0, 1), (1, 0)] and len(summary.track_ids) == 2
+    kept = LinkConfig(split_gap=0)  # the online joins are not re-judged: the swap stays
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    _, summary = write(folder, link=kept, given=swapped())
+    assert a_ids(folder / "v.json") == {0, 1} and summary.links == 0
+
+
+def test_a_newcomer_given_a_lost_id_gets_a_new_one_when_linking_takes_the_id_back(tmp_path):
+    # A (id 0) is hidden over HIDDEN; then the online pass gives id 0 to C, who walks in far
+    # right, and A comes back as id 2. Linking joins A's two tracklets under 0, so C, seen
+    # beside A, must be written under an id of its own.
+    given = []
+    for t in range(FRAMES):
+        people = [] if t in HIDDEN else [(2 if t >= HIDDEN.stop else 0, pose(40 + 2 * t, 120))]
+        if t >= HIDDEN.stop:
+            people.append((0, pose(600, 120)))
+        kp = np.stack([p for _, p in people]) if people else np.zeros((0, 17, 3))
+        boxes = np.array([[*p[:, :2].min(0), *p[:, :2].max(0)] for _, p in people]).reshape(-1, 4)
+        ids = np.array([i for i, _ in people], np.int64)
+        given.append(FrameResult(t, f"{t:06d}.png", kp, ids, boxes, np.full(len(ids), 0.9)))
+    _, summary = write(tmp_path, given=given)
+    frames = ids_per_frame(tmp_path / "v.json")
+    assert summary.linked == [(0, 2)]
+    assert frames[0] == [0] and frames[-1] == [0, 3]  # A keeps 0, C gets the next free id

@@ -98,8 +98,41 @@ def test_a_person_who_stopped_while_hidden_is_linked():
     stand = {f: pose(200) for f in range(60, 80)}
     s = summaries({1: walk, 2: stand})
     assert s.links() == [(1, 2)]
-    path, turn, shape = s.features(s.tracklets[1], s.tracklets[2])
-    assert path < 0.1 and shape < 0.01
+    path, turn, shape, size_change = s.features(s.tracklets[1], s.tracklets[2])
+    assert path < 0.1 and shape < 0.01 and size_change < 0.01
+
+
+def scaled(x: float, k: float) -> np.ndarray:
+    """pose(x) scaled by k about its centre: the same proportions, another size."""
+    p = pose(x)
+    centre = p[:, :2].mean(axis=0)
+    p[:, :2] = (p[:, :2] - centre) * k + centre
+    return p
+
+
+def test_size_picks_the_adult_over_a_child_returning_at_the_same_place():
+    # An adult stands still until frame 19; at frame 40 a child (0.6 of the size, the same
+    # proportions) appears where they stood, and at 41 the adult, 10 px away. Without the size
+    # term the child, nearer in place and time, would win the link.
+    adult = {f: pose(100) for f in range(20)}
+    child = {f: scaled(100, 0.6) for f in range(40, 60)}
+    back = {f: pose(110) for f in range(41, 60)}
+    s = summaries({1: adult, 2: child, 3: back})
+    size_change = s.features(s.tracklets[1], s.tracklets[2])[3]
+    assert abs(size_change - abs(np.log(0.6))) < 0.01
+    assert s.links() == [(1, 3)]
+
+
+def test_an_online_join_stands_at_keep_score_unless_a_better_pair_wins():
+    # 1 and 2 are the online pass's join of one person: kept even though no evidence links
+    # them (1 stood far left, 2 stands far right); 3 then fits 1 better than the kept score.
+    left = {f: pose(100) for f in range(20)}
+    right = {f: pose(600) for f in range(40, 60)}
+    s = summaries({1: left, 2: right})
+    assert s.links() == [] and s.links(kept=[(1, 2)]) == [(1, 2)]
+    s = summaries({1: left, 2: right, 3: {f: pose(102) for f in range(30, 60)}})
+    assert s.links(kept=[(1, 2)]) == [(1, 3)]
+    assert summaries({1: left, 2: right}, LinkConfig(keep_score=0.0)).links(kept=[(1, 2)]) == []
 
 
 def test_a_pose_cut_to_a_few_joints_keeps_its_person_size():
