@@ -6,6 +6,7 @@ figure. Weights do not change speed: every speed benchmark uses random initialis
     python tools/benchmark.py all [--device cuda] [--quick] [--json figures.json]
     python tools/benchmark.py pose [--batch-sizes 1,8,64,256] [--precisions fp32,bf16]
     python tools/benchmark.py pose --device cpu --backends torch:fp32,torch:bf16,openvino
+    python tools/benchmark.py precision --weights model_best.pth --backends torch:bf16,openvino
     python tools/benchmark.py track [--configs default,cpu] [--intervals 1,2,3,5] [--video F]
     python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...]
     python tools/benchmark.py train [--data ../shared/data/coco-mini] [--steps 20]
@@ -57,6 +58,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
             size=(args.width, args.height),
             quick=args.quick,
             backends=args.backends,
+            log=say,
+        )
+    if args.command == "precision":
+        return bench.precision_benchmark(
+            args.config,
+            args.weights,
+            args.data,
+            args.overrides,
+            args.split,
+            args.backends,
+            args.max_images,
             log=say,
         )
     if args.command == "track":
@@ -148,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     pose.add_argument("--height", type=int, default=720, help="frame height")
     pose.add_argument("--quick", action="store_true", help="small batches, short measurements")
 
+    precision = subcommand(
+        "precision", help="keypoints of a backend/precision against torch fp32 on real images"
+    )
+    add_config_args(precision, default_config=bench.POSE_CONFIG)
+    precision.add_argument("--weights", required=True, help="a trained pose net's weights")
+    precision.add_argument("--data", default=coco_mini, help="COCO-style root (default coco-mini)")
+    precision.add_argument("--split", default="val2017", help="its split (default val2017)")
+    precision.add_argument(
+        "--backends",
+        type=lambda s: s.split(","),
+        default=["torch:bf16"],
+        help="BACKEND:PRECISION list compared with torch fp32 (default torch:bf16)",
+    )
+    precision.add_argument("--max-images", type=int, default=0, help="first N images (0: all)")
+
     track = subcommand("track", help="fps per stage and end to end of the video tracker")
     add_config_args(track, default_config=bench.TRACK_CONFIG)
     configs_help = "tracker configs to compare: names (default, cpu) or YAML paths"
@@ -225,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     linking.add_argument("--people", type=int, default=10, help="people in it")
     linking.add_argument("--seed", type=int, default=0, help="random seed of the people")
     linking.add_argument("--repeat", type=int, default=3, help="runs of each, the best counts")
-    for command in (every, pose, track, detect, train, linking):
+    for command in (every, pose, precision, track, detect, train, linking):
         command.add_argument(
             "--json", help="also write the figures to this JSON file (default: print only)"
         )

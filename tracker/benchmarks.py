@@ -119,6 +119,49 @@ def pose_benchmark(
     return report
 
 
+def precision_benchmark(
+    config: str,
+    weights: str,
+    data: str,
+    overrides: Sequence[str] = (),
+    split: str = "val2017",
+    backends: Sequence[str] = ("torch:bf16",),
+    max_images: int = 0,
+    log: Log = _quiet,
+) -> dict[str, Any]:
+    """How far each 'BACKEND:PRECISION' moves decoded keypoints from torch fp32, over the
+    ground-truth people of a COCO-style set (CPU; `weights` must be a trained net's)."""
+    from posenet.config import load_config
+    from posenet.runtime_speed import compare_precisions, parse_backend
+
+    cfg = load_config(config, ["model.pretrained=", *overrides])
+    rows = []
+    for spec in backends:
+        name, precision = parse_backend(spec)
+        row = compare_precisions(cfg, weights, data, split, name, precision, max_images=max_images)
+        confident = row["within_1px_confident"]
+        log(
+            f"{row['runtime']} vs {row['reference']}: {100 * row['within_1px']:.2f} % of "
+            f"{row['joints']} joints within 1 heatmap px"
+            + (
+                f" ({100 * confident:.2f} % of {row['confident_joints']} with a peak "
+                f">= {row['score_thr']})"
+                if confident is not None
+                else ""
+            )
+            + f"; mean peak {row['mean_peak']}, {row['images']} images, {row['people']} people"
+        )
+        rows.append(row)
+    return {
+        "benchmark": "precision",
+        "config": str(config),
+        "weights": str(weights),
+        "data": str(data),
+        "split": split,
+        "backends": rows,
+    }
+
+
 # ------------------------------------------------------------------------------- track
 
 

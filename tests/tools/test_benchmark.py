@@ -185,6 +185,32 @@ def test_tracking_cli_prints_the_table_and_writes_json(tool, shared_data, tmp_pa
     assert report["seeds"] == [0] and report["gt"] == str(folder)
 
 
+def test_precision_cli_compares_with_fp32_on_real_images(tool, shared_data, tmp_path, capsys):
+    import torch
+
+    from posenet.config import load_config
+    from posenet.models.pose_resnet import build_model
+
+    root = shared_data("coco-mini/annotations/person_keypoints_val2017.json").parents[1]
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.pth"
+    torch.save(build_model(load_config(bench.POSE_CONFIG, TINY_POSE)).state_dict(), weights)
+    out = tmp_path / "precision.json"
+    args = ["precision", "--weights", str(weights), "--data", str(root), "--max-images", "2"]
+    args += ["--backends", "torch:fp32,torch:bf16", "--json", str(out)]
+    args += [f"--set={o}" for o in TINY_POSE]
+    assert tool.run_cli(tool.main, args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("torch fp32 vs torch fp32: 100.00 % of")
+    assert lines[1].startswith("torch bf16 vs torch fp32: ")
+    report = json.loads(out.read_text())
+    assert [r["runtime"] for r in report["backends"]] == ["torch fp32", "torch bf16"]
+    assert report["backends"][0]["max_px"] == 0.0 and report["split"] == "val2017"
+    with pytest.raises(SystemExit) as no_weights:  # argparse: one usage line, exit 2
+        tool.run_cli(tool.main, ["precision", "--data", str(root)])
+    assert no_weights.value.code == 2
+
+
 def test_people_boxes_fill_the_frame_without_overlap():
     boxes = people_boxes(10, 1280, 720)
     assert boxes.shape == (10, 4)
