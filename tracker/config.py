@@ -141,6 +141,8 @@ class TrackingConfig:
     # assignment (0: kept as they are); its join then scores at least link_keep_score.
     link_split_gap: int = LinkConfig.split_gap
     link_keep_score: float = LinkConfig.keep_score
+    # A track never confirmed online is kept when it links to a shown one at this score (1: off)
+    link_glimpse_min_score: float = LinkConfig.glimpse_min_score
 
 
 @dataclass
@@ -254,10 +256,9 @@ def check_link(cfg: TrackerConfig, source: str = "config") -> None:
         raise ConfigError(
             f"{source}: tracking.link_split_gap must be >= 0 (0: never), got {t.link_split_gap}"
         )
-    if not 0.0 <= t.link_keep_score <= 1.0:
-        raise ConfigError(
-            f"{source}: tracking.link_keep_score must be in [0, 1], got {t.link_keep_score}"
-        )
+    for key in ("link_keep_score", "link_glimpse_min_score"):
+        if not 0.0 <= getattr(t, key) <= 1.0:
+            raise ConfigError(f"{source}: tracking.{key} must be in [0, 1], got {getattr(t, key)}")
 
 
 def link_config(t: TrackingConfig, format: str, kind: str) -> LinkConfig | None:
@@ -277,6 +278,7 @@ def link_config(t: TrackingConfig, format: str, kind: str) -> LinkConfig | None:
         size_reach=t.link_size_reach,
         split_gap=t.link_split_gap,
         keep_score=t.link_keep_score,
+        glimpse_min_score=t.link_glimpse_min_score,
     )
 
 

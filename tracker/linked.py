@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tracker.linking import LinkConfig, TrackletSummaries, chain_ids
-from tracker.postprocess import gap_people, with_people
+from tracker.postprocess import gap_people, select_people, with_people
 from tracker.types import FrameResult
 
 
@@ -48,11 +48,13 @@ class Spans:
         self.num_frames += 1
 
     def frames(self, mapping: dict[int, int] | None = None) -> dict[int, Iterable[int]]:
-        """Frames per track, tracks under their linked id (`mapping`: id -> chain id) merged."""
-        mapping = mapping or {}
+        """Frames per track, tracks under their linked id (`mapping`: id -> written id; ids it
+        does not hold are not written and left out) merged; no mapping: the ids as they are."""
         merged: dict[int, list[list[int]]] = {}
         for track_id, runs in self.ranges.items():
-            merged.setdefault(mapping.get(track_id, track_id), []).extend(runs)
+            if mapping is not None and track_id not in mapping:
+                continue
+            merged.setdefault(track_id if mapping is None else mapping[track_id], []).extend(runs)
         return {
             t: itertools.chain.from_iterable(range(a, b) for a, b in sorted(runs))
             for t, runs in merged.items()
@@ -78,6 +80,8 @@ class Links:
     gaps: list[tuple[int, int, int]] = field(default_factory=list)
     fills: dict[int, list] = field(default_factory=dict)  # position -> people to add
     unjoined: int = 0  # joins of the online pass that linking undid
+    glimpses: int = 0  # unconfirmed tracks linked to a shown one (written)
+    glimpse_people: int = 0  # their people, written besides the online pass's
     seconds: float = 0.0
 
     @property
@@ -107,6 +111,12 @@ class Linker:
         self.online: dict[int, int] = {}  # piece -> online track id
         self.joins: list[tuple[int, int]] = []  # (piece, next piece) the online pass joined
         self._piece: dict[int, tuple[int, int]] = {}  # online id -> (its current piece, last frame)
+        # Unconfirmed tracks (FrameResult.unconfirmed) are pieces too, written only when
+        # linking joins them to a shown one.
+        self.glimpses: set[int] = set()
+        self._glimpse: dict[int, int] = {}  # tentative id -> its piece
+        self._glimpse_rows: dict[int, int] = {}  # glimpse piece -> people
+        self._next_piece = 0
 
     def _pieces(self, frame: int, track_ids: Iterable[int]) -> list[int]:
         """The pieces of one frame's people (-1 stays -1)."""
@@ -118,7 +128,7 @@ class Linker:
             piece, last = self._piece.get(track_id, (None, frame))
             split = self.summaries.cfg.split_gap
             if piece is None or (split > 0 and frame - last > split):
-                new = len(self.online)
+                new = self._new_piece()
                 self.online[new] = track_id
                 if piece is not None:
                     self.joins.append((piece, new))
@@ -127,17 +137,33 @@ class Linker:
             out.append(piece)
         return out
 
+    def _new_piece(self) -> int:
+        self._next_piece += 1
+        return self._next_piece - 1
+
     def add(self, result: FrameResult, file_name: str) -> list[int]:
-        """Summarise one output frame and spool its people (`result` carries its
-        PoseTrack-2018 keypoints; the image is not kept); returns the people's pieces."""
+        """Summarise one output frame and spool its people, the unconfirmed ones after the
+        shown (`result` and its `unconfirmed` carry PoseTrack-2018 keypoints; the image is not
+        kept); returns the pieces of all its people."""
         t0 = time.perf_counter()
         pieces = self._pieces(result.index, result.track_ids.tolist())
-        self.summaries.add(result.index, pieces, result.keypoints)
-        position = self.num_frames
         people = replace(
-            result, image=None, timings={}, merged={}, track_ids=np.asarray(pieces, np.int64)
+            result,
+            image=None,
+            timings={},
+            merged={},
+            unconfirmed=None,
+            track_ids=np.asarray(pieces, np.int64),
         )
-        for row, track_id in enumerate(pieces):
+        hidden = result.unconfirmed
+        if hidden is not None and len(hidden):
+            glimpses = [self._glimpse_piece(int(i)) for i in hidden.track_ids]
+            for piece in glimpses:
+                self._glimpse_rows[piece] = self._glimpse_rows.get(piece, 0) + 1
+            people = with_people(people, list(zip(glimpses, *_rows(hidden))))
+        self.summaries.add(result.index, people.track_ids.tolist(), people.keypoints)
+        position = self.num_frames
+        for row, track_id in enumerate(people.track_ids.tolist()):
             if track_id not in self.first:
                 self.first[track_id] = (position, people, row)
             self.last[track_id] = (position, people, row)
@@ -145,18 +171,35 @@ class Linker:
         pickle.dump((file_name, people), self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self._spool.flush()  # on disk as it goes, as the JSON writers' parts are
         self.num_frames += 1
-        return pieces
+        return people.track_ids.tolist()
+
+    def _glimpse_piece(self, tentative: int) -> int:
+        if tentative not in self._glimpse:
+            self._glimpse[tentative] = piece = self._new_piece()
+            self.glimpses.add(piece)
+        return self._glimpse[tentative]
 
     def link(self) -> Links:
         """The links among the tracklets seen, their chains, and the linked gaps of at most
         `fill_gaps` frames filled with interpolated people (as `fill_gaps` does online)."""
         t0 = time.perf_counter()
-        joined = self.summaries.links(kept=self.joins)
+        joined = self.summaries.links(kept=self.joins, leave_out=self.glimpses)
         chain = chain_ids(joined)  # piece -> the first piece of its chain
-        found = Links(mapping=self._output_ids(chain))
+        chains: dict[int, list[int]] = {}
+        for piece in self.online:
+            chains.setdefault(chain.get(piece, piece), []).append(piece)
+        attached = self.summaries.attach(chains, sorted(self.glimpses))
+        found = Links(mapping=self._output_ids(chain | attached))
         kept = set(self.joins)
-        found.pairs = [(self.online[a], self.online[b]) for a, b in joined if (a, b) not in kept]
+        found.pairs = [
+            (self.online[a], self.online[b])
+            for a, b in joined
+            if (a, b) not in kept and a in self.online and b in self.online
+        ]
         found.unjoined = len(kept - set(joined))
+        kept_glimpses = self.glimpses & found.mapping.keys()
+        found.glimpses = len(kept_glimpses)
+        found.glimpse_people = sum(self._glimpse_rows[p] for p in kept_glimpses)
         for earlier, later in joined:
             if (earlier, later) in kept:  # the online pass's own join: as it wrote it
                 continue
@@ -173,18 +216,26 @@ class Linker:
 
     def _output_ids(self, chain: dict[int, int]) -> dict[int, int]:
         """Piece -> the id it is written under: a chain takes the online id of its first
-        piece, or, when an earlier chain has that id already, a new one."""
-        starts = sorted({chain.get(p, p) for p in self.online}, key=lambda p: (self.first[p][0], p))
+        shown piece, or, when an earlier chain has that id already, a new one. Glimpses not
+        linked to a shown piece are left out (not written)."""
+        members: dict[int, list[int]] = {}
+        for piece in sorted(self.first, key=lambda p: (self.first[p][0], p)):
+            members.setdefault(chain.get(piece, piece), []).append(piece)
+        shown = {
+            root: next(p for p in pieces if p in self.online)
+            for root, pieces in members.items()
+            if any(p in self.online for p in pieces)
+        }
         taken: set[int] = set()
         fresh = max(self.online.values(), default=-1) + 1
-        out_of_start = {}
-        for start in starts:
-            track_id = self.online[start]
+        out: dict[int, int] = {}
+        for root in sorted(shown, key=lambda r: (self.first[shown[r]][0], shown[r])):
+            track_id = self.online[shown[root]]
             if track_id in taken:
                 track_id, fresh = fresh, fresh + 1
             taken.add(track_id)
-            out_of_start[start] = track_id
-        return {p: out_of_start[chain.get(p, p)] for p in self.online}
+            out.update((p, track_id) for p in members[root])
+        return out
 
     def replay(self, links: Links | None = None) -> Iterator[SpooledFrame]:
         """The spooled frames in order, with the linked ids and filled gaps of `links`."""
@@ -194,15 +245,30 @@ class Linker:
         with open(self.spool_path, "rb") as spool:
             for position in range(self.num_frames):
                 file_name, result = pickle.load(spool)
-                if mapping:
-                    ids = [mapping.get(i, i) for i in result.track_ids.tolist()]
-                    result = replace(result, track_ids=np.asarray(ids, np.int64))
+                pieces = result.track_ids.tolist()
+                written = np.array([p < 0 or p in mapping for p in pieces], dtype=bool)
+                result = select_people(result, written)  # unlinked glimpses are not written
+                ids = [mapping.get(p, p) for p in pieces if p < 0 or p in mapping]
+                result = replace(result, track_ids=np.asarray(ids, np.int64))
                 yield SpooledFrame(file_name, with_people(result, fills.get(position, [])))
 
     def close(self) -> None:
         """Remove the spool."""
         self._spool.close()
         self.spool_path.unlink(missing_ok=True)
+
+
+def _rows(result: FrameResult) -> tuple[list, ...]:
+    """Per person: keypoints, box, score, PoseTrack keypoints (as `with_people` takes them
+    after the id)."""
+    n = len(result)
+    native = result.posetrack_keypoints
+    return (
+        list(result.keypoints),
+        list(result.boxes),
+        result.scores.tolist(),
+        list(native) if native is not None else [None] * n,
+    )
 
 
 def _one(result: FrameResult, row: int) -> FrameResult:

@@ -28,12 +28,16 @@ are cut and re-judged in the same assignment: its join stands at `keep_score` un
 pair wins, so a person who came back under another hidden person's id can be given back.
 
 Two tracklets that share a frame are never linked, and neither are chains that would.
+
+Tracks the online pass never confirmed (a person seen once right before a gap) come last
+(`attach`): each may join one chain where that chain is unseen, on strong evidence from the
+chain's tracklet before it or after it (`glimpse_min_score`); a glimpse never joins two chains.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,6 +88,9 @@ class LinkConfig:
     # tracker's own join scores at least `keep_score`, so it stands unless a better one wins.
     split_gap: int = 4
     keep_score: float = 0.5
+    # A track the online pass never confirmed (a person seen once, then hidden) is kept when it
+    # links to a shown tracklet at this score or more.
+    glimpse_min_score: float = 0.7
 
 
 @dataclass
@@ -267,41 +274,50 @@ class TrackletSummaries:
         size_change = abs(float(np.log(ta / tb))) if ta > 0 and tb > 0 else np.nan
         return path, turn, shape, size_change
 
-    def pair_scores(
-        self, kept: Iterable[tuple[int, int]] = ()
-    ) -> tuple[list[Tracklet], np.ndarray]:
-        """The tracklets and a score matrix (earlier row, later column); 0 where no link can be.
-        `kept` (earlier id, later id): joins the online pass made, scored at least keep_score."""
+    def score(self, a: Tracklet, b: Tracklet) -> float:
+        """How well `b` continues `a` (0 to 1; 0 where no link can be)."""
         cfg = self.cfg
-        items = sorted(self.tracklets.values(), key=lambda t: (t.first, t.track_id))
+        f = self.features(a, b)
+        if f is None:
+            return 0.0
+        path, turn, shape, size_change = f
+        shape = UNKNOWN * cfg.shape_reach if np.isnan(shape) else shape
+        size_change = UNKNOWN * cfg.size_reach if np.isnan(size_change) else size_change
+        score = np.exp(-(path**2) / (2 * cfg.reach**2))
+        score *= np.exp(-(turn**2) / (2 * cfg.turn_reach**2))
+        score *= np.exp(-(shape**2) / (2 * cfg.shape_reach**2))
+        score *= np.exp(-(size_change**2) / (2 * cfg.size_reach**2))
+        return float(score * np.exp(-(b.first - a.last) / cfg.gap_frames))
+
+    def pair_scores(
+        self, kept: Iterable[tuple[int, int]] = (), leave_out: Set[int] = frozenset()
+    ) -> tuple[list[Tracklet], np.ndarray]:
+        """The tracklets (but `leave_out`) and a score matrix (earlier row, later column); 0
+        where no link can be. `kept` (earlier id, later id): joins the online pass made,
+        scored at least keep_score."""
+        items = sorted(
+            (t for t in self.tracklets.values() if t.track_id not in leave_out),
+            key=lambda t: (t.first, t.track_id),
+        )
         scores = np.zeros((len(items), len(items)))
         for i, a in enumerate(items):
             for j, b in enumerate(items):
-                if b.first - a.last < 1:
-                    continue
-                f = self.features(a, b)
-                if f is None:
-                    continue
-                path, turn, shape, size_change = f
-                shape = UNKNOWN * cfg.shape_reach if np.isnan(shape) else shape
-                size_change = UNKNOWN * cfg.size_reach if np.isnan(size_change) else size_change
-                score = np.exp(-(path**2) / (2 * cfg.reach**2))
-                score *= np.exp(-(turn**2) / (2 * cfg.turn_reach**2))
-                score *= np.exp(-(shape**2) / (2 * cfg.shape_reach**2))
-                score *= np.exp(-(size_change**2) / (2 * cfg.size_reach**2))
-                scores[i, j] = score * np.exp(-(b.first - a.last) / cfg.gap_frames)
+                if b.first - a.last >= 1:
+                    scores[i, j] = self.score(a, b)
         row = {t.track_id: i for i, t in enumerate(items)}
         for a, b in kept:
             if a in row and b in row and items[row[b]].first > items[row[a]].last:
-                scores[row[a], row[b]] = max(scores[row[a], row[b]], cfg.keep_score)
+                scores[row[a], row[b]] = max(scores[row[a], row[b]], self.cfg.keep_score)
         return items, scores
 
-    def links(self, kept: Iterable[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+    def links(
+        self, kept: Iterable[tuple[int, int]] = (), leave_out: Set[int] = frozenset()
+    ) -> list[tuple[int, int]]:
         """(earlier id, later id) pairs chosen by one global assignment over all pairs
-        (`kept`: see pair_scores)."""
+        (`kept`, `leave_out`: see pair_scores)."""
         from scipy.optimize import linear_sum_assignment
 
-        items, scores = self.pair_scores(kept)
+        items, scores = self.pair_scores(kept, leave_out)
         if not len(items):
             return []
         cost = np.where(scores >= self.cfg.min_score, 1.0 - scores, 1e6)
@@ -311,6 +327,37 @@ class TrackletSummaries:
             for r, c in zip(rows, cols)
             if scores[r, c] >= self.cfg.min_score
         ]
+
+    def attach(
+        self, chains: Mapping[int, Iterable[int]], glimpses: Iterable[int]
+    ) -> dict[int, int]:
+        """Glimpse id -> the chain (key of `chains`: its tracklet ids) it is part of. A glimpse
+        fits a chain where the chain is unseen: after its tracklet before (and before its
+        tracklet after, in a gap) at glimpse_min_score or more on each side, chosen by one
+        assignment. A glimpse never joins two chains, so it cannot bridge them."""
+        from scipy.optimize import linear_sum_assignment
+
+        roots = list(chains)
+        spans = {
+            r: sorted((self.tracklets[t] for t in chains[r]), key=lambda t: t.first) for r in roots
+        }
+        items = [self.tracklets[g] for g in glimpses]
+        scores = np.zeros((len(items), len(roots)))
+        for i, g in enumerate(items):
+            for j, root in enumerate(roots):
+                before = [t for t in spans[root] if t.last < g.first]
+                after = [t for t in spans[root] if t.first > g.last]
+                if len(before) + len(after) < len(spans[root]):
+                    continue  # the chain is seen while the glimpse is
+                sides = ([self.score(before[-1], g)] if before else []) + (
+                    [self.score(g, after[0])] if after else []
+                )
+                if sides and min(sides) >= self.cfg.glimpse_min_score:
+                    scores[i, j] = float(np.prod(sides))
+        if not scores.any():
+            return {}
+        rows, cols = linear_sum_assignment(-scores)
+        return {items[r].track_id: roots[c] for r, c in zip(rows, cols) if scores[r, c] > 0}
 
 
 def chain_ids(links: Iterable[tuple[int, int]]) -> dict[int, int]:

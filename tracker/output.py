@@ -66,6 +66,7 @@ class TrackingSummary:
     # later id) pairs in the online pass's ids (one video's; not kept when merged).
     links: int | None = None
     linked: list[tuple[int, int]] = field(default_factory=list)
+    glimpses: int = 0  # tracks never confirmed online that linking kept (part of a person)
     # What ran the pose net, e.g. "openvino bf16" or "torch fp32" (None: no pose net ran).
     pose_runtime: str | None = None
 
@@ -87,6 +88,7 @@ class TrackingSummary:
             failed=list(d.get("failed", [])),
             stream=d.get("stream"),
             links=d.get("links"),
+            glimpses=d.get("linked_glimpses", 0),
             pose_runtime=d.get("pose_runtime"),
         )
 
@@ -118,6 +120,7 @@ class TrackingSummary:
         self.complete = self.complete and other.complete
         if other.links is not None:
             self.links = (self.links or 0) + other.links
+        self.glimpses += other.glimpses
 
     def fps(self) -> dict[str, float | None]:
         """Frames per second of each stage alone (None for a stage that took no time)."""
@@ -147,6 +150,7 @@ class TrackingSummary:
             **({"stream": dict(self.stream)} if self.stream else {}),
             **({"pose_runtime": self.pose_runtime} if self.pose_runtime else {}),
             **({"links": self.links} if self.links is not None else {}),
+            **({"linked_glimpses": self.glimpses} if self.links is not None else {}),
             # The pairs of one video (a merged summary counts links, its videos list them).
             **({"linked": [list(p) for p in self.linked]} if self._pairs_known() else {}),
         }
@@ -168,7 +172,10 @@ class TrackingSummary:
         wall = f"{d['fps']:.1f} fps overall" if d["fps"] else "-"
         lines.append(f"fps per stage: {speeds}; {wall} ({d['wall_seconds']:.1f} s)")
         if self.links is not None:
-            lines.append(f"links: {self.links} tracklets joined after the pass")
+            lines.append(
+                f"links: {self.links} tracklets joined after the pass, {self.glimpses} "
+                "unconfirmed tracks kept as part of a person"
+            )
         lines += [f"{kind}: {path}" for kind, path in d["outputs"].items()]
         lines += [f"note: {n}" for n in d["notes"]]
         if self.failed:
@@ -385,8 +392,12 @@ class TrackingOutput:
         name = file_name or result.name
         keypoints = result.keypoints if self.jsonl else self.posetrack_keypoints(result)
         if self.linker is not None:  # written at close, with the linked ids
+            hidden = result.unconfirmed
+            if hidden is not None:
+                hidden = replace(hidden, posetrack_keypoints=self.posetrack_keypoints(hidden))
+            linked = replace(result, posetrack_keypoints=keypoints, unconfirmed=hidden)
             with self._writing(self.linker.spool_path):
-                pieces = self.linker.add(replace(result, posetrack_keypoints=keypoints), name)
+                pieces = self.linker.add(linked, name)
             if self.spans is not None:  # by piece: drawn under the ids written at close
                 self.spans.add(pieces)
         else:
@@ -504,9 +515,11 @@ class TrackingOutput:
         else:
             self.summary.links, self.summary.linked = len(links.pairs), links.pairs
             self.summary.track_ids = set(links.mapping.values())
-            self.summary.people += links.filled
+            self.summary.people += links.filled + links.glimpse_people
+            self.summary.glimpses = links.glimpses
             self.summary.stage_seconds["link"] = links.seconds
-        redraw = bool(links and (links.pairs or links.unjoined)) and self.video is not None
+        changed = links and (links.pairs or links.unjoined or links.glimpses)
+        redraw = bool(changed) and self.video is not None
         if redraw and self.reread is None:
             self.summary.notes.append(ONLINE_IDS_NOTE)
             redraw = False
@@ -544,7 +557,7 @@ class TrackingOutput:
 
         from tracker.timeline import draw_timeline
 
-        mapping, gaps = (links.mapping, links.gaps) if links else ({}, [])
+        mapping, gaps = (links.mapping, links.gaps) if links else (None, [])
         if links is None and self.linker is not None:  # not linked: pieces under online ids
             mapping = self.linker.online
         image = draw_timeline(self.spans.frames(mapping), self.spans.num_frames, joins=gaps)

@@ -48,7 +48,9 @@ def _pull(results: Iterable[FrameResult]) -> Iterator[FrameResult | BaseExceptio
             return
 
 
-def _select(result: FrameResult, keep: np.ndarray, ids: np.ndarray | None = None) -> FrameResult:
+def select_people(
+    result: FrameResult, keep: np.ndarray, ids: np.ndarray | None = None
+) -> FrameResult:
     """The people `keep` (bool or index) of a result, with new ids if given."""
     native = result.posetrack_keypoints
     return replace(
@@ -88,7 +90,10 @@ def confirmed_only(
     def release(result: FrameResult) -> FrameResult:
         keep = np.array([int(i) in number for i in result.track_ids], dtype=bool)
         ids = np.array([number[int(i)] for i in result.track_ids[keep]], dtype=np.int64)
-        return _select(result, keep, ids)
+        hidden = None
+        if not keep.all():  # kept aside for offline linking, under their tentative ids
+            hidden = replace(select_people(result, ~keep), image=None, timings={}, merged={})
+        return replace(select_people(result, keep, ids), unconfirmed=hidden)
 
     failure = None
     last = -1  # position of the last frame that came

@@ -58,6 +58,9 @@ class FrameResult:
     # confirmation stage gives its held-back frames that track's id.
     merged: dict[int, int] = field(default_factory=dict)
     time: float | None = None  # seconds from the source's start (Frame.time); None: index / fps
+    # People of tracks never confirmed (their tentative ids), not shown: offline linking may
+    # find that one fits a person's gap and keep it (tracker.linked). None: there were none.
+    unconfirmed: FrameResult | None = None
 
     def __len__(self) -> int:
         return len(self.keypoints)

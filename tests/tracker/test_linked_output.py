@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from contextlib import nullcontext
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -167,8 +168,10 @@ def test_spans_keep_runs_not_frames():
     for ids in ([1], [1, 2], [2], [2], [1], []):
         spans.add(ids)
     assert spans.ranges == {1: [[0, 2], [4, 5]], 2: [[1, 4]]}
-    merged = {t: list(f) for t, f in spans.frames({2: 1}).items()}
+    merged = {t: list(f) for t, f in spans.frames({1: 1, 2: 1}).items()}
     assert merged == {1: [0, 1, 1, 2, 3, 4]} and spans.num_frames == 6
+    assert {t: list(f) for t, f in spans.frames({2: 7}).items()} == {7: [1, 2, 3]}  # 1 unwritten
+    assert set(spans.frames()) == {1, 2}
 
 
 def test_the_video_is_drawn_again_with_the_linked_ids(tmp_path, monkeypatch):
@@ -265,3 +268,30 @@ def test_a_newcomer_given_a_lost_id_gets_a_new_one_when_linking_takes_the_id_bac
     frames = ids_per_frame(tmp_path / "v.json")
     assert summary.linked == [(0, 2)]
     assert frames[0] == [0] and frames[-1] == [0, 3]  # A keeps 0, C gets the next free id
+
+
+def with_glimpses(result: FrameResult, glimpses: dict[int, np.ndarray]) -> FrameResult:
+    """`result` with people of never-confirmed tracks (tentative id -> pose) set aside."""
+    ids = np.array(list(glimpses), np.int64)
+    kp = np.stack(list(glimpses.values()))
+    boxes = np.array([[*p[:, :2].min(0), *p[:, :2].max(0)] for p in kp])
+    hidden = FrameResult(result.index, result.name, kp, ids, boxes, np.full(len(ids), 0.9))
+    return replace(result, unconfirmed=hidden)
+
+
+def test_a_glimpse_in_a_linked_gap_is_kept_a_stray_one_is_not(tmp_path):
+    # B (id 1, then 2) is hidden over HIDDEN but for one frame the online pass saw and never
+    # confirmed (tentative id 90, where B walks); tentative id 91 is a stray pose far away.
+    given = results()
+    seen = HIDDEN.start + 7
+    given[seen] = with_glimpses(given[seen], {90: pose(220 + 2 * seen, 120), 91: pose(600, 400)})
+    _, summary = write(tmp_path, given=given)
+    frames = ids_per_frame(tmp_path / "v.json")
+    assert frames[seen] == [0, 1] and frames[seen - 1] == [0]
+    assert summary.glimpses == 1 and summary.people == sum(len(r) for r in results()) + 1
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["linked_glimpses"] == 1 and saved["links"] == 1
+    unlinked = tmp_path / "unlinked"
+    unlinked.mkdir()
+    write(unlinked, link=None, given=given)  # online only: never shown
+    assert ids_per_frame(unlinked / "v.json")[seen] == [0]

@@ -37,6 +37,10 @@ def test_confirmation_holds_back_first_frames_and_drops_one_frame_tracks():
     assert [r.track_ids.tolist() for r in out] == [[0], [0], [0], [0, 1], [0, 1]]
     assert out[0].keypoints[0, 0, 0] == 1.0  # the first frame of track 5 is kept
     assert out[3].keypoints[1, 0, 0] == 80.0
+    # The one-frame track 9 is not shown but kept aside, under its own id, for linking.
+    assert [r.unconfirmed is None for r in out] == [True, False, True, True, True]
+    assert out[1].unconfirmed.track_ids.tolist() == [9]
+    assert out[1].unconfirmed.keypoints[0, 0, 0] == 50.0 and out[1].unconfirmed.image is None
 
 
 def test_confirmation_window_allows_a_miss():
