@@ -113,9 +113,8 @@ class Linker:
         self._piece: dict[int, tuple[int, int]] = {}  # online id -> (its current piece, last frame)
         # Unconfirmed tracks (FrameResult.unconfirmed) are pieces too, written only when
         # linking joins them to a shown one.
-        self.glimpses: set[int] = set()
         self._glimpse: dict[int, int] = {}  # tentative id -> its piece
-        self._glimpse_rows: dict[int, int] = {}  # glimpse piece -> people
+        self.glimpses: dict[int, int] = {}  # glimpse piece -> its people
         self._next_piece = 0
 
     def _pieces(self, frame: int, track_ids: Iterable[int]) -> list[int]:
@@ -159,11 +158,12 @@ class Linker:
         if hidden is not None and len(hidden):
             glimpses = [self._glimpse_piece(int(i)) for i in hidden.track_ids]
             for piece in glimpses:
-                self._glimpse_rows[piece] = self._glimpse_rows.get(piece, 0) + 1
+                self.glimpses[piece] += 1
             people = with_people(people, list(zip(glimpses, *_rows(hidden))))
-        self.summaries.add(result.index, people.track_ids.tolist(), people.keypoints)
+        every = people.track_ids.tolist()
+        self.summaries.add(result.index, every, people.keypoints)
         position = self.num_frames
-        for row, track_id in enumerate(people.track_ids.tolist()):
+        for row, track_id in enumerate(every):
             if track_id not in self.first:
                 self.first[track_id] = (position, people, row)
             self.last[track_id] = (position, people, row)
@@ -171,19 +171,19 @@ class Linker:
         pickle.dump((file_name, people), self._spool, protocol=pickle.HIGHEST_PROTOCOL)
         self._spool.flush()  # on disk as it goes, as the JSON writers' parts are
         self.num_frames += 1
-        return people.track_ids.tolist()
+        return every
 
     def _glimpse_piece(self, tentative: int) -> int:
         if tentative not in self._glimpse:
             self._glimpse[tentative] = piece = self._new_piece()
-            self.glimpses.add(piece)
+            self.glimpses[piece] = 0
         return self._glimpse[tentative]
 
     def link(self) -> Links:
         """The links among the tracklets seen, their chains, and the linked gaps of at most
         `fill_gaps` frames filled with interpolated people (as `fill_gaps` does online)."""
         t0 = time.perf_counter()
-        joined = self.summaries.links(kept=self.joins, leave_out=self.glimpses)
+        joined = self.summaries.links(kept=self.joins, leave_out=self.glimpses.keys())
         chain = chain_ids(joined)  # piece -> the first piece of its chain
         chains: dict[int, list[int]] = {}
         for piece in self.online:
@@ -197,9 +197,9 @@ class Linker:
             if (a, b) not in kept and a in self.online and b in self.online
         ]
         found.unjoined = len(kept - set(joined))
-        kept_glimpses = self.glimpses & found.mapping.keys()
+        kept_glimpses = self.glimpses.keys() & found.mapping.keys()
         found.glimpses = len(kept_glimpses)
-        found.glimpse_people = sum(self._glimpse_rows[p] for p in kept_glimpses)
+        found.glimpse_people = sum(self.glimpses[p] for p in kept_glimpses)
         for earlier, later in joined:
             if (earlier, later) in kept:  # the online pass's own join: as it wrote it
                 continue
@@ -246,10 +246,9 @@ class Linker:
             for position in range(self.num_frames):
                 file_name, result = pickle.load(spool)
                 pieces = result.track_ids.tolist()
-                written = np.array([p < 0 or p in mapping for p in pieces], dtype=bool)
-                result = select_people(result, written)  # unlinked glimpses are not written
-                ids = [mapping.get(p, p) for p in pieces if p < 0 or p in mapping]
-                result = replace(result, track_ids=np.asarray(ids, np.int64))
+                written = [p < 0 or p in mapping for p in pieces]  # unlinked glimpses: not
+                ids = [mapping.get(p, p) for p, w in zip(pieces, written) if w]
+                result = select_people(result, np.array(written, bool), np.array(ids, np.int64))
                 yield SpooledFrame(file_name, with_people(result, fills.get(position, [])))
 
     def close(self) -> None:
