@@ -258,8 +258,11 @@ class TrackletSummaries:
         if p0 is None or q0 is None:
             return None
         # Person size: the largest each tracklet showed (a pose cut to a few joints at the edge
-        # of the frame or behind someone must not make a small distance look large).
-        size = max(float(np.sqrt(a.size * b.size)), 1.0)
+        # of the frame or behind someone must not make a small distance look large). A
+        # tracklet that never showed an extent (one joint, or joints in a line) has no size:
+        # the other's stands alone, or distances would be counted in pixels.
+        known = [s for s in (a.size, b.size) if s > 0]
+        size = max(float(np.exp(np.mean(np.log(known)))) if known else 0.0, 1.0)  # geometric mean
         va, vb = _velocity(a.tail, cfg.score_thr), _velocity(b.head, cfg.score_thr)
         path = _segment_distance(p0, p0 + va * gap, q0, q0 - vb * gap) / size
         turn = float(np.linalg.norm(va - vb)) * min(gap, cfg.turn_frames) / size

@@ -148,6 +148,21 @@ def test_a_pose_cut_to_a_few_joints_keeps_its_person_size():
     assert s.links() == [(1, 2)]
 
 
+def test_a_tracklet_without_an_extent_is_measured_by_the_other_ones_size():
+    # Person 1 showed only the left hip (one joint: no extent, size 0) before the gap and
+    # comes back whole 30 px away, a third of their size. Counted in pixels (1 px units), the
+    # 30 px would be 30 person sizes and no link could be made.
+    hip = {f: pose(100) for f in range(20)}
+    for p in hip.values():
+        p[[k for k in range(17) if k != 11], 2] = 0.0
+    back = {f: pose(130) for f in range(30, 45)}
+    s = summaries({1: hip, 2: back})
+    assert s.tracklets[1].size == 0 and s.tracklets[2].size > 60
+    f = s.features(s.tracklets[1], s.tracklets[2])
+    assert f is not None and f[0] < 1.0  # person sizes, not pixels
+    assert s.links() == [(1, 2)]
+
+
 def test_a_gap_longer_than_max_gap_is_not_bridged_and_chains_follow_links():
     walk = {f: pose(100 + 2 * f) for f in range(100)}
     people = {
