@@ -10,7 +10,7 @@ figure. Weights do not change speed: every speed benchmark uses random initialis
     python tools/benchmark.py track [--configs default,cpu] [--intervals 1,2,3,5] [--video F]
     python tools/benchmark.py detect [--models fasterrcnn_resnet50_fpn_v2,...]
     python tools/benchmark.py train [--data ../shared/data/coco-mini] [--steps 20]
-    python tools/benchmark.py tracking [--trackers default,paper] [--seeds 0,1,2] [--json F]
+    python tools/benchmark.py tracking [--trackers default,paper] [--seeds 0,1,2] [--true-ids]
     python tools/benchmark.py linking [--frames 1000] [--people 10]
 """
 
@@ -118,6 +118,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
             args.out,
             log=print,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
+            true_ids=args.true_ids,
         )
     rerun = lambda argv: run(parser.parse_args(argv), parser)  # noqa: E731
     return bench.run_all(args.device, args.quick, args.tiny, args.data, rerun, log=say)
@@ -244,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tracking.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     tracking.add_argument("--out", help="keep detections and tracks here (default: a temp folder)")
+    tracking.add_argument(
+        "--true-ids",
+        action="store_true",
+        help="also score each named tracker's own poses under ground-truth ids (rows '<tracker> "
+        "+ true ids'): what its ids cost, and what re-identification could win back",
+    )
     tracking.add_argument(
         "--json", help="also write every number to this JSON file (default: print only)"
     )

@@ -49,6 +49,7 @@ from tracker.types import Frame
 BONN_GT = "bonn-posetrack/posetrack18"  # the default ground truth, in the shared data folder
 PERFECT = "perfect ids"
 FLOOR = "iou floor"
+TRUE_IDS = " + true ids"  # a tracker's row scored with ground-truth ids (run_job, true_ids)
 FLOOR_OVERRIDES = (
     "tracking.similarity=iou",
     "tracking.queue_length=1",
@@ -119,6 +120,21 @@ def person_matches(frame: EvalFrame, thr: float = PERSON_MATCH_THR) -> list[tupl
     return [(int(g), int(p)) for g, p in zip(rows, cols) if valid[p, g]]
 
 
+def take_true_ids(frames: Sequence[EvalFrame], thr: float = PERSON_MATCH_THR) -> None:
+    """Give every predicted person matched to a ground-truth person (person_matches) that
+    person's id, in place, and every other one an id no ground-truth person has: a tracker's
+    own poses with every id right, to show what its ids cost. (Joints are matched within half
+    a head size, people within one, so under heavy joint noise a few joints still switch.)"""
+    gt_most = max((int(f.gt_ids.max()) for f in frames if len(f.gt_ids)), default=-1)
+    pr_least = min((int(f.pr_ids.min()) for f in frames if len(f.pr_ids)), default=0)
+    offset = gt_most + 1 - min(pr_least, 0)  # unmatched ids shifted above every GT id
+    for frame in frames:
+        ids = frame.pr_ids + offset
+        for g, p in person_matches(frame, thr):
+            ids[p] = frame.gt_ids[g]
+        frame.pr_ids[:] = ids
+
+
 def person_id_changes(frames: Sequence[EvalFrame], thr: float = PERSON_MATCH_THR) -> int:
     """Person-level id changes: in every frame each GT person is matched to at most one
     predicted person (person_matches); a change is a frame where the predicted id matched to a
@@ -168,12 +184,18 @@ def jitter(frames: Sequence[EvalFrame], thr: float = PERSON_MATCH_THR) -> tuple[
 
 
 def score_predictions(
-    gt: Sequence[PoseTrackSequence], pred_paths: Sequence[str | os.PathLike]
+    gt: Sequence[PoseTrackSequence],
+    pred_paths: Sequence[str | os.PathLike],
+    true_ids: bool = False,
 ) -> dict:
     """MOTA (total), IDSW (switches summed over joints), mAP (total AP) from our PoseTrack
     evaluator, person-level id changes, jitter, and IDF1 and HOTA (percent, TrackEval's, people
-    matched by PCKh share) of prediction files against the ground truth."""
+    matched by PCKh share) of prediction files against the ground truth; `true_ids` scores the
+    predicted poses under ground-truth ids (take_true_ids)."""
     batches = [prepare_batch(g, read_posetrack(p), True) for g, p in zip(gt, pred_paths)]
+    if true_ids:
+        for batch in batches:
+            take_true_ids(batch.frames())  # the frames are views: the batch changes too
     sequences = [EvalSequence(g.name, b.frames(), b) for g, b in zip(gt, batches)]
     ev = evaluate_sequences(sequences, "both")
     identity = identity_scores(batches)
@@ -202,11 +224,12 @@ class Job:
     workdir: Path
     gt: list[PoseTrackSequence] = field(repr=False)
     size: tuple[int, int] = (0, 0)
+    true_ids: bool = False  # also score each tracker's output under ground-truth ids
 
 
 def run_job(job: Job) -> list[dict]:
     """Rows {setting, seed, tracker, mota, idsw, map, id_changes, jitter, idf1, hota, seconds}
-    of a job."""
+    of a job; with `true_ids`, each tracker's row is followed by its TRUE_IDS row."""
     folder = job.workdir / job.setting / f"seed{job.seed}"
     pools = {seq.name: pose_pool(seq) for seq in job.gt}
     image = np.zeros((job.size[1], job.size[0], 3), np.uint8)
@@ -228,16 +251,19 @@ def run_job(job: Job) -> list[dict]:
                 track_detections(cfg, det, folder / _slug(name) / f"{seq.name}.json", seq, image)
                 for seq, det in zip(job.gt, plain)
             ]
-        scores = score_predictions(job.gt, outputs)
-        rows.append(
-            {
-                "setting": job.setting,
-                "seed": job.seed,
-                "tracker": name,
-                **scores,
-                "seconds": round(time.perf_counter() - t0, 3),
-            }
-        )
+        named = cfg is not None and name != FLOOR  # the built-in rows get none
+        variants = [(name, False)] + ([(name + TRUE_IDS, True)] if job.true_ids and named else [])
+        for label, true_ids in variants:
+            scores = score_predictions(job.gt, outputs, true_ids)
+            rows.append(
+                {
+                    "setting": job.setting,
+                    "seed": job.seed,
+                    "tracker": label,
+                    **scores,
+                    "seconds": round(time.perf_counter() - t0, 3),
+                }
+            )
     return rows
 
 
@@ -258,12 +284,13 @@ def run_benchmark(
     workdir: str | os.PathLike,
     workers: int = 1,
     progress: Callable[[list[dict]], None] | None = None,
+    true_ids: bool = False,
 ) -> list[dict]:
     """Every setting x seed x tracker; rows as run_job gives them, in that order. `workers` > 1
-    runs jobs in that many processes."""
+    runs jobs in that many processes; `true_ids` adds each tracker's TRUE_IDS row."""
     size = frame_size(gt)
     jobs = [
-        Job(s, seed, settings[s], dict(trackers), Path(workdir), list(gt), size)
+        Job(s, seed, settings[s], dict(trackers), Path(workdir), list(gt), size, true_ids)
         for s in settings
         for seed in seeds
     ]
@@ -374,10 +401,12 @@ def run_tracking_benchmark(
     out: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
     progress: Callable[[str], None] | None = None,
+    true_ids: bool = False,
 ) -> dict:
     """The `benchmark.py tracking` run: every setting x seed x tracker on the ground truth of
     `gt_folder`; `log` gets the table and the wall time, `progress` a line per job; returns
-    the report (means and every run). `out` keeps the detections and tracks."""
+    the report (means and every run). `out` keeps the detections and tracks; `true_ids` adds
+    a row per named tracker: its output under ground-truth ids."""
     import tempfile
 
     names = list(setting_names or SETTINGS)
@@ -399,7 +428,7 @@ def run_tracking_benchmark(
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tracking_benchmark_") as tmp:
         workdir = Path(out) if out else Path(tmp)
-        rows = run_benchmark(gt, settings, seeds, trackers, workdir, workers, job_done)
+        rows = run_benchmark(gt, settings, seeds, trackers, workdir, workers, job_done, true_ids)
     wall = time.perf_counter() - start
     means = summarize(rows)
     log(format_table(means, settings, len(gt), frames))
@@ -415,6 +444,7 @@ def run_tracking_benchmark(
             name: (None if cfg is None else asdict(cfg.tracking)) for name, cfg in trackers.items()
         },
         "overrides": list(overrides),
+        "true_ids": true_ids,
         "flow": FLOW_NOTE,
         "workers": workers,
         "wall_seconds": round(wall, 2),

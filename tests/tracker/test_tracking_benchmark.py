@@ -301,3 +301,47 @@ def test_jitter_is_the_acceleration_error_against_the_ground_truth():
     assert count == 15 and total == pytest.approx(4.0)
     # A different predicted id in the middle frame: no triple of one track, nothing counted.
     assert tb.jitter([frame(1.0), frame(-1.0, pred_id=8), frame(1.0)]) == (0.0, 0)
+
+
+def test_true_ids_give_the_predicted_poses_the_ground_truth_ids(tmp_path):
+    """Two walkers (ground-truth ids 0 and 1) whose predicted ids 5 and 6 swap at frame 10, and
+    a person far from both predicted as id 0: under true ids the swap is gone, and the far
+    person keeps one id of its own, never a ground-truth one."""
+    gt = walkers(tmp_path, "walk", frames=20)
+    a = [(50 + 2 * k, 40) for k in range(20)]
+    b = [(200 + 2 * k, 40) for k in range(20)]
+    (tmp_path / "pred").mkdir()
+    write_gt(
+        tmp_path / "pred", "walk", {5: a[:10] + b[10:], 6: b[:10] + a[10:], 0: [(700, 300)] * 20}
+    )
+    path = tmp_path / "pred" / "walk.json"
+    raw = tb.score_predictions([gt], [path])
+    true = tb.score_predictions([gt], [path], true_ids=True)
+    assert raw["id_changes"] == 2 and true["id_changes"] == 0 and true["idsw"] == 0
+    assert true["mota"] > raw["mota"] and true["idf1"] > raw["idf1"]
+    frames = prepare_frames(gt, read_posetrack(path), True)
+    tb.take_true_ids(frames)
+    far_ids = set()
+    for f in frames:
+        far = f.pr_xy[:, 0, 0] > 600
+        assert sorted(f.pr_ids[~far].tolist()) == [0, 1]
+        far_ids.update(f.pr_ids[far].tolist())
+    assert len(far_ids) == 1 and far_ids.isdisjoint({0, 1})
+
+
+def test_true_ids_rows_follow_each_named_tracker(shared_data, tmp_path):
+    folder = shared_data("bonn-posetrack/posetrack18")
+    report = tb.run_tracking_benchmark(
+        folder,
+        ["default"],
+        setting_names=["gap8"],
+        seeds=[0],
+        max_videos=2,
+        log=lambda _: None,
+        true_ids=True,
+    )
+    rows = [r["tracker"] for r in report["runs"]]
+    assert rows == [tb.PERFECT, tb.FLOOR, "default", "default" + tb.TRUE_IDS]
+    means = {m["tracker"]: m for m in report["means"]}
+    assert means["default" + tb.TRUE_IDS]["id_changes"] == 0 and report["true_ids"]
+    assert means["default" + tb.TRUE_IDS]["map"] == means["default"]["map"]  # same poses
