@@ -203,13 +203,11 @@ class Linker:
         for earlier, later in joined:
             if (earlier, later) in kept:  # the online pass's own join: as it wrote it
                 continue
-            end, before, row_before = self.last[earlier]
-            start, after, row_after = self.first[later]
+            before, after = self.last[earlier], self.first[later]
             track = found.mapping[earlier]
-            found.gaps.append((track, end, start))
-            if 0 < start - end - 1 <= self.fill_gaps:
-                ends = _one(before, row_before), _one(after, row_after)
-                for position, people in gap_people(*ends, track, end, start).items():
+            found.gaps.append((track, before[0], after[0]))
+            if 0 < after[0] - before[0] - 1 <= self.fill_gaps:
+                for position, people in gap_people(before, after, track).items():
                     found.fills.setdefault(position, []).extend(people)
         found.seconds = self.seconds + time.perf_counter() - t0
         return found
@@ -237,10 +235,14 @@ class Linker:
             out.update((p, track_id) for p in members[root])
         return out
 
+    def written_ids(self, links: Links | None) -> dict[int, int]:
+        """Piece -> the id it is written under: the links', or, unlinked, its online id."""
+        return links.mapping if links else self.online
+
     def replay(self, links: Links | None = None) -> Iterator[SpooledFrame]:
         """The spooled frames in order, with the linked ids and filled gaps of `links`."""
         self._spool.close()
-        mapping = links.mapping if links else self.online  # unlinked: the online ids
+        mapping = self.written_ids(links)
         fills = links.fills if links else {}
         with open(self.spool_path, "rb") as spool:
             for position in range(self.num_frames):
@@ -267,18 +269,4 @@ def _rows(result: FrameResult) -> tuple[list, ...]:
         list(result.boxes),
         result.scores.tolist(),
         list(native) if native is not None else [None] * n,
-    )
-
-
-def _one(result: FrameResult, row: int) -> FrameResult:
-    """A result holding only the person in `row` (a tracklet's end, for filling its gap)."""
-    native = result.posetrack_keypoints
-    return FrameResult(
-        index=result.index,
-        name=result.name,
-        keypoints=result.keypoints[row : row + 1].copy(),
-        track_ids=result.track_ids[row : row + 1].copy(),
-        boxes=result.boxes[row : row + 1].copy(),
-        scores=result.scores[row : row + 1].copy(),
-        posetrack_keypoints=None if native is None else native[row : row + 1].copy(),
     )

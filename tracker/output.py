@@ -557,9 +557,8 @@ class TrackingOutput:
 
         from tracker.timeline import draw_timeline
 
-        mapping, gaps = (links.mapping, links.gaps) if links else (None, [])
-        if links is None and self.linker is not None:  # not linked: pieces under online ids
-            mapping = self.linker.online
+        mapping = self.linker.written_ids(links) if self.linker is not None else None
+        gaps = links.gaps if links else []
         image = draw_timeline(self.spans.frames(mapping), self.spans.num_frames, joins=gaps)
         target = AtomicFile(self.timeline_path, suffix=".png")
         with self._writing(self.timeline_path):

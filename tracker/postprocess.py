@@ -212,19 +212,17 @@ def _interpolate(a: FrameResult, ra: int, b: FrameResult, rb: int, w: float, fac
 
 
 def gap_people(
-    before: FrameResult,
-    after: FrameResult,
+    before: tuple[int, FrameResult, int],
+    after: tuple[int, FrameResult, int],
     track_id: int,
-    start: int,
-    end: int,
     score_factor: float = GAP_SCORE_FACTOR,
 ) -> dict[int, list]:
-    """Interpolated people of `track_id` for the positions between `start` and `end`, from the
-    one-person results `before` (at start) and `after` (at end): how a gap closed after the
-    pass (an offline link, tracker.linked) is filled as `fill_gaps` fills one online.
-    position -> people, each as `with_people` takes them."""
+    """Interpolated people of `track_id` for the positions between the ends `before` and
+    `after`, each (position, result, row): how a gap closed after the pass (an offline link,
+    tracker.linked) is filled as `fill_gaps` fills one online. position -> people, each as
+    `with_people` takes them."""
     added: dict[int, list] = {}
-    _fill(added, track_id, (start, before, 0), (end, after, 0), score_factor)
+    _fill(added, track_id, before, after, score_factor)
     return added
 
 
