@@ -240,19 +240,17 @@ def test_unknown_tracker_names_the_choices():
     assert list(tb.build_trackers(["default", "iou"])) == [tb.PERFECT, tb.FLOOR, "default", "iou"]
 
 
-def test_run_prints_the_table_and_reports_every_run(shared_data, tmp_path):
+def run_two_videos(shared_data, **options) -> dict:
+    """The default tracker on the first two Bonn videos, gap8, seed 0."""
     folder = shared_data("bonn-posetrack/posetrack18")
-    lines, progress = [], []
-    report = tb.run_tracking_benchmark(
-        folder,
-        ["default"],
-        setting_names=["gap8"],
-        seeds=[0],
-        max_videos=2,
-        out=tmp_path,
-        log=lines.append,
-        progress=progress.append,
+    return tb.run_tracking_benchmark(
+        folder, ["default"], setting_names=["gap8"], seeds=[0], max_videos=2, **options
     )
+
+
+def test_run_prints_the_table_and_reports_every_run(shared_data, tmp_path):
+    lines, progress = [], []
+    report = run_two_videos(shared_data, out=tmp_path, log=lines.append, progress=progress.append)
     assert tb.FLOW_NOTE in lines[0] and "2 videos (129 frames)" in lines[0]
     for name in (tb.PERFECT, tb.FLOOR, "default"):
         assert name in lines[0]
@@ -329,17 +327,8 @@ def test_true_ids_give_the_predicted_poses_the_ground_truth_ids(tmp_path):
     assert len(far_ids) == 1 and far_ids.isdisjoint({0, 1})
 
 
-def test_true_ids_rows_follow_each_named_tracker(shared_data, tmp_path):
-    folder = shared_data("bonn-posetrack/posetrack18")
-    report = tb.run_tracking_benchmark(
-        folder,
-        ["default"],
-        setting_names=["gap8"],
-        seeds=[0],
-        max_videos=2,
-        log=lambda _: None,
-        true_ids=True,
-    )
+def test_true_ids_rows_follow_each_named_tracker(shared_data):
+    report = run_two_videos(shared_data, log=lambda _: None, true_ids=True)
     rows = [r["tracker"] for r in report["runs"]]
     assert rows == [tb.PERFECT, tb.FLOOR, "default", "default" + tb.TRUE_IDS]
     means = {m["tracker"]: m for m in report["means"]}
